@@ -1,0 +1,1 @@
+"""The pure core: clinical and scheduling logic over plain data (no Telegram, no database, no clock)."""
