@@ -67,6 +67,8 @@ class Texts:
         """Render ``area.block`` (or a whole ``area``) as HTML-safe text."""
         area, _, block = key.partition(".")
         template = self._template(locale, area)
+        # Templates may pull in another text of the same locale: {{ text("calendar.weekday_0") }}.
+        context.setdefault("text", lambda other, **kw: self.plain(locale, other, **kw))
         if not block:
             return template.render(**context).strip()
         if block not in template.blocks:

@@ -106,13 +106,11 @@ class Instrument:
         return any(item.id == item_id for item in self.items)
 
     def items_for(self, sequence_number: int) -> tuple[Item, ...]:
-        """Items included in a client's n-th check-in (1-based); modules with every=N come every N-th."""
+        """Items of a client's n-th check-in (1-based); an item with every=N comes every N-th."""
         n = max(sequence_number, 1)
         return tuple(item for item in self.items if item.every <= 1 or n % item.every == 0)
 
-    def next_item(
-        self, included: Sequence[str], answered: Mapping[str, int | None]
-    ) -> Item | None:
+    def next_item(self, included: Sequence[str], answered: Mapping[str, int | None]) -> Item | None:
         """The next item to ask: the first included, unanswered item whose condition holds."""
         for item_id in included:
             if item_id in answered or not self.has_item(item_id):
@@ -187,7 +185,7 @@ def _scale_options(
             if not isinstance(per_locale, list) or len(per_locale) != high - low + 1:
                 raise InstrumentError(
                     f"{swhere}: 'labels.{locale}' must list {high - low + 1} labels "
-                    "(use \"\" for an unlabelled point)"
+                    '(use "" for an unlabelled point)'
                 )
             label[locale] = str(per_locale[index])
         options.append(Option(value=value, code=str(value), label=label))
@@ -206,7 +204,9 @@ def _choice_options(data: Any, locales: Sequence[str], where: str) -> tuple[Opti
             raise InstrumentError(f"{owhere}: duplicate value {value}")
         seen.add(value)
         code = _require(raw, "code", str, owhere)
-        options.append(Option(value=value, code=code, label=_texts(raw.get("label"), locales, owhere)))
+        options.append(
+            Option(value=value, code=code, label=_texts(raw.get("label"), locales, owhere))
+        )
     return tuple(options)
 
 

@@ -1,0 +1,142 @@
+"""Wiring: the python-telegram-bot Application with every handler and the dispatcher job."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram import BotCommand, Update
+from telegram.constants import ParseMode
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    ContextTypes,
+    Defaults,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot.dispatcher import run_due_work
+from bot.handlers import buttons, common, people
+from bot.services import BotContext, Services
+
+log = logging.getLogger(__name__)
+
+DISPATCH_JOB = "dispatch-due-work"
+
+THERAPIST_COMMANDS = (
+    "invite",
+    "session",
+    "schedule",
+    "digest",
+    "clients",
+    "timezone",
+    "digesttime",
+    "language",
+    "help",
+)
+CLIENT_COMMANDS = ("pause", "resume", "stop", "privacy", "language", "help")
+
+AppType = Application[Any, BotContext, dict[Any, Any], dict[Any, Any], dict[Any, Any], Any]
+
+
+async def dispatch_job(context: BotContext) -> None:
+    """The periodic job: hand due work to the outbox and send it."""
+    await run_due_work(context.services, context.bot)
+
+
+async def _post_init(application: AppType) -> None:
+    services: Services = application.bot_data["services"]
+    me = await application.bot.get_me()
+    services.bot_username = me.username or ""
+    texts = services.texts
+    for locale in texts.locales:
+        commands = [
+            BotCommand(name, texts.plain(locale, f"commands.{name}"))
+            for name in dict.fromkeys(CLIENT_COMMANDS + THERAPIST_COMMANDS)
+        ]
+        await application.bot.set_my_commands(
+            commands, language_code=None if locale == "en" else locale
+        )
+
+
+def build_application(
+    services: Services,
+    *,
+    token: str,
+    base_url: str,
+    start_dispatcher: bool = True,
+    updater: bool = True,
+) -> AppType:
+    """The Application, ready for polling or webhooks."""
+    builder = (
+        Application.builder()
+        .token(token)
+        .base_url(base_url)
+        .defaults(Defaults(parse_mode=ParseMode.HTML))
+        .context_types(ContextTypes(context=BotContext))
+        .post_init(_post_init)
+    )
+    if not updater:
+        builder = builder.updater(None)
+    application: AppType = builder.build()  # type: ignore[assignment]
+    application.bot_data["services"] = services
+    add_handlers(application)
+    if start_dispatcher and application.job_queue is not None:
+        application.job_queue.run_repeating(
+            dispatch_job,
+            interval=services.settings.dispatch_interval_seconds,
+            first=1,
+            name=DISPATCH_JOB,
+            job_kwargs={"max_instances": 1, "coalesce": True},
+        )
+    return application
+
+
+def add_handlers(application: AppType) -> None:
+    """Register handlers; groups order the cross-cutting checks before the commands."""
+    application.add_handler(TypeHandler(Update, common.drop_duplicates), group=-2)
+    application.add_handler(TypeHandler(Update, common.only_private_chats), group=-1)
+    application.add_handler(
+        ChatMemberHandler(common.bot_added_to_group, ChatMemberHandler.MY_CHAT_MEMBER), group=-1
+    )
+    commands = {
+        "start": people.start,
+        "invite": people.invite,
+        "session": people.record_session,
+        "schedule": people.schedule,
+        "timezone": people.timezone,
+        "digesttime": people.digest_time,
+        "clients": people.clients,
+        "digest": people.digest,
+        "help": people.help_command,
+        "privacy": people.privacy,
+        "pause": people.pause,
+        "resume": people.resume,
+        "stop": people.stop,
+        "language": people.language,
+    }
+    private = filters.ChatType.PRIVATE
+    for name, callback in commands.items():
+        application.add_handler(
+            CommandHandler(name, callback, filters=private & filters.UpdateType.MESSAGE)
+        )
+    application.add_handler(CallbackQueryHandler(buttons.button))
+    application.add_handler(
+        MessageHandler(
+            private & filters.UpdateType.MESSAGE & filters.COMMAND, people.unknown_command
+        )
+    )
+    application.add_handler(
+        MessageHandler(private & filters.UpdateType.MESSAGE & filters.TEXT, buttons.text_message)
+    )
+    application.add_handler(
+        MessageHandler(private & filters.UpdateType.EDITED_MESSAGE, common.edited)
+    )
+    application.add_handler(
+        MessageHandler(private & filters.UpdateType.MESSAGE & ~filters.TEXT, common.not_text)
+    )
+    application.add_error_handler(common.on_error)  # type: ignore[arg-type]

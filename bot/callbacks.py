@@ -1,0 +1,102 @@
+"""Callback data: short, opaque strings, parsed strictly and validated server-side.
+
+The data only says what the button means; whether the press is allowed is always
+decided against the database (sender, check-in state, current item), so a forged,
+replayed or stale press changes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_ANSWER = re.compile(r"^a:(\d{1,12}):([a-z0-9_]{1,24}):(-?\d{1,3}|skip)$")
+_CONSENT = re.compile(r"^c([yn]):([A-Za-z0-9_-]{32,60})$")
+_STOP = re.compile(r"^s([yn])$")
+_LANGUAGE = re.compile(r"^l:([a-z]{2})$")
+_RATE = re.compile(r"^r:(\d{1,12}):([1-5])$")
+
+
+@dataclass(frozen=True)
+class AnswerPress:
+    """An answer button: check-in, item, value (None = skip)."""
+
+    checkin_id: int
+    item_id: str
+    value: int | None
+
+
+@dataclass(frozen=True)
+class ConsentPress:
+    """The client's answer to the privacy notice."""
+
+    agree: bool
+    token: str
+
+
+@dataclass(frozen=True)
+class StopPress:
+    """Confirmation (or not) of leaving the programme."""
+
+    confirm: bool
+
+
+@dataclass(frozen=True)
+class LanguagePress:
+    """A language chosen from /language."""
+
+    locale: str
+
+
+@dataclass(frozen=True)
+class RatingPress:
+    """The therapist's own rating of a session."""
+
+    session_id: int
+    value: int
+
+
+Press = AnswerPress | ConsentPress | StopPress | LanguagePress | RatingPress
+
+
+def answer(checkin_id: int, item_id: str, value: int | None) -> str:
+    """Callback data for an answer button."""
+    return f"a:{checkin_id}:{item_id}:{'skip' if value is None else value}"
+
+
+def consent(agree: bool, token: str) -> str:
+    """Callback data for the consent buttons."""
+    return f"c{'y' if agree else 'n'}:{token}"
+
+
+def stop(confirm: bool) -> str:
+    """Callback data for the /stop confirmation."""
+    return f"s{'y' if confirm else 'n'}"
+
+
+def language(locale: str) -> str:
+    """Callback data for a language button."""
+    return f"l:{locale}"
+
+
+def rating(session_id: int, value: int) -> str:
+    """Callback data for the therapist's session rating."""
+    return f"r:{session_id}:{value}"
+
+
+def parse(data: str | None) -> Press | None:
+    """The meaning of callback data, or None when it is malformed."""
+    if not data or len(data) > 64:
+        return None
+    if match := _ANSWER.match(data):
+        raw = match.group(3)
+        return AnswerPress(int(match.group(1)), match.group(2), None if raw == "skip" else int(raw))
+    if match := _CONSENT.match(data):
+        return ConsentPress(match.group(1) == "y", match.group(2))
+    if match := _STOP.match(data):
+        return StopPress(match.group(1) == "y")
+    if match := _LANGUAGE.match(data):
+        return LanguagePress(match.group(1))
+    if match := _RATE.match(data):
+        return RatingPress(int(match.group(1)), int(match.group(2)))
+    return None

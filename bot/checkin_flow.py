@@ -1,0 +1,287 @@
+"""The check-in conversation: which question comes next, what a button press does, closing.
+
+A check-in is one Telegram message edited in place. Its state lives only in the
+database (answers rows), so a restart at any moment resumes exactly where the
+client was: the next question is always derived from what has been answered.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import IntegrityError
+
+from bot.callbacks import AnswerPress
+from bot.callbacks import answer as answer_data
+from bot.core.instrument import Instrument, Item
+from bot.services import Services
+from storage import repo
+from storage.crypto import context_for
+from storage.models import Answer, CheckIn, Client, TherapySession
+
+log = logging.getLogger(__name__)
+
+# A comment longer than a Telegram message cannot arrive in one piece anyway;
+# this bound keeps stored ciphertexts small and the digest readable.
+MAX_COMMENT_CHARS = 4096
+
+Buttons = list[list[tuple[str, str]]]
+
+
+@dataclass
+class Screen:
+    """What the check-in message shows: HTML text and buttons."""
+
+    text: str
+    buttons: Buttons = field(default_factory=list)
+
+
+@dataclass
+class PressResult:
+    """Outcome of a button press: the short callback answer and, if changed, the new screen."""
+
+    notice_key: str
+    screen: Screen | None = None
+    completed_checkin_id: int | None = None
+    followup_key: str | None = None
+
+
+def answer_map(answers: Sequence[Answer]) -> dict[str, int | None]:
+    """item id → value (None for a skipped item or a text answer)."""
+    return {a.item_id: a.value for a in answers}
+
+
+def comment_context(checkin_id: int, client_id: int, item_id: str) -> str:
+    """Encryption context binding a comment to its check-in, item and client."""
+    return context_for("answer", checkin=checkin_id, client=client_id, item=item_id)
+
+
+def _scale_buttons(services: Services, checkin: CheckIn, item: Item, locale: str) -> Buttons:
+    rows: Buttons = []
+    for option in reversed(item.options):
+        label = services.instrument.localised(option.label, locale)
+        text = services.texts.plain(
+            locale, "checkin.scale_button", number=option.value, label=label
+        )
+        rows.append([(text, answer_data(checkin.id or 0, item.id, option.value))])
+    return rows
+
+
+def _choice_buttons(services: Services, checkin: CheckIn, item: Item, locale: str) -> Buttons:
+    row = [
+        (
+            services.instrument.localised(option.label, locale),
+            answer_data(checkin.id or 0, item.id, option.value),
+        )
+        for option in item.options
+    ]
+    return [row]
+
+
+def question_screen(
+    services: Services,
+    checkin: CheckIn,
+    locale: str,
+    answers: Mapping[str, int | None],
+    session_end_local: datetime,
+    reminder: bool = False,
+) -> Screen | None:
+    """The screen for the next unanswered question, or None when nothing is left."""
+    instrument = services.instrument
+    included = checkin.item_ids()
+    item = instrument.next_item(included, answers)
+    if item is None:
+        return None
+    applicable = instrument.applicable(included, answers)
+    position = [i.id for i in applicable].index(item.id) + 1
+    context = {
+        "question": instrument.localised(item.text, locale),
+        "position": position,
+        "total": len(applicable),
+        "session_day": session_end_local,
+        "kind": item.kind,
+        "first": not answers,
+        "reminder": reminder,
+    }
+    text = services.texts.render(locale, "checkin.question", **context)
+    if item.kind == "scale":
+        buttons = _scale_buttons(services, checkin, item, locale)
+    elif item.kind == "choice":
+        buttons = _choice_buttons(services, checkin, item, locale)
+    else:
+        buttons = [
+            [
+                (
+                    services.texts.plain(locale, "buttons.skip"),
+                    answer_data(checkin.id or 0, item.id, None),
+                )
+            ]
+        ]
+    return Screen(text=text, buttons=buttons)
+
+
+def unresolved_tension(instrument: Instrument, answers: Mapping[str, int | None]) -> bool:
+    """Tension reported and not (fully) talked through — worth a gentle word to the client."""
+    tension = answers.get("tension")
+    talked = answers.get("talked_through")
+    return bool(tension) and instrument.has_item("talked_through") and talked in (0, 1)
+
+
+def closing_screen(services: Services, locale: str, answers: Mapping[str, int | None]) -> Screen:
+    """The thank-you that replaces the last question."""
+    return Screen(
+        text=services.texts.render(
+            locale,
+            "checkin.thanks",
+            unresolved=unresolved_tension(services.instrument, answers),
+        )
+    )
+
+
+def local_session_end(therapy_session: TherapySession | None, client: Client) -> datetime:
+    """When the session ended, in the client's time zone."""
+    ended = therapy_session.ended_at if therapy_session else datetime.now().astimezone()
+    return ended.astimezone(ZoneInfo(client.timezone))
+
+
+async def create_for_session(
+    session: repo.AsyncSession,
+    services: Services,
+    client: Client,
+    therapy_session: TherapySession,
+) -> CheckIn:
+    """The one check-in a session yields, due CHECKIN_DELAY_MINUTES after it ended."""
+    sequence = await repo.checkin_count(session, client.id or 0) + 1
+    items = services.instrument.items_for(sequence)
+    checkin = CheckIn(
+        client_id=client.id or 0,
+        session_id=therapy_session.id or 0,
+        instrument_id=services.instrument.id,
+        sequence=sequence,
+        items=",".join(item.id for item in items),
+        due_at=therapy_session.ended_at
+        + timedelta(minutes=services.settings.checkin_delay_minutes),
+    )
+    session.add(checkin)
+    await session.flush()
+    return checkin
+
+
+async def press_answer(
+    services: Services, user_id: int, message_id: int | None, press: AnswerPress
+) -> PressResult:
+    """Validate and store one answer; the next question (or the thanks) comes back."""
+    now = services.clock.now()
+    try:
+        async with services.db.session() as session:
+            client = await repo.client_by_user(session, user_id)
+            checkin = await session.get(CheckIn, press.checkin_id)
+            if client is None or checkin is None or checkin.client_id != client.id:
+                return PressResult("common.button_invalid")
+            if checkin.status not in repo.OPEN_CHECKIN:
+                return PressResult("checkin.closed")
+            if checkin.message_id is not None and message_id != checkin.message_id:
+                return PressResult("checkin.moved")
+            answers = answer_map(await repo.answers_of(session, checkin.id or 0))
+            item = services.instrument.next_item(checkin.item_ids(), answers)
+            if item is None or item.id != press.item_id:
+                known = press.item_id in checkin.item_ids()
+                return PressResult("checkin.already" if known else "common.button_invalid")
+            if press.value is None:
+                if not item.optional:
+                    return PressResult("common.button_invalid")
+            elif item.option(press.value) is None:
+                return PressResult("common.button_invalid")
+            session.add(
+                Answer(
+                    checkin_id=checkin.id or 0,
+                    item_id=item.id,
+                    value=press.value,
+                    skipped=press.value is None,
+                    answered_at=now,
+                )
+            )
+            answers[item.id] = press.value
+            if checkin.message_id is None and message_id is not None:
+                checkin.message_id = message_id
+            therapy_session = await repo.session_of(session, checkin.session_id)
+            screen = question_screen(
+                services,
+                checkin,
+                client.locale,
+                answers,
+                local_session_end(therapy_session, client),
+            )
+            if screen is None:
+                checkin.status = "completed"
+                checkin.closed_at = now
+                return PressResult(
+                    "checkin.saved",
+                    closing_screen(services, client.locale, answers),
+                    completed_checkin_id=checkin.id,
+                )
+            checkin.status = "answering"
+            return PressResult("checkin.saved", screen)
+    except IntegrityError:
+        # Two presses raced for the same item: the first one was stored.
+        return PressResult("checkin.already")
+
+
+@dataclass
+class CommentResult:
+    """A typed comment was taken: where the check-in message is and what it shows now."""
+
+    chat_id: int
+    message_id: int | None
+    screen: Screen
+    checkin_id: int
+
+
+async def take_comment(services: Services, user_id: int, text: str) -> CommentResult | None:
+    """Store a typed message as the comment of the client's open check-in, if one is waiting."""
+    now = services.clock.now()
+    async with services.db.session() as session:
+        client = await repo.client_by_user(session, user_id)
+        if client is None or client.status not in ("active", "paused"):
+            return None
+        for checkin in reversed(await repo.open_checkins_of(session, client.id or 0)):
+            answers = answer_map(await repo.answers_of(session, checkin.id or 0))
+            item = services.instrument.next_item(checkin.item_ids(), answers)
+            if item is None or item.kind != "text":
+                continue
+            clipped = text[:MAX_COMMENT_CHARS]
+            session.add(
+                Answer(
+                    checkin_id=checkin.id or 0,
+                    item_id=item.id,
+                    value=None,
+                    text_ciphertext=services.cipher.encrypt(
+                        clipped, context=comment_context(checkin.id or 0, client.id or 0, item.id)
+                    ),
+                    answered_at=now,
+                )
+            )
+            answers[item.id] = None
+            therapy_session = await repo.session_of(session, checkin.session_id)
+            screen = question_screen(
+                services,
+                checkin,
+                client.locale,
+                answers,
+                local_session_end(therapy_session, client),
+            )
+            if screen is None:
+                checkin.status = "completed"
+                checkin.closed_at = now
+                screen = closing_screen(services, client.locale, answers)
+            return CommentResult(
+                chat_id=client.chat_id or user_id,
+                message_id=checkin.message_id,
+                screen=screen,
+                checkin_id=checkin.id or 0,
+            )
+    return None

@@ -1,0 +1,143 @@
+"""The `alliance-checkin` command line: run, therapist-invite, db upgrade, generate-key."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot.clock import SystemClock
+from bot.settings import ConfigError, Settings, load_settings
+from storage.crypto import Cipher, KeyConfigError, generate_key
+
+log = logging.getLogger("alliance_checkin")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="alliance-checkin",
+        description="Alliance Check-in: after-session alliance check-ins over Telegram.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("run", help="apply pending migrations, then run the bot (long polling)")
+    invite = sub.add_parser("therapist-invite", help="print a single-use therapist invitation link")
+    invite.add_argument("--name", required=True, help="the therapist's name, shown to clients")
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_sub.add_parser("upgrade", help="apply migrations")
+    sub.add_parser("generate-key", help="print a new encryption key for ENCRYPTION_KEYS")
+    return parser
+
+
+def configure_logging(settings: Settings) -> None:
+    """Plain, content-free log lines on stderr."""
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # httpx logs every request URL, and a Bot API URL contains the token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+def _cipher(settings: Settings) -> Cipher:
+    try:
+        return Cipher.from_setting(settings.require_encryption_keys())
+    except KeyConfigError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def cmd_run(settings: Settings) -> int:
+    """Migrate, then poll Telegram until stopped."""
+    from bot.app import build_application
+    from bot.services import Services
+    from storage.db import Database
+    from storage.migrate import upgrade
+
+    token = settings.require_token()
+    cipher = _cipher(settings)
+    upgrade(settings.database_url)
+    services = Services(
+        settings=settings, db=Database(settings.database_url), clock=SystemClock(), cipher=cipher
+    )
+    application = build_application(services, token=token, base_url=settings.telegram_api_base_url)
+    log.info("bot starting (long polling)")
+    application.run_polling(
+        allowed_updates=["message", "edited_message", "callback_query", "my_chat_member"]
+    )
+    return 0
+
+
+async def _invite(settings: Settings, name: str) -> str:
+    from telegram import Bot
+
+    from bot.enrolment import create_therapist_invitation
+    from bot.services import Services
+    from bot.tokens import deep_link
+    from storage.db import Database
+
+    token = settings.require_token()
+    async with Bot(token, base_url=settings.telegram_api_base_url) as bot:
+        me = await bot.get_me()
+    db = Database(settings.database_url)
+    try:
+        services = Services(settings=settings, db=db, clock=SystemClock(), cipher=_cipher(settings))
+        invitation = await create_therapist_invitation(services, name)
+    finally:
+        await db.dispose()
+    return deep_link(me.username or "", invitation)
+
+
+def cmd_therapist_invite(settings: Settings, name: str) -> int:
+    """Print a therapist's single-use deep link."""
+    from telegram.error import InvalidToken, NetworkError
+
+    from storage.migrate import upgrade
+
+    if not name.strip():
+        raise ConfigError("--name must not be empty")
+    upgrade(settings.database_url)
+    try:
+        link = asyncio.run(_invite(settings, name))
+    except InvalidToken:
+        raise ConfigError("TELEGRAM_BOT_TOKEN was rejected by Telegram") from None
+    except NetworkError as exc:
+        raise ConfigError(
+            f"could not reach the Bot API at TELEGRAM_API_BASE_URL ({type(exc).__name__})"
+        ) from None
+    print(link)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = _parser().parse_args(argv)
+    if args.command == "generate-key":
+        print(generate_key())
+        return 0
+    try:
+        settings = load_settings()
+        configure_logging(settings)
+        if args.command == "run":
+            return cmd_run(settings)
+        if args.command == "therapist-invite":
+            return cmd_therapist_invite(settings, args.name)
+        if args.command == "db" and args.db_command == "upgrade":
+            from storage.migrate import upgrade
+
+            upgrade(settings.database_url)
+            print("database is up to date")
+            return 0
+    except ConfigError as exc:
+        print(f"alliance-checkin: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

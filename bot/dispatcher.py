@@ -1,0 +1,302 @@
+"""The periodic job: picks due work from the database and hands messages to the outbox.
+
+Runs every DISPATCH_INTERVAL_SECONDS on APScheduler (python-telegram-bot's
+JobQueue). Nothing scheduled lives in memory: each run re-reads what is due, so a
+restart, a second worker or a missed tick changes nothing but timing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from telegram import Message
+
+from bot import outbox
+from bot.checkin_flow import answer_map, create_for_session, local_session_end, question_screen
+from bot.core.scheduling import latest_digest_slot, next_send_time, next_weekly_end
+from bot.digest_service import digest_texts
+from bot.services import Services
+from bot.settings import parse_hhmm
+from storage import repo
+from storage.models import (
+    CheckIn,
+    Client,
+    DigestRun,
+    OutboxMessage,
+    Therapist,
+    TherapySession,
+    WeeklySchedule,
+)
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+
+
+@dataclass
+class DispatchReport:
+    """Counts of what one run did (for logs and tests)."""
+
+    sessions: int = 0
+    queued: int = 0
+    reminders: int = 0
+    expired: int = 0
+    cancelled: int = 0
+    digests: int = 0
+    sent: int = 0
+
+
+async def materialise_schedules(services: Services, now: datetime, report: DispatchReport) -> None:
+    """Turn weekly occurrences that have ended into session rows (each with one check-in)."""
+    async with services.db.session() as session:
+        schedules = (
+            await session.exec(
+                select(WeeklySchedule)
+                .where(WeeklySchedule.active == True)  # noqa: E712
+                .where(col(WeeklySchedule.next_end_at) <= now)
+                .limit(BATCH)
+            )
+        ).all()
+        for schedule in schedules:
+            client = await session.get(Client, schedule.client_id)
+            tz = ZoneInfo(schedule.timezone)
+            start = parse_hhmm(schedule.start_time)
+            end = schedule.next_end_at
+            # Only the latest missed occurrence matters after a long outage: a string of
+            # check-ins about sessions weeks ago would be noise.
+            while True:
+                following = next_weekly_end(
+                    end, schedule.weekday, start, schedule.duration_minutes, tz
+                )
+                if following > now:
+                    break
+                end = following
+            schedule.next_end_at = next_weekly_end(
+                end, schedule.weekday, start, schedule.duration_minutes, tz
+            )
+            if client is None or client.status != "active":
+                continue
+            exists = (
+                await session.exec(
+                    select(TherapySession.id)
+                    .where(TherapySession.client_id == client.id)
+                    .where(TherapySession.ended_at == end)
+                )
+            ).first()
+            if exists is not None:
+                continue
+            therapy_session = TherapySession(
+                client_id=client.id or 0, ended_at=end, source="schedule", created_at=now
+            )
+            session.add(therapy_session)
+            await session.flush()
+            await create_for_session(session, services, client, therapy_session)
+            report.sessions += 1
+
+
+async def queue_due_checkins(services: Services, now: datetime, report: DispatchReport) -> None:
+    """Queue check-ins whose time has come (outside the client's quiet hours)."""
+    async with services.db.session() as session:
+        due = (
+            await session.exec(
+                select(CheckIn)
+                .where(CheckIn.status == "scheduled")
+                .where(col(CheckIn.due_at) <= now)
+                .order_by(col(CheckIn.due_at))
+                .limit(BATCH)
+            )
+        ).all()
+        for checkin in due:
+            client = await session.get(Client, checkin.client_id)
+            if client is None or client.status in ("stopped", "declined") or client.unreachable_at:
+                checkin.status = "cancelled"
+                checkin.closed_at = now
+                report.cancelled += 1
+                continue
+            if client.status == "paused":
+                checkin.status = "cancelled"
+                checkin.closed_at = now
+                report.cancelled += 1
+                continue
+            if client.status != "active" or client.chat_id is None:
+                continue
+            tz = ZoneInfo(client.timezone)
+            if next_send_time(now, tz, services.quiet_start, services.quiet_end) > now:
+                continue
+            # A newer check-in closes an older one still open: answers about last
+            # week's session after this week's would muddle both.
+            for older in await repo.open_checkins_of(session, client.id or 0):
+                older.status = "expired"
+                older.closed_at = now
+                report.expired += 1
+            therapy_session = await session.get(TherapySession, checkin.session_id)
+            screen = question_screen(
+                services, checkin, client.locale, {}, local_session_end(therapy_session, client)
+            )
+            if screen is None:
+                checkin.status = "cancelled"
+                continue
+            await outbox.enqueue(
+                session,
+                services.cipher,
+                kind="checkin",
+                dedupe_key=f"checkin:{checkin.id}",
+                message=outbox.Outgoing(client.chat_id, screen.text, screen.buttons),
+                now=now,
+                checkin_id=checkin.id,
+                client_id=client.id,
+            )
+            checkin.status = "queued"
+            checkin.chat_id = client.chat_id
+            report.queued += 1
+
+
+async def queue_reminders_and_expiry(
+    services: Services, now: datetime, report: DispatchReport
+) -> None:
+    """One gentle reminder for an unfinished check-in; close it after the expiry time."""
+    remind_after = timedelta(hours=services.settings.reminder_after_hours)
+    expire_after = timedelta(hours=services.settings.expire_after_hours)
+    async with services.db.session() as session:
+        open_ones = (
+            await session.exec(
+                select(CheckIn)
+                .where(col(CheckIn.status).in_(("sent", "answering")))
+                .where(col(CheckIn.sent_at) <= now - remind_after)
+                .limit(BATCH)
+            )
+        ).all()
+        for checkin in open_ones:
+            assert checkin.sent_at is not None
+            if checkin.sent_at <= now - expire_after:
+                checkin.status = "expired"
+                checkin.closed_at = now
+                report.expired += 1
+                continue
+            if checkin.reminder_sent_at is not None:
+                continue
+            client = await session.get(Client, checkin.client_id)
+            if client is None or client.status != "active" or client.chat_id is None:
+                continue
+            tz = ZoneInfo(client.timezone)
+            if next_send_time(now, tz, services.quiet_start, services.quiet_end) > now:
+                continue
+            answers = answer_map(await repo.answers_of(session, checkin.id or 0))
+            therapy_session = await session.get(TherapySession, checkin.session_id)
+            screen = question_screen(
+                services,
+                checkin,
+                client.locale,
+                answers,
+                local_session_end(therapy_session, client),
+                reminder=True,
+            )
+            if screen is None:
+                continue
+            await outbox.enqueue(
+                session,
+                services.cipher,
+                kind="reminder",
+                dedupe_key=f"reminder:{checkin.id}",
+                message=outbox.Outgoing(client.chat_id, screen.text, screen.buttons),
+                now=now,
+                checkin_id=checkin.id,
+                client_id=client.id,
+            )
+            checkin.reminder_sent_at = now
+            report.reminders += 1
+
+
+async def queue_weekly_digests(services: Services, now: datetime, report: DispatchReport) -> None:
+    """Queue each therapist's digest once per weekly slot (a unique row guards it)."""
+    async with services.db.session() as session:
+        therapists = (await session.exec(select(Therapist))).all()
+    for therapist in therapists:
+        tz = ZoneInfo(therapist.timezone)
+        slot = latest_digest_slot(
+            now, therapist.digest_weekday, parse_hhmm(therapist.digest_time), tz
+        )
+        if slot < therapist.created_at or now - slot > timedelta(days=1):
+            continue
+        try:
+            async with services.db.session() as session:
+                session.add(DigestRun(therapist_id=therapist.id or 0, slot_at=slot, created_at=now))
+                await session.flush()
+                texts = await digest_texts(services, therapist, now)
+                for part, text in enumerate(texts):
+                    await outbox.enqueue(
+                        session,
+                        services.cipher,
+                        kind="digest",
+                        dedupe_key=f"digest:{therapist.id}:{slot.isoformat()}:{part}",
+                        message=outbox.Outgoing(therapist.chat_id, text),
+                        now=now,
+                        therapist_id=therapist.id,
+                    )
+                report.digests += 1
+        except IntegrityError:
+            continue  # another worker (or an earlier run) already took this slot
+
+
+async def on_sent(
+    session: AsyncSession, row: OutboxMessage, message: Message, now: datetime
+) -> None:
+    """Record where a check-in (or its reminder) now lives, so presses can be checked."""
+    if row.checkin_id is None or row.kind not in ("checkin", "reminder"):
+        return
+    checkin = await session.get(CheckIn, row.checkin_id)
+    if checkin is None:
+        return
+    checkin.message_id = message.message_id
+    checkin.chat_id = message.chat_id
+    if row.kind == "checkin":
+        checkin.sent_at = now
+        if checkin.status == "queued":
+            checkin.status = "sent"
+
+
+async def on_unreachable(session: AsyncSession, row: OutboxMessage, now: datetime) -> None:
+    """A 403: the person blocked the bot; stop trying and let the therapist know in the digest."""
+    if row.client_id is not None:
+        client = await session.get(Client, row.client_id)
+        if client is not None and client.unreachable_at is None:
+            client.unreachable_at = now
+    if row.therapist_id is not None:
+        therapist = await session.get(Therapist, row.therapist_id)
+        if therapist is not None and therapist.unreachable_at is None:
+            therapist.unreachable_at = now
+    if row.checkin_id is not None:
+        checkin = await session.get(CheckIn, row.checkin_id)
+        if checkin is not None and checkin.status in repo.OPEN_CHECKIN:
+            checkin.status = "cancelled"
+            checkin.closed_at = now
+
+
+async def run_due_work(services: Services, bot: Any) -> DispatchReport:
+    """One dispatcher pass: schedules → check-ins → reminders/expiry → digests → send."""
+    now = services.clock.now()
+    report = DispatchReport()
+    await materialise_schedules(services, now, report)
+    await queue_due_checkins(services, now, report)
+    await queue_reminders_and_expiry(services, now, report)
+    await queue_weekly_digests(services, now, report)
+    report.sent = await outbox.deliver_due(
+        services, bot, on_sent=on_sent, on_unreachable=on_unreachable
+    )
+    if report.sent or report.queued or report.expired:
+        log.info(
+            "dispatch: queued=%d reminders=%d expired=%d digests=%d sent=%d",
+            report.queued,
+            report.reminders,
+            report.expired,
+            report.digests,
+            report.sent,
+        )
+    return report

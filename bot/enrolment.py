@@ -1,0 +1,198 @@
+"""Invitations and registration: therapists by admin invitation, clients by therapist invitation."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+
+from bot.services import Services
+from bot.settings import WEEKDAYS
+from bot.texts import pick_locale
+from bot.tokens import hash_token, looks_like_token, new_token
+from storage import repo
+from storage.models import Client, Invitation, Therapist
+
+# Aliases are the therapist's pseudonyms for clients: short, no spaces, no markup.
+ALIAS_PATTERN = re.compile(r"^[\w.-]{1,32}$", re.UNICODE)
+PRIVACY_NOTICE_VERSION = 1
+
+
+def valid_alias(alias: str) -> bool:
+    """Whether an alias is 1–32 letters, digits, '.', '-' or '_'."""
+    return bool(ALIAS_PATTERN.match(alias))
+
+
+async def create_therapist_invitation(services: Services, name: str) -> str:
+    """A single-use therapist invitation; returns the token (shown once, stored hashed)."""
+    token = new_token()
+    now = services.clock.now()
+    async with services.db.session() as session:
+        session.add(
+            Invitation(
+                token_hash=hash_token(token),
+                kind="therapist",
+                name=name.strip()[:128],
+                created_at=now,
+                expires_at=now + timedelta(days=services.settings.invitation_ttl_days),
+            )
+        )
+    return token
+
+
+@dataclass
+class InviteResult:
+    """Outcome of /invite: a token or the reason there is none."""
+
+    status: str  # "ok" | "alias_invalid" | "alias_active"
+    token: str | None = None
+
+
+async def invite_client(services: Services, therapist: Therapist, alias: str) -> InviteResult:
+    """Create (or renew) a client invitation under an alias unique for this therapist."""
+    if not valid_alias(alias):
+        return InviteResult("alias_invalid")
+    now = services.clock.now()
+    token = new_token()
+    async with services.db.session() as session:
+        client = await repo.client_by_alias(session, therapist.id or 0, alias)
+        if client is not None and client.status in ("active", "paused"):
+            return InviteResult("alias_active")
+        if client is None:
+            client = Client(
+                therapist_id=therapist.id or 0,
+                alias=alias,
+                status="invited",
+                status_changed_at=now,
+                timezone=therapist.timezone,
+                locale=therapist.locale,
+                created_at=now,
+            )
+            session.add(client)
+            await session.flush()
+        else:
+            client.status = "invited"
+            client.status_changed_at = now
+        session.add(
+            Invitation(
+                token_hash=hash_token(token),
+                kind="client",
+                client_id=client.id,
+                created_at=now,
+                expires_at=now + timedelta(days=services.settings.invitation_ttl_days),
+            )
+        )
+    return InviteResult("ok", token)
+
+
+@dataclass
+class StartResult:
+    """What /start <token> led to."""
+
+    status: str  # "therapist_registered" | "client_consent" | "invalid"
+    therapist_name: str = ""
+    locale: str = "en"
+
+
+async def _valid_invitation(services: Services, token: str, now: datetime) -> Invitation | None:
+    if not looks_like_token(token):
+        return None
+    async with services.db.session() as session:
+        invitation = await repo.invitation_by_hash(session, hash_token(token))
+    if invitation is None or invitation.used_at is not None or invitation.expires_at <= now:
+        return None
+    return invitation
+
+
+async def start_with_token(
+    services: Services, user_id: int, chat_id: int, language_code: str | None, token: str
+) -> StartResult:
+    """Handle /start <token>: register a therapist, or show a client the consent step."""
+    now = services.clock.now()
+    invitation = await _valid_invitation(services, token, now)
+    if invitation is None:
+        return StartResult("invalid")
+    locale = pick_locale(language_code, services.texts.locales)
+    async with services.db.session() as session:
+        if await repo.therapist_by_user(session, user_id) or await repo.client_by_user(
+            session, user_id
+        ):
+            # One Telegram account, one role: a second role would make every button ambiguous.
+            return StartResult("invalid")
+        if invitation.kind == "therapist":
+            if not await repo.redeem_invitation(session, invitation.id or 0, now):
+                return StartResult("invalid")
+            session.add(
+                Therapist(
+                    telegram_user_id=user_id,
+                    chat_id=chat_id,
+                    name=invitation.name or "",
+                    locale=locale,
+                    timezone=services.settings.default_timezone,
+                    digest_weekday=_weekday_index(services.settings.default_digest_weekday),
+                    digest_time=services.settings.default_digest_time,
+                    created_at=now,
+                )
+            )
+            try:
+                await session.flush()
+            except IntegrityError:
+                return StartResult("invalid")
+            return StartResult("therapist_registered", invitation.name or "", locale)
+        client = await session.get(Client, invitation.client_id)
+        if client is None:
+            return StartResult("invalid")
+        therapist = await session.get(Therapist, client.therapist_id)
+        return StartResult("client_consent", therapist.name if therapist else "", locale)
+
+
+def _weekday_index(name: str) -> int:
+    return WEEKDAYS.index(name)
+
+
+async def answer_consent(
+    services: Services,
+    user_id: int,
+    chat_id: int,
+    language_code: str | None,
+    token: str,
+    agree: bool,
+) -> str:
+    """Record the client's choice; returns "agreed", "declined" or "invalid".
+
+    The invitation is redeemed only here, atomically, so of two people (or two
+    taps) racing with one link exactly one wins. A client who declines leaves
+    nothing behind but the used invitation.
+    """
+    now = services.clock.now()
+    invitation = await _valid_invitation(services, token, now)
+    if invitation is None or invitation.kind != "client":
+        return "invalid"
+    async with services.db.session() as session:
+        if await repo.therapist_by_user(session, user_id) or await repo.client_by_user(
+            session, user_id
+        ):
+            return "invalid"
+        if not await repo.redeem_invitation(session, invitation.id or 0, now):
+            return "invalid"
+        client = await session.get(Client, invitation.client_id)
+        if client is None:
+            return "invalid"
+        if not agree:
+            client.status = "declined"
+            client.status_changed_at = now
+            return "declined"
+        client.telegram_user_id = user_id
+        client.chat_id = chat_id
+        client.status = "active"
+        client.status_changed_at = now
+        client.consent_at = now
+        client.consent_version = PRIVACY_NOTICE_VERSION
+        client.locale = pick_locale(language_code, services.texts.locales)
+        try:
+            await session.flush()
+        except IntegrityError:
+            return "invalid"
+    return "agreed"

@@ -1,0 +1,1 @@
+"""Telegram handlers: parse, authorise, call the core and storage, render a template."""

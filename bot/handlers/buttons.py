@@ -1,0 +1,129 @@
+"""Button presses and typed text: check-in answers, consent, /stop confirmation, language."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest
+
+from bot import callbacks, enrolment, practice
+from bot.checkin_flow import Screen, press_answer, take_comment
+from bot.handlers.common import identify, reply
+from bot.services import BotContext
+
+log = logging.getLogger(__name__)
+
+
+def _markup(screen: Screen) -> InlineKeyboardMarkup | None:
+    if not screen.buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(t, callback_data=d) for t, d in row] for row in screen.buttons]
+    )
+
+
+async def _show(update: Update, screen: Screen) -> None:
+    """Edit the pressed message in place to show a new screen."""
+    query = update.callback_query
+    assert query is not None
+    try:
+        await query.edit_message_text(screen.text, reply_markup=_markup(screen))
+    except BadRequest as exc:
+        # "message is not modified" after a double tap is harmless; anything else is logged.
+        if "not modified" not in str(exc):
+            log.warning("could not edit the check-in message: %s", type(exc).__name__)
+
+
+async def button(update: Update, context: BotContext) -> None:
+    """Every inline button press: validate against the sender and the current state, then act."""
+    query = update.callback_query
+    if query is None:
+        return
+    services = context.services
+    user = query.from_user
+    press = callbacks.parse(query.data)
+    person = await identify(services, update)
+    texts = services.texts
+    if press is None:
+        await query.answer(texts.plain(person.locale, "common.button_invalid"))
+        return
+    if isinstance(press, callbacks.AnswerPress):
+        message_id = query.message.message_id if query.message else None
+        result = await press_answer(services, user.id, message_id, press)
+        locale = person.locale
+        await query.answer(texts.plain(locale, result.notice_key))
+        if result.screen is not None:
+            await _show(update, result.screen)
+        return
+    if isinstance(press, callbacks.ConsentPress):
+        chat_id = query.message.chat.id if query.message else user.id
+        outcome = await enrolment.answer_consent(
+            services, user.id, chat_id, user.language_code, press.token, press.agree
+        )
+        await query.answer()
+        if outcome == "invalid":
+            await _show(update, Screen(texts.render(person.locale, "common.unknown")))
+            return
+        locale = (await identify(services, update)).locale
+        await _show(update, Screen(texts.render(locale, f"client.consent_{outcome}")))
+        return
+    if isinstance(press, callbacks.StopPress):
+        if person.client is None:
+            await query.answer(texts.plain(person.locale, "common.button_invalid"))
+            return
+        await query.answer()
+        if not press.confirm:
+            await _show(update, Screen(texts.render(person.locale, "client.stop_cancelled")))
+            return
+        left = await practice.leave_programme(services, person.client.id or 0)
+        await _show(
+            update,
+            Screen(
+                texts.render(person.locale, "client.stopped" if left else "client.stop_already")
+            ),
+        )
+        return
+    if isinstance(press, callbacks.LanguagePress):
+        target = person.therapist or person.client
+        if target is None:
+            await query.answer(texts.plain(person.locale, "common.button_invalid"))
+            return
+        kind = "therapist" if person.therapist else "client"
+        changed = await practice.set_locale(services, kind, target.id or 0, press.locale)
+        await query.answer()
+        if changed:
+            await _show(update, Screen(texts.render(press.locale, "language.set")))
+        return
+    await query.answer(texts.plain(person.locale, "common.button_invalid"))
+
+
+async def text_message(update: Update, context: BotContext) -> None:
+    """Plain text: a check-in comment if one is awaited, otherwise a kind pointer."""
+    message = update.message
+    user = update.effective_user
+    if message is None or user is None or message.text is None:
+        return
+    services = context.services
+    person = await identify(services, update)
+    if person.client is not None:
+        result = await take_comment(services, user.id, message.text)
+        if result is not None:
+            if result.message_id is not None:
+                try:
+                    await context.bot.edit_message_text(
+                        result.screen.text,
+                        chat_id=result.chat_id,
+                        message_id=result.message_id,
+                        reply_markup=_markup(result.screen),
+                    )
+                except BadRequest as exc:
+                    log.warning("could not edit the check-in message: %s", type(exc).__name__)
+            await reply(update, context, person.locale, "checkin.comment_saved")
+            return
+        await reply(update, context, person.locale, "client.stray_text")
+        return
+    if person.therapist is not None:
+        await reply(update, context, person.locale, "therapist.text_hint")
+        return
+    await reply(update, context, person.locale, "common.unknown")

@@ -1,0 +1,168 @@
+"""Cross-cutting handlers: duplicate updates, group chats, media, edits, errors, roles."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
+from telegram import Update
+from telegram.constants import ChatType
+from telegram.error import BadRequest, Forbidden
+from telegram.ext import ApplicationHandlerStop
+
+from bot.services import BotContext, Services
+from bot.texts import pick_locale
+from storage import repo
+from storage.models import Client, ProcessedUpdate, Therapist
+
+log = logging.getLogger(__name__)
+
+# Telegram re-sends an update for at most a day; a week of ids is plenty.
+PROCESSED_UPDATE_RETENTION = timedelta(days=7)
+
+
+@dataclass
+class Person:
+    """Who sent an update: a therapist, a client, or nobody we know."""
+
+    therapist: Therapist | None
+    client: Client | None
+    locale: str
+
+    @property
+    def known(self) -> bool:
+        """Whether the sender is enrolled in any role."""
+        return self.therapist is not None or self.client is not None
+
+
+async def identify(services: Services, update: Update) -> Person:
+    """Look the sender up by Telegram user id."""
+    user = update.effective_user
+    fallback = pick_locale(user.language_code if user else None, services.texts.locales)
+    if user is None:
+        return Person(None, None, fallback)
+    async with services.db.session() as session:
+        therapist = await repo.therapist_by_user(session, user.id)
+        client = None if therapist else await repo.client_by_user(session, user.id)
+    if therapist is not None:
+        return Person(therapist, None, therapist.locale)
+    if client is not None and client.status not in ("declined",):
+        return Person(None, client, client.locale)
+    return Person(None, None, fallback)
+
+
+async def reply(
+    update: Update, context: BotContext, locale: str, key: str, **values: object
+) -> None:
+    """Answer the sender with a rendered template (HTML)."""
+    message = update.effective_message
+    if message is None:
+        return
+    await message.reply_text(context.services.texts.render(locale, key, **values))
+
+
+async def drop_duplicates(update: Update, context: BotContext) -> None:
+    """Give a redelivered update (same update_id) no second effect."""
+    services = context.services
+    try:
+        async with services.db.session() as session:
+            session.add(
+                ProcessedUpdate(update_id=update.update_id, processed_at=services.clock.now())
+            )
+    except IntegrityError:
+        log.info("update %s already handled; ignored", update.update_id)
+        raise ApplicationHandlerStop from None
+
+
+async def prune_processed_updates(services: Services) -> None:
+    """Forget update ids older than Telegram could ever resend."""
+    cutoff = services.clock.now() - PROCESSED_UPDATE_RETENTION
+    async with services.db.session() as session:
+        await session.exec(
+            delete(ProcessedUpdate).where(col(ProcessedUpdate.processed_at) < cutoff)
+        )  # type: ignore[call-overload]
+
+
+async def only_private_chats(update: Update, context: BotContext) -> None:
+    """Outside private chats, say once that the bot works in private chats, and do nothing else."""
+    chat = update.effective_chat
+    if chat is None or chat.type == ChatType.PRIVATE:
+        return
+    if (
+        chat.type != ChatType.CHANNEL
+        and update.effective_message is not None
+        and (update.message is not None)
+    ):
+        person_locale = pick_locale(
+            update.effective_user.language_code if update.effective_user else None,
+            context.services.texts.locales,
+        )
+        with contextlib.suppress(Forbidden, BadRequest):
+            await update.message.reply_text(
+                context.services.texts.render(person_locale, "common.private_only")
+            )
+    raise ApplicationHandlerStop
+
+
+async def bot_added_to_group(update: Update, context: BotContext) -> None:
+    """When someone adds the bot to a group, explain once that it works in private chats."""
+    member = update.my_chat_member
+    if member is None or member.chat.type == ChatType.PRIVATE:
+        return
+    if member.new_chat_member.status in ("member", "administrator"):
+        locale = pick_locale(member.from_user.language_code, context.services.texts.locales)
+        with contextlib.suppress(Forbidden, BadRequest):
+            await context.bot.send_message(
+                member.chat.id, context.services.texts.render(locale, "common.private_only")
+            )
+
+
+async def not_text(update: Update, context: BotContext) -> None:
+    """Stickers, photos, voice notes…: the bot reads only text and buttons."""
+    person = await identify(context.services, update)
+    await reply(
+        update, context, person.locale, "common.not_text" if person.known else "common.unknown"
+    )
+
+
+async def edited(update: Update, context: BotContext) -> None:
+    """Edits are not picked up; say so kindly (a new message is)."""
+    person = await identify(context.services, update)
+    message = update.edited_message
+    if message is None or not person.known:
+        return
+    await context.bot.send_message(
+        message.chat_id, context.services.texts.render(person.locale, "common.edits_ignored")
+    )
+
+
+async def on_error(update: object, context: BotContext) -> None:
+    """Log the failure without content and tell the person nothing was lost."""
+    error = context.error
+    log.error(
+        "handler failed: %s",
+        type(error).__name__,
+        exc_info=(type(error), error, error.__traceback__) if error else None,
+    )
+    if (
+        isinstance(update, Update)
+        and update.effective_message is not None
+        and update.effective_chat
+    ):
+        if update.effective_chat.type != ChatType.PRIVATE:
+            return
+        locale = pick_locale(
+            update.effective_user.language_code if update.effective_user else None,
+            context.services.texts.locales,
+        )
+        try:
+            await update.effective_message.reply_text(
+                context.services.texts.render(locale, "common.error")
+            )
+        except Exception:  # noqa: BLE001 - the error path must never raise
+            log.warning("could not tell the sender about the failure")

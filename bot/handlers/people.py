@@ -1,0 +1,345 @@
+"""Commands: /start, the therapist's commands and the client's commands."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+
+from bot import callbacks, enrolment, practice
+from bot.digest_service import digest_texts
+from bot.handlers.common import Person, identify, reply
+from bot.services import BotContext
+from bot.settings import WEEKDAYS
+from bot.tokens import deep_link
+from storage.models import Client
+
+
+def _markup(rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(text, callback_data=data) for text, data in row] for row in rows]
+    )
+
+
+async def start(update: Update, context: BotContext) -> None:
+    """/start [token]: redeem an invitation, or greet someone already enrolled."""
+    services = context.services
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None:
+        return
+    args = context.args or []
+    person = await identify(services, update)
+    if not args:
+        if person.therapist:
+            await reply(update, context, person.locale, "therapist.help")
+        elif person.client:
+            await reply(update, context, person.locale, "client.help")
+        else:
+            await reply(update, context, person.locale, "common.unknown")
+        return
+    result = await enrolment.start_with_token(
+        services, user.id, chat.id, user.language_code, args[0]
+    )
+    if result.status == "therapist_registered":
+        await reply(
+            update, context, result.locale, "therapist.registered", name=result.therapist_name
+        )
+        return
+    if result.status == "client_consent":
+        texts = services.texts
+        message = update.effective_message
+        assert message is not None
+        await message.reply_text(
+            texts.render(result.locale, "client.welcome", therapist=result.therapist_name),
+            reply_markup=_markup(
+                [
+                    [
+                        (
+                            texts.plain(result.locale, "buttons.agree"),
+                            callbacks.consent(True, args[0]),
+                        )
+                    ],
+                    [
+                        (
+                            texts.plain(result.locale, "buttons.decline"),
+                            callbacks.consent(False, args[0]),
+                        )
+                    ],
+                ]
+            ),
+            disable_web_page_preview=True,
+        )
+        return
+    await reply(update, context, person.locale, "common.unknown")
+
+
+async def _therapist_or_refuse(update: Update, context: BotContext) -> Person | None:
+    person = await identify(context.services, update)
+    if person.therapist is None:
+        await reply(
+            update,
+            context,
+            person.locale,
+            "common.unknown" if not person.client else "client.not_for_clients",
+        )
+        return None
+    return person
+
+
+async def invite(update: Update, context: BotContext) -> None:
+    """/invite <alias>: a single-use deep link for a new client."""
+    person = await _therapist_or_refuse(update, context)
+    if person is None or person.therapist is None:
+        return
+    args = context.args or []
+    if len(args) != 1:
+        await reply(update, context, person.locale, "therapist.invite_usage")
+        return
+    result = await enrolment.invite_client(context.services, person.therapist, args[0])
+    if result.status == "ok" and result.token:
+        link = deep_link(context.services.bot_username, result.token)
+        await reply(
+            update,
+            context,
+            person.locale,
+            "therapist.invite_ok",
+            alias=args[0],
+            link=link,
+            days=context.services.settings.invitation_ttl_days,
+        )
+    elif result.status == "alias_active":
+        await reply(update, context, person.locale, "therapist.alias_active", alias=args[0])
+    else:
+        await reply(update, context, person.locale, "therapist.alias_invalid")
+
+
+async def record_session(update: Update, context: BotContext) -> None:
+    """/session <alias> [YYYY-MM-DD HH:MM]: a session has ended; its check-in follows."""
+    person = await _therapist_or_refuse(update, context)
+    if person is None or person.therapist is None:
+        return
+    args = context.args or []
+    if len(args) not in (1, 3):
+        await reply(update, context, person.locale, "therapist.session_usage")
+        return
+    when = " ".join(args[1:]) if len(args) == 3 else None
+    result = await practice.record_session(context.services, person.therapist, args[0], when)
+    tz = ZoneInfo(person.therapist.timezone)
+    if result.status == "ok" and result.due_at is not None:
+        await reply(
+            update,
+            context,
+            person.locale,
+            "therapist.session_recorded",
+            alias=args[0],
+            due=result.due_at.astimezone(tz),
+            invited=result.client is not None and result.client.status == "invited",
+        )
+    elif result.status == "unknown_alias":
+        await reply(update, context, person.locale, "therapist.unknown_alias", alias=args[0])
+    else:
+        await reply(
+            update, context, person.locale, f"therapist.session_{result.status}", alias=args[0]
+        )
+
+
+async def schedule(update: Update, context: BotContext) -> None:
+    """/schedule <alias> <weekday> <HH:MM> [minutes] | off."""
+    person = await _therapist_or_refuse(update, context)
+    if person is None or person.therapist is None:
+        return
+    args = context.args or []
+    if len(args) < 2:
+        await reply(update, context, person.locale, "therapist.schedule_usage")
+        return
+    result = await practice.set_schedule(context.services, person.therapist, args[0], args[1:])
+    if result.status == "ok" and result.next_end is not None:
+        await reply(
+            update,
+            context,
+            person.locale,
+            "therapist.schedule_set",
+            alias=args[0],
+            weekday=result.weekday,
+            start=result.start,
+            minutes=result.minutes,
+            next_end=result.next_end.astimezone(ZoneInfo(person.therapist.timezone)),
+        )
+    elif result.status == "unknown_alias":
+        await reply(update, context, person.locale, "therapist.unknown_alias", alias=args[0])
+    else:
+        await reply(
+            update, context, person.locale, f"therapist.schedule_{result.status}", alias=args[0]
+        )
+
+
+async def timezone(update: Update, context: BotContext) -> None:
+    """/timezone <IANA name>."""
+    person = await _therapist_or_refuse(update, context)
+    if person is None or person.therapist is None:
+        return
+    args = context.args or []
+    if len(args) != 1:
+        await reply(
+            update,
+            context,
+            person.locale,
+            "therapist.timezone_usage",
+            current=person.therapist.timezone,
+        )
+        return
+    name = await practice.set_timezone(context.services, person.therapist.id or 0, args[0])
+    key = "therapist.timezone_set" if name else "therapist.timezone_unknown"
+    await reply(update, context, person.locale, key, name=args[0][:64])
+
+
+async def digest_time(update: Update, context: BotContext) -> None:
+    """/digesttime <weekday> <HH:MM>: when the weekly digest arrives."""
+    person = await _therapist_or_refuse(update, context)
+    if person is None or person.therapist is None:
+        return
+    args = context.args or []
+    result = None
+    if len(args) == 2:
+        result = await practice.set_digest_time(
+            context.services, person.therapist.id or 0, args[0], args[1]
+        )
+    if result is None:
+        await reply(
+            update,
+            context,
+            person.locale,
+            "therapist.digesttime_usage",
+            weekday=person.therapist.digest_weekday,
+            time=person.therapist.digest_time,
+        )
+        return
+    await reply(
+        update,
+        context,
+        person.locale,
+        "therapist.digesttime_set",
+        weekday=result[0],
+        time=result[1],
+    )
+
+
+async def clients(update: Update, context: BotContext) -> None:
+    """/clients: each client with status and latest check-in."""
+    person = await _therapist_or_refuse(update, context)
+    if person is None or person.therapist is None:
+        return
+    lines = await practice.client_overview(context.services, person.therapist.id or 0)
+    tz = ZoneInfo(person.therapist.timezone)
+    await reply(
+        update, context, person.locale, "therapist.clients", lines=lines, tz=tz, weekdays=WEEKDAYS
+    )
+
+
+async def digest(update: Update, context: BotContext) -> None:
+    """/digest: the digest now, covering the last seven days."""
+    person = await _therapist_or_refuse(update, context)
+    if person is None or person.therapist is None:
+        return
+    message = update.effective_message
+    assert message is not None
+    for text in await digest_texts(
+        context.services, person.therapist, context.services.clock.now()
+    ):
+        await message.reply_text(text)
+
+
+async def help_command(update: Update, context: BotContext) -> None:
+    """/help: the commands for whoever asks."""
+    person = await identify(context.services, update)
+    key = (
+        "therapist.help"
+        if person.therapist
+        else "client.help"
+        if person.client
+        else "common.unknown"
+    )
+    await reply(update, context, person.locale, key)
+
+
+async def privacy(update: Update, context: BotContext) -> None:
+    """/privacy: the privacy notice again."""
+    person = await identify(context.services, update)
+    if person.client is None and person.therapist is None:
+        await reply(update, context, person.locale, "common.unknown")
+        return
+    await reply(update, context, person.locale, "client.privacy")
+
+
+async def _client_or_refuse(update: Update, context: BotContext) -> Client | None:
+    person = await identify(context.services, update)
+    if person.client is None:
+        key = "therapist.not_for_therapists" if person.therapist else "common.unknown"
+        await reply(update, context, person.locale, key)
+        return None
+    return person.client
+
+
+async def pause(update: Update, context: BotContext) -> None:
+    """/pause: no check-ins until /resume."""
+    client = await _client_or_refuse(update, context)
+    if client is None:
+        return
+    status = await practice.set_client_status(context.services, client.id or 0, "paused")
+    await reply(update, context, client.locale, f"client.pause_{status}")
+
+
+async def resume(update: Update, context: BotContext) -> None:
+    """/resume: check-ins again after the next session."""
+    client = await _client_or_refuse(update, context)
+    if client is None:
+        return
+    status = await practice.set_client_status(context.services, client.id or 0, "active")
+    await reply(update, context, client.locale, f"client.resume_{status}")
+
+
+async def stop(update: Update, context: BotContext) -> None:
+    """/stop: leave the programme, after a confirmation."""
+    client = await _client_or_refuse(update, context)
+    if client is None:
+        return
+    texts = context.services.texts
+    message = update.effective_message
+    assert message is not None
+    await message.reply_text(
+        texts.render(client.locale, "client.stop_confirm"),
+        reply_markup=_markup(
+            [
+                [
+                    (texts.plain(client.locale, "buttons.stop_yes"), callbacks.stop(True)),
+                    (texts.plain(client.locale, "buttons.stop_no"), callbacks.stop(False)),
+                ]
+            ]
+        ),
+    )
+
+
+async def language(update: Update, context: BotContext) -> None:
+    """/language: choose the language of the bot's messages."""
+    person = await identify(context.services, update)
+    if not person.known:
+        await reply(update, context, person.locale, "common.unknown")
+        return
+    texts = context.services.texts
+    message = update.effective_message
+    assert message is not None
+    rows = [[(texts.plain(loc, "language.name"), callbacks.language(loc))] for loc in texts.locales]
+    await message.reply_text(
+        texts.render(person.locale, "language.choose"), reply_markup=_markup(rows)
+    )
+
+
+async def unknown_command(update: Update, context: BotContext) -> None:
+    """A command the bot does not have."""
+    person = await identify(context.services, update)
+    await reply(
+        update,
+        context,
+        person.locale,
+        "common.unknown_command" if person.known else "common.unknown",
+    )

@@ -1,0 +1,304 @@
+"""What a therapist does with clients: record sessions, weekly schedules, settings, overviews."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from bot.checkin_flow import create_for_session
+from bot.core.scheduling import next_weekly_end, parse_local_datetime
+from bot.services import Services
+from bot.settings import WEEKDAYS, check_timezone, parse_hhmm
+from storage import repo
+from storage.models import CheckIn, Client, Therapist, TherapySession, WeeklySchedule
+
+# A session recorded "just now" may be typed a little late; one far in the past
+# would produce a check-in about a session the client no longer remembers well.
+MAX_SESSION_AGE = timedelta(days=14)
+MAX_FUTURE_SKEW = timedelta(minutes=5)
+WEEKDAY_ALIASES = {
+    **{name: i for i, name in enumerate(WEEKDAYS)},
+    **{name[:3]: i for i, name in enumerate(WEEKDAYS)},
+    **{
+        name: i
+        for i, name in enumerate(
+            ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
+        )
+    },
+    **{
+        name: i
+        for i, name in enumerate(
+            ("montag", "dienstag", "mittwoch", "donnerstag", "freitag", "samstag", "sonntag")
+        )
+    },
+    "miercoles": 2,
+    "sabado": 5,
+}
+
+
+def parse_weekday(text: str) -> int | None:
+    """'monday', 'mon', 'lunes', '1'…'7' → 0..6, else None."""
+    key = text.strip().lower()
+    if key.isdigit() and 1 <= int(key) <= 7:
+        return int(key) - 1
+    return WEEKDAY_ALIASES.get(key)
+
+
+@dataclass
+class SessionResult:
+    """Outcome of /session."""
+
+    # "ok" | "unknown_alias" | "not_active" | "bad_time" | "future" | "too_old" | "duplicate"
+    status: str
+    due_at: datetime | None = None
+    client: Client | None = None
+
+
+async def record_session(
+    services: Services, therapist: Therapist, alias: str, when_text: str | None
+) -> SessionResult:
+    """Record that a session ended (now, or at a given local time) and schedule its check-in."""
+    now = services.clock.now()
+    tz = ZoneInfo(therapist.timezone)
+    if when_text:
+        try:
+            ended = parse_local_datetime(when_text, tz)
+        except ValueError:
+            return SessionResult("bad_time")
+        if ended > now + MAX_FUTURE_SKEW:
+            return SessionResult("future")
+        if ended < now - MAX_SESSION_AGE:
+            return SessionResult("too_old")
+    else:
+        ended = now.replace(microsecond=0)
+    async with services.db.session() as session:
+        client = await repo.client_by_alias(session, therapist.id or 0, alias)
+        if client is None:
+            return SessionResult("unknown_alias")
+        if client.status not in ("active", "paused", "invited"):
+            return SessionResult("not_active", client=client)
+        therapy_session = TherapySession(
+            client_id=client.id or 0, ended_at=ended, source="manual", created_at=now
+        )
+        session.add(therapy_session)
+        try:
+            await session.flush()
+        except IntegrityError:
+            return SessionResult("duplicate", client=client)
+        checkin = await create_for_session(session, services, client, therapy_session)
+        return SessionResult("ok", due_at=checkin.due_at, client=client)
+
+
+@dataclass
+class ScheduleResult:
+    """Outcome of /schedule."""
+
+    status: str  # "ok" | "off" | "unknown_alias" | "not_active" | "bad_args" | "none"
+    next_end: datetime | None = None
+    weekday: int = 0
+    start: str = ""
+    minutes: int = 50
+
+
+async def set_schedule(
+    services: Services, therapist: Therapist, alias: str, args: list[str]
+) -> ScheduleResult:
+    """Create, replace or switch off a client's weekly session."""
+    now = services.clock.now()
+    async with services.db.session() as session:
+        client = await repo.client_by_alias(session, therapist.id or 0, alias)
+        if client is None:
+            return ScheduleResult("unknown_alias")
+        existing = (
+            await session.exec(select(WeeklySchedule).where(WeeklySchedule.client_id == client.id))
+        ).first()
+        if len(args) == 1 and args[0].lower() in ("off", "stop", "no"):
+            if existing is None or not existing.active:
+                return ScheduleResult("none")
+            existing.active = False
+            return ScheduleResult("off")
+        if client.status in ("stopped", "declined"):
+            return ScheduleResult("not_active")
+        if len(args) not in (2, 3):
+            return ScheduleResult("bad_args")
+        weekday = parse_weekday(args[0])
+        try:
+            start = parse_hhmm(args[1])
+            minutes = int(args[2]) if len(args) == 3 else 50
+        except ValueError:
+            return ScheduleResult("bad_args")
+        if weekday is None or not 10 <= minutes <= 240:
+            return ScheduleResult("bad_args")
+        tz = ZoneInfo(therapist.timezone)
+        next_end = next_weekly_end(now, weekday, start, minutes, tz)
+        if existing is None:
+            existing = WeeklySchedule(
+                client_id=client.id or 0,
+                weekday=weekday,
+                start_time=args[1],
+                duration_minutes=minutes,
+                timezone=therapist.timezone,
+                next_end_at=next_end,
+                created_at=now,
+            )
+            session.add(existing)
+        else:
+            existing.weekday = weekday
+            existing.start_time = args[1]
+            existing.duration_minutes = minutes
+            existing.timezone = therapist.timezone
+            existing.next_end_at = next_end
+            existing.active = True
+        return ScheduleResult("ok", next_end, weekday, args[1], minutes)
+
+
+async def set_timezone(services: Services, therapist_id: int, name: str) -> str | None:
+    """Set a therapist's IANA time zone (weekly schedules follow); None if unknown."""
+    try:
+        check_timezone(name)
+    except ValueError:
+        return None
+    now = services.clock.now()
+    async with services.db.session() as session:
+        therapist = await session.get(Therapist, therapist_id)
+        assert therapist is not None
+        therapist.timezone = name
+        for client in await repo.clients_of(session, therapist_id):
+            if client.timezone == "UTC" or client.status == "invited":
+                client.timezone = name
+            schedule = (
+                await session.exec(
+                    select(WeeklySchedule).where(WeeklySchedule.client_id == client.id)
+                )
+            ).first()
+            if schedule is not None and schedule.active:
+                schedule.timezone = name
+                schedule.next_end_at = next_weekly_end(
+                    now,
+                    schedule.weekday,
+                    parse_hhmm(schedule.start_time),
+                    schedule.duration_minutes,
+                    ZoneInfo(name),
+                )
+    return name
+
+
+async def set_digest_time(
+    services: Services, therapist_id: int, weekday_text: str, time_text: str
+) -> tuple[int, str] | None:
+    """Set the weekly digest's weekday and local time; None if either is malformed."""
+    weekday = parse_weekday(weekday_text)
+    try:
+        parse_hhmm(time_text)
+    except ValueError:
+        return None
+    if weekday is None:
+        return None
+    async with services.db.session() as session:
+        therapist = await session.get(Therapist, therapist_id)
+        assert therapist is not None
+        therapist.digest_weekday = weekday
+        therapist.digest_time = time_text.strip()
+    return weekday, time_text.strip()
+
+
+@dataclass
+class ClientLine:
+    """One row of /clients."""
+
+    client: Client
+    latest: CheckIn | None
+    answered: int
+    schedule: WeeklySchedule | None
+
+
+async def client_overview(services: Services, therapist_id: int) -> list[ClientLine]:
+    """Each client with status, weekly schedule and latest check-in."""
+    async with services.db.session() as session:
+        clients = await repo.clients_of(session, therapist_id)
+        ids = [c.id for c in clients]
+        latest: dict[int, CheckIn] = {}
+        schedules: dict[int, WeeklySchedule] = {}
+        if ids:
+            checkins = await session.exec(
+                select(CheckIn)
+                .where(CheckIn.client_id.in_(ids))  # type: ignore[union-attr]
+                .where(CheckIn.sent_at.is_not(None))  # type: ignore[union-attr]
+                .order_by(CheckIn.due_at)  # type: ignore[arg-type]
+            )
+            for checkin in checkins.all():
+                latest[checkin.client_id] = checkin
+            for schedule in (
+                await session.exec(
+                    select(WeeklySchedule).where(WeeklySchedule.client_id.in_(ids))  # type: ignore[attr-defined]
+                )
+            ).all():
+                if schedule.active:
+                    schedules[schedule.client_id] = schedule
+        lines = []
+        for client in clients:
+            if client.status == "declined":
+                continue
+            cid = client.id or 0
+            found = latest.get(cid)
+            answered = 0
+            if found is not None:
+                answered = len(await repo.answers_of(session, found.id or 0))
+            lines.append(ClientLine(client, found, answered, schedules.get(cid)))
+        return lines
+
+
+async def set_client_status(services: Services, client_id: int, status: str) -> str:
+    """Pause or resume a client; returns "done" or "unchanged"."""
+    now = services.clock.now()
+    async with services.db.session() as session:
+        client = await session.get(Client, client_id)
+        if client is None or client.status not in ("active", "paused"):
+            return "unchanged"
+        if client.status == status:
+            return "unchanged"
+        client.status = status
+        client.status_changed_at = now
+        if status == "paused":
+            for checkin in await repo.open_checkins_of(session, client_id):
+                checkin.status = "cancelled"
+                checkin.closed_at = now
+        return "done"
+
+
+async def leave_programme(services: Services, client_id: int) -> bool:
+    """The client leaves: no more check-ins; their answers stay for the therapist's record."""
+    now = services.clock.now()
+    async with services.db.session() as session:
+        client = await session.get(Client, client_id)
+        if client is None or client.status not in ("active", "paused"):
+            return False
+        client.status = "stopped"
+        client.status_changed_at = now
+        for checkin in await repo.open_checkins_of(session, client_id):
+            checkin.status = "cancelled"
+            checkin.closed_at = now
+        schedule = (
+            await session.exec(select(WeeklySchedule).where(WeeklySchedule.client_id == client_id))
+        ).first()
+        if schedule is not None:
+            schedule.active = False
+        return True
+
+
+async def set_locale(services: Services, person_kind: str, person_id: int, locale: str) -> bool:
+    """Change a person's language; False if the locale is not available."""
+    if locale not in services.texts.locales:
+        return False
+    async with services.db.session() as session:
+        model = Therapist if person_kind == "therapist" else Client
+        row = await session.get(model, person_id)
+        if row is None:
+            return False
+        row.locale = locale
+        row.locale_chosen = True
+    return True

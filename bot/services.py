@@ -1,0 +1,51 @@
+"""What every handler and job needs, built once per process and passed around explicitly."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import time
+from typing import Any, cast
+
+from telegram.ext import CallbackContext, ExtBot
+
+from bot.clock import Clock
+from bot.core.instrument import Instrument, get_instrument
+from bot.settings import Settings, parse_hhmm
+from bot.texts import Texts, default_texts
+from storage.crypto import Cipher
+from storage.db import Database
+
+
+@dataclass
+class Services:
+    """Settings, database, clock, texts, cipher and the instrument, shared by handlers and jobs."""
+
+    settings: Settings
+    db: Database
+    clock: Clock
+    cipher: Cipher
+    texts: Texts = field(default_factory=default_texts)
+    instrument: Instrument = field(default_factory=get_instrument)
+    bot_username: str = ""
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+
+    @property
+    def quiet_start(self) -> time:
+        """Start of clients' quiet hours (local time)."""
+        return parse_hhmm(self.settings.quiet_hours_start)
+
+    @property
+    def quiet_end(self) -> time:
+        """End of clients' quiet hours (local time)."""
+        return parse_hhmm(self.settings.quiet_hours_end)
+
+
+class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
+    """Handler context with typed access to the services."""
+
+    @property
+    def services(self) -> Services:
+        """The process's services (set when the application is built)."""
+        return cast(Services, self.bot_data["services"])

@@ -1,0 +1,233 @@
+"""The database schema (SQLModel). The database is the source of truth for everything scheduled.
+
+Times are stored in UTC (see storage.types.UTCDateTime) and shown in each person's
+time zone. Free text is never stored in plain form: columns ending in
+``_ciphertext`` hold AES-GCM tokens bound to their row (storage.crypto).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime
+
+metadata = SQLModel.metadata
+
+
+class Therapist(SQLModel, table=True):
+    """A therapist using the bot; registered through a single-use invitation."""
+
+    __tablename__ = "therapist"
+
+    id: int | None = Field(default=None, primary_key=True)
+    telegram_user_id: int = Field(sa_type=BigInteger, unique=True, index=True)
+    chat_id: int = Field(sa_type=BigInteger)
+    name: str = Field(max_length=128)
+    locale: str = Field(default="en", max_length=8)
+    locale_chosen: bool = False
+    timezone: str = Field(default="UTC", max_length=64)
+    digest_weekday: int = 0
+    digest_time: str = Field(default="08:00", max_length=5)
+    rates_sessions: bool = False
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    unreachable_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Client(SQLModel, table=True):
+    """A client of one therapist, known to the therapist by an alias."""
+
+    __tablename__ = "client"
+    __table_args__ = (UniqueConstraint("therapist_id", "alias", name="uq_client_alias"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    therapist_id: int = Field(foreign_key="therapist.id", index=True)
+    alias: str = Field(max_length=32)
+    telegram_user_id: int | None = Field(default=None, sa_type=BigInteger, unique=True)
+    chat_id: int | None = Field(default=None, sa_type=BigInteger)
+    # invited → active ⇄ paused → stopped; declined when the invitation was turned down.
+    status: str = Field(default="invited", max_length=16, index=True)
+    status_changed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    locale: str = Field(default="en", max_length=8)
+    locale_chosen: bool = False
+    timezone: str = Field(default="UTC", max_length=64)
+    consent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    consent_version: int | None = None
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    unreachable_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Invitation(SQLModel, table=True):
+    """A single-use, expiring invitation; only a hash of its token is stored."""
+
+    __tablename__ = "invitation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    kind: str = Field(max_length=16)  # "therapist" | "client"
+    name: str | None = Field(default=None, max_length=128)
+    client_id: int | None = Field(default=None, foreign_key="client.id", index=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class TherapySession(SQLModel, table=True):
+    """A therapy session that has ended; each one yields exactly one check-in."""
+
+    __tablename__ = "therapy_session"
+    __table_args__ = (UniqueConstraint("client_id", "ended_at", name="uq_session_end"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int = Field(foreign_key="client.id", index=True)
+    ended_at: datetime = Field(sa_type=UTCDateTime)
+    source: str = Field(default="manual", max_length=16)  # "manual" | "schedule"
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class WeeklySchedule(SQLModel, table=True):
+    """A recurring weekly session in the therapist's time zone."""
+
+    __tablename__ = "weekly_schedule"
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int = Field(foreign_key="client.id", unique=True)
+    weekday: int
+    start_time: str = Field(max_length=5)
+    duration_minutes: int
+    timezone: str = Field(max_length=64)
+    active: bool = True
+    # End of the next occurrence not yet turned into a session row.
+    next_end_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class CheckIn(SQLModel, table=True):
+    """The questions sent after one session, answered item by item in one message."""
+
+    __tablename__ = "checkin"
+    __table_args__ = (Index("ix_checkin_status_due", "status", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int = Field(foreign_key="client.id", index=True)
+    session_id: int = Field(foreign_key="therapy_session.id", unique=True)
+    instrument_id: str = Field(max_length=64)
+    sequence: int
+    # Item ids fixed when the check-in is created, comma-separated, in asking order.
+    items: str = Field(max_length=512)
+    # scheduled → sent → answering → completed; or expired / cancelled.
+    status: str = Field(default="scheduled", max_length=16)
+    due_at: datetime = Field(sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    chat_id: int | None = Field(default=None, sa_type=BigInteger)
+    message_id: int | None = Field(default=None, sa_type=BigInteger)
+    reminder_sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    def item_ids(self) -> list[str]:
+        """The items of this check-in in asking order."""
+        return [part for part in self.items.split(",") if part]
+
+
+class Answer(SQLModel, table=True):
+    """One answer, stored the moment it is given."""
+
+    __tablename__ = "answer"
+    __table_args__ = (UniqueConstraint("checkin_id", "item_id", name="uq_answer_item"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    checkin_id: int = Field(foreign_key="checkin.id", index=True)
+    item_id: str = Field(max_length=24)
+    value: int | None = None
+    skipped: bool = False
+    text_ciphertext: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    answered_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class SessionRating(SQLModel, table=True):
+    """The therapist's own optional rating of a session."""
+
+    __tablename__ = "session_rating"
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="therapy_session.id", unique=True)
+    value: int
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message the bot initiates (check-in, reminder, digest, alert), sent through one path."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_not_before", "status", "not_before"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)
+    chat_id: int = Field(sa_type=BigInteger)
+    dedupe_key: str = Field(max_length=128, unique=True)
+    payload_ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    checkin_id: int | None = Field(default=None, foreign_key="checkin.id", index=True)
+    client_id: int | None = Field(default=None, foreign_key="client.id", index=True)
+    therapist_id: int | None = Field(default=None, foreign_key="therapist.id", index=True)
+    # pending → sending → sent; failed attempts go back to pending; parked after too many.
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    not_before: datetime = Field(sa_type=UTCDateTime)
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    lease_owner: str | None = Field(default=None, max_length=64)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    message_id: int | None = Field(default=None, sa_type=BigInteger)
+    last_error: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class DigestRun(SQLModel, table=True):
+    """One weekly digest per therapist per scheduled slot (unique: exactly once)."""
+
+    __tablename__ = "digest_run"
+    __table_args__ = (UniqueConstraint("therapist_id", "slot_at", name="uq_digest_slot"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    therapist_id: int = Field(foreign_key="therapist.id", index=True)
+    slot_at: datetime = Field(sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Alert(SQLModel, table=True):
+    """An immediate alert to a therapist; at most one per check-in and kind."""
+
+    __tablename__ = "alert"
+    __table_args__ = (UniqueConstraint("client_id", "dedupe_key", name="uq_alert_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int = Field(foreign_key="client.id", index=True)
+    kind: str = Field(max_length=16)  # "strain" | "risk"
+    dedupe_key: str = Field(max_length=64)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who read, exported or erased what, and when — never the content."""
+
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime, index=True)
+    actor_kind: str = Field(max_length=16)
+    actor_id: int | None = None
+    action: str = Field(max_length=32)
+    client_id: int | None = Field(default=None, index=True)
+    detail: str | None = Field(default=None, max_length=200)
+
+
+class ProcessedUpdate(SQLModel, table=True):
+    """Update ids already handled, so a redelivered update has one effect."""
+
+    __tablename__ = "processed_update"
+
+    update_id: int = Field(
+        sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
+    processed_at: datetime = Field(sa_type=UTCDateTime, index=True)

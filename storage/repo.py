@@ -1,0 +1,106 @@
+"""Queries the bot uses: small functions that read and write, and decide nothing clinical."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import Answer, CheckIn, Client, Invitation, Therapist, TherapySession
+
+OPEN_CHECKIN = ("queued", "sent", "answering")
+
+
+async def therapist_by_user(session: AsyncSession, user_id: int) -> Therapist | None:
+    """The therapist with this Telegram user id."""
+    result = await session.exec(select(Therapist).where(Therapist.telegram_user_id == user_id))
+    return result.first()
+
+
+async def client_by_user(session: AsyncSession, user_id: int) -> Client | None:
+    """The enrolled client with this Telegram user id."""
+    result = await session.exec(select(Client).where(Client.telegram_user_id == user_id))
+    return result.first()
+
+
+async def client_by_alias(session: AsyncSession, therapist_id: int, alias: str) -> Client | None:
+    """A therapist's client by alias (case-insensitive)."""
+    result = await session.exec(
+        select(Client)
+        .where(Client.therapist_id == therapist_id)
+        .where(func.lower(Client.alias) == alias.lower())
+    )
+    return result.first()
+
+
+async def clients_of(session: AsyncSession, therapist_id: int) -> Sequence[Client]:
+    """All clients of a therapist, by alias."""
+    result = await session.exec(
+        select(Client).where(Client.therapist_id == therapist_id).order_by(col(Client.alias))
+    )
+    return result.all()
+
+
+async def invitation_by_hash(session: AsyncSession, token_hash: str) -> Invitation | None:
+    """The invitation with this token hash."""
+    result = await session.exec(select(Invitation).where(Invitation.token_hash == token_hash))
+    return result.first()
+
+
+async def redeem_invitation(session: AsyncSession, invitation_id: int, now: datetime) -> bool:
+    """Mark an invitation used if it is still valid; True for exactly one caller."""
+    result = await session.exec(
+        update(Invitation)
+        .where(col(Invitation.id) == invitation_id)
+        .where(col(Invitation.used_at).is_(None))
+        .where(col(Invitation.expires_at) > now)
+        .values(used_at=now)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def answers_of(session: AsyncSession, checkin_id: int) -> Sequence[Answer]:
+    """Answers of one check-in, in the order given."""
+    result = await session.exec(
+        select(Answer).where(Answer.checkin_id == checkin_id).order_by(col(Answer.id))
+    )
+    return result.all()
+
+
+async def open_checkins_of(session: AsyncSession, client_id: int) -> Sequence[CheckIn]:
+    """A client's check-ins that were sent and are not closed yet, oldest first."""
+    result = await session.exec(
+        select(CheckIn)
+        .where(CheckIn.client_id == client_id)
+        .where(col(CheckIn.status).in_(OPEN_CHECKIN))
+        .order_by(col(CheckIn.due_at))
+    )
+    return result.all()
+
+
+async def latest_checkin(session: AsyncSession, client_id: int) -> CheckIn | None:
+    """A client's most recently due check-in that was sent."""
+    result = await session.exec(
+        select(CheckIn)
+        .where(CheckIn.client_id == client_id)
+        .where(col(CheckIn.sent_at).is_not(None))
+        .order_by(col(CheckIn.due_at).desc())
+        .limit(1)
+    )
+    return result.first()
+
+
+async def checkin_count(session: AsyncSession, client_id: int) -> int:
+    """How many check-ins a client has been given so far."""
+    result = await session.exec(
+        select(func.count()).select_from(CheckIn).where(CheckIn.client_id == client_id)
+    )
+    return int(result.one())
+
+
+async def session_of(session: AsyncSession, session_id: int) -> TherapySession | None:
+    """A therapy session by id."""
+    return await session.get(TherapySession, session_id)

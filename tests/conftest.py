@@ -1,0 +1,84 @@
+"""Shared fixtures: a migrated database per test on SQLite and on PostgreSQL.
+
+Every database-backed test runs on both engines. PostgreSQL is expected at
+ALLIANCE_TEST_POSTGRES (default postgresql://postgres@127.0.0.1:5432/test); when it
+cannot be reached the PostgreSQL cases are skipped locally but fail under CI=true,
+so CI can never pass without them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from storage.migrate import upgrade
+
+POSTGRES_ADMIN = os.environ.get(
+    "ALLIANCE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
+)
+BACKENDS = [b for b in os.environ.get("ALLIANCE_TEST_BACKENDS", "sqlite,postgres").split(",") if b]
+
+
+def _pg_url(name: str) -> str:
+    base = POSTGRES_ADMIN.rsplit("/", 1)[0]
+    return f"{base.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
+
+
+async def _pg_exec(sql: str) -> None:
+    connection = await asyncpg.connect(POSTGRES_ADMIN)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (migrating once is much faster)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str | None]:
+    """A migrated PostgreSQL database used as the template for each test's database."""
+    name = f"alliance_tpl_{uuid.uuid4().hex[:10]}"
+    try:
+        asyncio.run(_pg_exec(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required under CI but unreachable: {exc}")
+        yield None
+        return
+    upgrade(_pg_url(name))
+    yield name
+    asyncio.run(_pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=BACKENDS)
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> AsyncIterator[str]:
+    """A freshly migrated, empty database on the engine named by the parameter."""
+    if request.param == "sqlite":
+        path = tmp_path / "alliance.db"
+        shutil.copy(sqlite_template, path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    template = request.getfixturevalue("postgres_template")
+    if template is None:
+        pytest.skip("PostgreSQL not reachable (set ALLIANCE_TEST_POSTGRES)")
+    name = f"alliance_t_{uuid.uuid4().hex[:12]}"
+    await _pg_exec(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    try:
+        yield _pg_url(name)
+    finally:
+        await _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
