@@ -1,0 +1,696 @@
+"""Where strain is decided: the seven rules of docs/clinical.md over a client's check-ins.
+
+Fixed cut-offs alone fail because most alliance ratings sit at the top of the
+scale (ceiling effect), and no alliance measure has standardised cut-offs
+(Horvath), so the rules compare each check-in both with the scale and with the
+client's own history. Each check-in is judged against the ones before it; a strain
+lasts until a steady check-in follows it. Every threshold is a field of
+``StrainSettings``; the defaults and their sources are listed in docs/clinical.md.
+Pure: no clock is read, ``now`` is passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import IntEnum
+from statistics import fmean, stdev
+from typing import Literal
+
+from bot.core.instrument import Instrument, Item
+from bot.core.scoring import (
+    REPAIR_DOMAIN,
+    TENSION_DOMAIN,
+    CheckinRecord,
+    CheckinScore,
+    first_item,
+    full_repair_value,
+    position,
+    score_checkin,
+    valid_answer,
+)
+
+ClientStatus = Literal["active", "paused", "stopped", "unreachable", "invited"]
+Rule = Literal[
+    "unresolved_tension",
+    "early_low",
+    "below_baseline",
+    "low_item",
+    "decline",
+    "withdrawal",
+    "disagreement",
+    "talked_through",
+]
+
+# Order of importance when two findings weigh the same: the moment of tension is
+# the most concrete thing to talk about, then the bond, the core of the alliance
+# (Bordin), then agreement on goals and tasks.
+RULE_ORDER: tuple[str, ...] = (
+    "unresolved_tension",
+    "early_low",
+    "below_baseline",
+    "low_item",
+    "decline",
+    "withdrawal",
+    "disagreement",
+    "talked_through",
+)
+DOMAIN_ORDER: tuple[str, ...] = (
+    "tension",
+    "bond",
+    "goals",
+    "tasks",
+    "openness",
+    "withdrawal",
+    "support",
+)
+AWAY_STATUSES: tuple[str, ...] = ("paused", "stopped", "unreachable")
+_EPSILON = 1e-9
+
+
+class Severity(IntEnum):
+    """How much a client's check-ins call for attention."""
+
+    STEADY = 0
+    WATCH = 1
+    CONVERSATION = 2  # consider a relationship conversation
+
+
+@dataclass(frozen=True)
+class StrainSettings:
+    """Every threshold of the strain rules.
+
+    Score thresholds are in points on a 1–5 agreement scale (the default check-in's)
+    and are rescaled to an instrument's own scale, so 3.0 is the midpoint of any scale.
+    """
+
+    # Rule 1, low item: at or below the scale's midpoint ("neutral" or "disagree")
+    # is a low answer (CLINICAL.md §4.1; some services flag any neutral answer).
+    low_item_watch_at_or_below: float = 3.0
+    # An answer below the midpoint ("a little", "not at all") is a disagreement.
+    low_item_conversation_at_or_below: float = 2.0
+
+    # Rule 2, below the client's own baseline. The baseline is the mean of the last
+    # `baseline_window` earlier check-ins, needing `baseline_min_checkins` of them.
+    baseline_min_checkins: int = 3
+    baseline_window: int = 8
+    # A drop of >= 1 SD of the client's own variability marks a rupture (Strauss et
+    # al. 2006) ...
+    baseline_watch_sd: float = 1.0
+    # ... with a floor of one scale point, so a client who always answers 5 and now
+    # answers 4 is noticed (SD 0; the ceiling effect, Meier & Feeley; ACORN).
+    baseline_watch_floor: float = 1.0
+    # >= 2 SD is the deep dip of a "V-shaped" rupture (Stiles et al. 2004); the floor
+    # makes 5 -> 3 in a ceiling client count as one.
+    baseline_conversation_sd: float = 2.0
+    baseline_conversation_floor: float = 1.5
+
+    # Rule 3, unresolved tension: coded 0 none, 1 a little, 2 a lot. "A lot" not
+    # talked through, or only partly, is a conversation; clients report tension in
+    # 19-42 % of sessions (Eubanks et al. 2018), so "a little, partly" is a watch.
+    tension_a_lot: int = 2
+
+    # Rule 4, early low alliance: a midpoint answer in the first check-ins already
+    # calls for a conversation, because weak early alliance predicts dropout
+    # (Sharf et al. 2010, d = .55) and early repair keeps clients (Muran et al. 2009).
+    early_checkins: int = 3
+    early_low_at_or_below: float = 3.0
+
+    # Rule 5, sustained decline: least-squares fall of the overall mean over the
+    # last `decline_window` check-ins, going down in at least `decline_min_falls`
+    # steps, even without a single big drop (Lambert & Shimokawa 2011: feedback
+    # helps most when a client drifts off track).
+    decline_window: int = 4
+    decline_min_falls: int = 2
+    decline_watch_drop: float = 0.75
+    decline_conversation_drop: float = 1.5
+
+    # Rule 6, withdrawal: two unanswered in a row after answering before is the
+    # common rule; single misses are ordinary (EMA compliance ~79 %, Wrzus &
+    # Neubauer 2023). Going quiet right after a strained check-in weighs more.
+    withdrawal_watch_unanswered: int = 2
+    withdrawal_conversation_unanswered: int = 3
+    withdrawal_after_strain_escalates: bool = True
+
+    # Rule 7, disagreement of views: therapist's 1-5 rating vs the client's mean.
+    # Therapists tend to rate the alliance differently from clients, and the
+    # client's view predicts outcome best (Horvath & Bedi).
+    disagreement_gap: float = 1.5
+
+    # Immediate alert, kept to the severe end to avoid alert fatigue (CLINICAL.md
+    # §4): "a lot" of tension not talked through, or several core domains low at once.
+    severe_low_domains: int = 2
+    severe_low_at_or_below: float = 2.0
+
+    # A strain is carried until a steady check-in follows it, for at most this long
+    # (about four weekly sessions; a design choice, not a research figure).
+    strain_memory_days: int = 28
+    # "Strain last week, better after" is reported for strains this recent.
+    repair_lookback_days: int = 14
+
+    def __post_init__(self) -> None:
+        """Reject settings that contradict each other."""
+        problems = []
+        if not 1.0 <= self.low_item_conversation_at_or_below <= self.low_item_watch_at_or_below:
+            problems.append("low_item_conversation_at_or_below must be ≤ the watch threshold")
+        if self.baseline_min_checkins < 2 or self.baseline_window < self.baseline_min_checkins:
+            problems.append("baseline needs ≥ 2 check-ins and a window at least that long")
+        if self.baseline_watch_sd > self.baseline_conversation_sd:
+            problems.append("baseline_watch_sd must be ≤ baseline_conversation_sd")
+        if self.baseline_watch_floor > self.baseline_conversation_floor:
+            problems.append("baseline_watch_floor must be ≤ baseline_conversation_floor")
+        if self.decline_window < 3 or self.decline_watch_drop > self.decline_conversation_drop:
+            problems.append("decline needs a window ≥ 3 and watch drop ≤ conversation drop")
+        if not 1 <= self.decline_min_falls < self.decline_window:
+            problems.append("decline_min_falls must be ≥ 1 and below decline_window")
+        if not 1 <= self.withdrawal_watch_unanswered <= self.withdrawal_conversation_unanswered:
+            problems.append("withdrawal counts must be ≥ 1 and watch ≤ conversation")
+        if self.severe_low_domains < 1 or self.early_checkins < 0 or self.tension_a_lot < 1:
+            problems.append("severe_low_domains, tension_a_lot ≥ 1 and early_checkins ≥ 0")
+        if self.strain_memory_days < 1 or self.repair_lookback_days < 1:
+            problems.append("strain_memory_days and repair_lookback_days must be ≥ 1")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
+DEFAULT_SETTINGS = StrainSettings()
+
+
+@dataclass(frozen=True)
+class ClientHistory:
+    """A client as the strain rules see them: status and check-ins, oldest first."""
+
+    client_id: int
+    alias: str
+    locale: str
+    enrolled_at: datetime
+    status: ClientStatus
+    status_since: datetime | None
+    checkins: Sequence[CheckinRecord]
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One finding behind a severity, with the numbers the digest shows."""
+
+    rule: Rule
+    severity: Severity
+    domain: str | None = None
+    value: float | None = None  # the client's score (item's scale), or unanswered count
+    scale_max: int | None = None
+    baseline: float | None = None  # the client's usual score
+    sd: float | None = None
+    drop: float | None = None
+    count: int | None = None  # check-ins: sequence number, window or unanswered streak
+    gap: float | None = None  # therapist minus client, on 1-5
+    therapist_rating: int | None = None
+    tension: str | None = None  # option code, e.g. "a_lot"
+    talked_through: str | None = None  # option code, None when not answered
+    status: str | None = None
+    since: datetime | None = None
+    checkin_id: int | None = None
+
+
+@dataclass(frozen=True)
+class StrainAssessment:
+    """The verdict on one client at one moment, and why."""
+
+    severity: Severity
+    reasons: tuple[Reason, ...]
+    dipped: tuple[str, ...]
+    since: datetime | None
+    repaired: bool
+    severe: bool
+    latest: CheckinScore | None
+    no_data: bool
+    repaired_reasons: tuple[Reason, ...] = ()
+    latest_at: datetime | None = None
+    strained_checkins: tuple[int, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class _Evaluation:
+    """One scored check-in and what the per-check-in rules found in it."""
+
+    record: CheckinRecord
+    score: CheckinScore
+    reasons: tuple[Reason, ...]
+    severe: bool
+
+    @property
+    def severity(self) -> Severity:
+        """The weightiest finding of this check-in."""
+        return max((r.severity for r in self.reasons), default=Severity.STEADY)
+
+
+def _on_scale(item: Item, points_on_five: float) -> float:
+    """A threshold given on a 1-5 scale, moved to the item's scale."""
+    assert item.scale_min is not None and item.scale_max is not None
+    return item.scale_min + (points_on_five - 1.0) / 4.0 * (item.scale_max - item.scale_min)
+
+
+def _span(item: Item, points_on_five: float) -> float:
+    """A distance given in points of a 1-5 scale, moved to the item's scale."""
+    assert item.scale_min is not None and item.scale_max is not None
+    return points_on_five / 4.0 * (item.scale_max - item.scale_min)
+
+
+def _slope(values: Sequence[float]) -> float:
+    """Least-squares slope per step of equally spaced values."""
+    n = len(values)
+    x_mean = (n - 1) / 2
+    y_mean = fmean(values)
+    num = sum((i - x_mean) * (y - y_mean) for i, y in enumerate(values))
+    den = sum((i - x_mean) ** 2 for i in range(n))
+    return num / den
+
+
+def _lowest_answers(
+    instrument: Instrument, record: CheckinRecord, core: bool
+) -> dict[str, tuple[Item, float]]:
+    """Per domain, the lowest-scoring answered scale item (core or non-core items)."""
+    lowest: dict[str, tuple[Item, float]] = {}
+    for item in instrument.items:
+        if item.kind != "scale" or item.core != core:
+            continue
+        value = valid_answer(item, record.answers.get(item.id))
+        if value is None:
+            continue
+        score = item.score(value)
+        if item.domain not in lowest or score < lowest[item.domain][1]:
+            lowest[item.domain] = (item, score)
+    return lowest
+
+
+def _core_item(instrument: Instrument, domain: str | None) -> Item | None:
+    """The first core scale item of a domain (or of any domain): it fixes the scale."""
+    for item in instrument.items:
+        if item.kind == "scale" and item.core and (domain is None or item.domain == domain):
+            return item
+    return None
+
+
+def _low_item_reasons(
+    instrument: Instrument, record: CheckinRecord, s: StrainSettings
+) -> list[Reason]:
+    """Rules 1 and 4: answers at or below the midpoint, weighing more early on."""
+    reasons = []
+    early = record.sequence <= s.early_checkins
+    for core in (True, False):
+        for domain, (item, score) in _lowest_answers(instrument, record, core).items():
+            if core and early and score <= _on_scale(item, s.early_low_at_or_below) + _EPSILON:
+                rule: Rule = "early_low"
+                severity = Severity.CONVERSATION
+            elif score <= _on_scale(item, s.low_item_conversation_at_or_below) + _EPSILON:
+                # Items outside the core (e.g. support from important people) are
+                # context, not the therapy relationship itself: they stay a watch.
+                rule, severity = "low_item", Severity.CONVERSATION if core else Severity.WATCH
+            elif score <= _on_scale(item, s.low_item_watch_at_or_below) + _EPSILON:
+                rule, severity = "low_item", Severity.WATCH
+            else:
+                continue
+            reasons.append(
+                Reason(
+                    rule,
+                    severity,
+                    domain=domain,
+                    value=score,
+                    scale_max=item.scale_max,
+                    count=record.sequence,
+                    since=record.session_end,
+                    checkin_id=record.checkin_id,
+                )
+            )
+    return reasons
+
+
+def _series(earlier: Sequence[_Evaluation], domain: str | None) -> list[float]:
+    """Earlier scores of a domain (or the overall mean when domain is None), oldest first."""
+    if domain is None:
+        return [e.score.overall for e in earlier if e.score.overall is not None]
+    return [e.score.domains[domain] for e in earlier if domain in e.score.domains]
+
+
+def _baseline_reason(
+    item: Item, current: float, earlier: list[float], record: CheckinRecord, s: StrainSettings
+) -> Reason | None:
+    """Rule 2: a drop below the client's own mean, in SDs of their own variability."""
+    window = earlier[-s.baseline_window :]
+    if len(window) < s.baseline_min_checkins:
+        return None
+    mean, sd = fmean(window), stdev(window)
+    drop = mean - current
+    deep = max(s.baseline_conversation_sd * sd, _span(item, s.baseline_conversation_floor))
+    clear = max(s.baseline_watch_sd * sd, _span(item, s.baseline_watch_floor))
+    if drop >= deep - _EPSILON:
+        severity = Severity.CONVERSATION
+    elif drop >= clear - _EPSILON:
+        severity = Severity.WATCH
+    else:
+        return None
+    return Reason(
+        "below_baseline",
+        severity,
+        domain=item.domain,
+        value=current,
+        scale_max=item.scale_max,
+        baseline=mean,
+        sd=sd,
+        drop=drop,
+        count=len(window),
+        since=record.session_end,
+        checkin_id=record.checkin_id,
+    )
+
+
+def _decline_reason(
+    item: Item, current: float, earlier: list[float], record: CheckinRecord, s: StrainSettings
+) -> Reason | None:
+    """Rule 5: the overall mean falling step by step over the last few check-ins."""
+    values = [*earlier[-(s.decline_window - 1) :], current]
+    falls = sum(1 for before, after in zip(values, values[1:], strict=False) if after < before)
+    # One step down is a dip (rule 2) or a new level, not a sustained decline.
+    if len(values) < s.decline_window or current >= values[0] or falls < s.decline_min_falls:
+        return None
+    drop = -_slope(values) * (len(values) - 1)
+    if drop >= _span(item, s.decline_conversation_drop) - _EPSILON:
+        severity = Severity.CONVERSATION
+    elif drop >= _span(item, s.decline_watch_drop) - _EPSILON:
+        severity = Severity.WATCH
+    else:
+        return None
+    return Reason(
+        "decline",
+        severity,
+        value=current,
+        scale_max=item.scale_max,
+        baseline=values[0],
+        drop=drop,
+        count=len(values),
+        since=record.session_end,
+        checkin_id=record.checkin_id,
+    )
+
+
+def _trend_reasons(
+    instrument: Instrument,
+    record: CheckinRecord,
+    score: CheckinScore,
+    earlier: Sequence[_Evaluation],
+    s: StrainSettings,
+) -> list[Reason]:
+    """Rule 2 for each core domain; rule 5 on the overall mean, which moves smoothly."""
+    reasons: list[Reason] = []
+    for domain, current in score.domains.items():
+        item = _core_item(instrument, domain)
+        if item is None:
+            continue
+        found = _baseline_reason(item, current, _series(earlier, domain), record, s)
+        if found is not None:
+            reasons.append(found)
+    overall_item = _core_item(instrument, None)
+    if score.overall is not None and overall_item is not None:
+        found = _decline_reason(overall_item, score.overall, _series(earlier, None), record, s)
+        if found is not None:
+            reasons.append(found)
+    return reasons
+
+
+def _tension_reason(
+    instrument: Instrument, record: CheckinRecord, score: CheckinScore, s: StrainSettings
+) -> tuple[Reason | None, bool]:
+    """Rule 3: tension not (fully) talked through; and whether it is severe."""
+    tension_item = first_item(instrument, TENSION_DOMAIN)
+    if not score.unresolved or tension_item is None or score.tension is None:
+        return None, False
+    repair_item = first_item(instrument, REPAIR_DOMAIN)
+    talked = score.talked_through
+    partly = (
+        repair_item is not None
+        and talked is not None
+        and 0 < talked < full_repair_value(repair_item)
+    )
+    a_lot = score.tension >= s.tension_a_lot
+    severity = Severity.CONVERSATION if a_lot or not partly else Severity.WATCH
+    tension_option = tension_item.option(score.tension)
+    talked_option = repair_item.option(talked) if repair_item and talked is not None else None
+    reason = Reason(
+        "unresolved_tension",
+        severity,
+        domain=TENSION_DOMAIN,
+        value=float(score.tension),
+        tension=tension_option.code if tension_option else None,
+        talked_through=talked_option.code if talked_option else None,
+        since=record.session_end,
+        checkin_id=record.checkin_id,
+    )
+    return reason, a_lot and not partly
+
+
+def _disagreement_reason(
+    instrument: Instrument, record: CheckinRecord, s: StrainSettings
+) -> Reason | None:
+    """Rule 7: the therapist's rating of the session far from the client's answers."""
+    rating = record.therapist_rating
+    if rating is None or not 1 <= rating <= 5:
+        return None
+    positions = []
+    for item in instrument.items:
+        value = valid_answer(item, record.answers.get(item.id)) if item.core else None
+        if item.kind == "scale" and value is not None:
+            positions.append(position(item, item.score(value)))
+    if not positions:
+        return None
+    client = 1.0 + 4.0 * fmean(positions)
+    gap = rating - client
+    if abs(gap) < s.disagreement_gap - _EPSILON:
+        return None
+    return Reason(
+        "disagreement",
+        Severity.WATCH,
+        value=client,
+        scale_max=5,
+        gap=gap,
+        therapist_rating=rating,
+        since=record.session_end,
+        checkin_id=record.checkin_id,
+    )
+
+
+def _evaluate(
+    instrument: Instrument,
+    record: CheckinRecord,
+    score: CheckinScore,
+    earlier: Sequence[_Evaluation],
+    s: StrainSettings,
+) -> _Evaluation:
+    """Apply the per-check-in rules (1-5, 7) to one check-in given the ones before it."""
+    reasons = _low_item_reasons(instrument, record, s)
+    reasons += _trend_reasons(instrument, record, score, earlier, s)
+    tension, severe_tension = _tension_reason(instrument, record, score, s)
+    if tension is not None:
+        reasons.append(tension)
+    disagreement = _disagreement_reason(instrument, record, s)
+    if disagreement is not None:
+        reasons.append(disagreement)
+    low_domains = sum(
+        1
+        for item, value in _lowest_answers(instrument, record, core=True).values()
+        if value <= _on_scale(item, s.severe_low_at_or_below) + _EPSILON
+    )
+    severe = severe_tension or low_domains >= s.severe_low_domains
+    return _Evaluation(record, score, tuple(reasons), severe)
+
+
+def _evaluate_all(
+    instrument: Instrument, checkins: Iterable[CheckinRecord], s: StrainSettings
+) -> list[_Evaluation]:
+    """Judge every answered check-in of this instrument against the ones before it."""
+    evaluations: list[_Evaluation] = []
+    for record in sorted(checkins, key=lambda c: c.sequence):
+        if record.instrument_id != instrument.id:
+            # Scores on another instrument are not comparable with this one's.
+            continue
+        score = score_checkin(instrument, record)
+        if not score.scored and score.tension is None:
+            continue
+        evaluations.append(_evaluate(instrument, record, score, evaluations, s))
+    return evaluations
+
+
+def _withdrawal_reasons(
+    history: ClientHistory,
+    checkins: Sequence[CheckinRecord],
+    strained_last: bool,
+    s: StrainSettings,
+) -> list[Reason]:
+    """Rule 6: unanswered check-ins in a row after answering before; pausing or leaving."""
+    reasons = []
+    # Pending check-ins are still open; an "expired" one without answers was never
+    # put to the client (superseded or never sent), so it says nothing either way.
+    closed = [
+        c
+        for c in sorted(checkins, key=lambda c: c.sequence)
+        if c.status != "pending" and (c.status != "expired" or c.responded)
+    ]
+    streak = 0
+    for record in reversed(closed):
+        if not record.non_response:
+            break
+        streak += 1
+    answered_before = any(c.responded for c in closed[: len(closed) - streak])
+    escalate = s.withdrawal_after_strain_escalates and strained_last
+    if answered_before and streak >= s.withdrawal_watch_unanswered:
+        severity = (
+            Severity.CONVERSATION
+            if streak >= s.withdrawal_conversation_unanswered or escalate
+            else Severity.WATCH
+        )
+        first = closed[len(closed) - streak]
+        reasons.append(
+            Reason(
+                "withdrawal",
+                severity,
+                domain="withdrawal",
+                value=float(streak),
+                count=streak,
+                status="unanswered",
+                since=first.due_at,
+                checkin_id=first.checkin_id,
+            )
+        )
+    if history.status in AWAY_STATUSES:
+        severity = Severity.CONVERSATION if escalate else Severity.WATCH
+        reasons.append(
+            Reason(
+                "withdrawal",
+                severity,
+                domain="withdrawal",
+                status=history.status,
+                since=history.status_since,
+            )
+        )
+    return reasons
+
+
+def _merge(evaluations: Sequence[_Evaluation]) -> list[Reason]:
+    """The findings of a run of strained check-ins: per rule and domain the weightiest, newest."""
+    best: dict[tuple[str, str | None], Reason] = {}
+    for evaluation in evaluations:
+        for reason in evaluation.reasons:
+            key = (reason.rule, reason.domain)
+            if key not in best or reason.severity >= best[key].severity:
+                best[key] = reason
+    return list(best.values())
+
+
+def _order(reason: Reason) -> tuple[int, int, int]:
+    """Sort key: weightiest first, then by rule, then by domain importance."""
+    rule = RULE_ORDER.index(reason.rule)
+    domain = (
+        DOMAIN_ORDER.index(reason.domain) if reason.domain in DOMAIN_ORDER else len(DOMAIN_ORDER)
+    )
+    return (-int(reason.severity), rule, domain)
+
+
+def _dipped(reasons: Sequence[Reason]) -> tuple[str, ...]:
+    """What dipped, most important first: domains, an unresolved tension, withdrawal."""
+    ranked = sorted(
+        (r for r in reasons if r.domain is not None and r.rule != "disagreement"),
+        key=lambda r: (
+            -int(r.severity),
+            DOMAIN_ORDER.index(r.domain) if r.domain in DOMAIN_ORDER else len(DOMAIN_ORDER),
+        ),
+    )
+    seen: dict[str, None] = {}
+    for reason in ranked:
+        assert reason.domain is not None
+        seen.setdefault(reason.domain, None)
+    return tuple(seen)
+
+
+def _talked_through(instrument: Instrument, evaluation: _Evaluation) -> Reason:
+    """Good news: tension in the session, and the client says it was talked through."""
+    tension_item = first_item(instrument, TENSION_DOMAIN)
+    repair_item = first_item(instrument, REPAIR_DOMAIN)
+    score = evaluation.score
+    tension = tension_item.option(score.tension or 0) if tension_item else None
+    talked = repair_item.option(score.talked_through or 0) if repair_item else None
+    return Reason(
+        "talked_through",
+        Severity.STEADY,
+        domain=TENSION_DOMAIN,
+        value=float(score.tension or 0),
+        tension=tension.code if tension else None,
+        talked_through=talked.code if talked else None,
+        since=evaluation.record.session_end,
+        checkin_id=evaluation.record.checkin_id,
+    )
+
+
+def assess_strain(
+    history: ClientHistory,
+    instrument: Instrument,
+    now: datetime,
+    settings: StrainSettings = DEFAULT_SETTINGS,
+) -> StrainAssessment:
+    """Decide how much a client's recent check-ins call for a relationship conversation."""
+    s = settings
+    checkins = [c for c in history.checkins if c.session_end <= now]
+    evaluations = _evaluate_all(instrument, checkins, s)
+    memory_start = now - timedelta(days=s.strain_memory_days)
+    recent = [e for e in evaluations if e.record.session_end >= memory_start]
+
+    run: list[_Evaluation] = []
+    for evaluation in reversed(recent):
+        if evaluation.severity == Severity.STEADY:
+            break
+        run.insert(0, evaluation)
+    last = recent[-1] if recent else None
+    strained_last = last is not None and last.severity > Severity.STEADY
+    reasons = _merge(run) + _withdrawal_reasons(history, checkins, strained_last, s)
+    reasons.sort(key=_order)
+
+    repaired_reasons: list[Reason] = []
+    lookback_start = now - timedelta(days=s.repair_lookback_days)
+    if last is not None and last.severity == Severity.STEADY:
+        eased = [
+            e
+            for e in recent[:-1]
+            if e.severity == Severity.CONVERSATION and e.record.session_end >= lookback_start
+        ]
+        if eased:
+            repaired_reasons += sorted(
+                (r for r in eased[-1].reasons if r.severity == Severity.CONVERSATION), key=_order
+            )
+    if last is not None and last.score.repaired and last.record.session_end >= lookback_start:
+        repaired_reasons.append(_talked_through(instrument, last))
+
+    starts = [r.since for r in reasons if r.since is not None]
+    return StrainAssessment(
+        severity=max((r.severity for r in reasons), default=Severity.STEADY),
+        reasons=tuple(reasons),
+        dipped=_dipped(reasons),
+        since=min(starts) if starts else None,
+        repaired=bool(repaired_reasons),
+        severe=last is not None and last.severe,
+        latest=evaluations[-1].score if evaluations else None,
+        no_data=not any(c.responded for c in checkins),
+        repaired_reasons=tuple(repaired_reasons),
+        latest_at=evaluations[-1].record.session_end if evaluations else None,
+        strained_checkins=tuple(
+            e.record.checkin_id for e in evaluations if e.severity > Severity.STEADY
+        ),
+    )
+
+
+def assess_checkin_alert(
+    history: ClientHistory, instrument: Instrument, settings: StrainSettings = DEFAULT_SETTINGS
+) -> bool:
+    """Whether the client's newest check-in warrants an immediate alert to the therapist."""
+    if not history.checkins:
+        return False
+    newest = max(history.checkins, key=lambda c: c.sequence)
+    evaluations = _evaluate_all(instrument, history.checkins, settings)
+    return bool(evaluations) and evaluations[-1].record is newest and evaluations[-1].severe
