@@ -70,6 +70,7 @@ def build_application(
     base_url: str,
     start_dispatcher: bool = True,
     updater: bool = True,
+    application_class: type[Application[Any, Any, Any, Any, Any, Any]] = Application,
 ) -> AppType:
     """The Application, ready for polling or webhooks."""
     builder = (
@@ -79,6 +80,7 @@ def build_application(
         .defaults(Defaults(parse_mode=ParseMode.HTML))
         .context_types(ContextTypes(context=BotContext))
         .post_init(_post_init)
+        .application_class(application_class)
     )
     if not updater:
         builder = builder.updater(None)

@@ -7,11 +7,14 @@ Telegram's servers are replaced (at the HTTP boundary) and time moves when told.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from telegram import Update
+from telegram.ext import Application
 
 from bot.app import AppType, build_application
 from bot.clock import ManualClock
@@ -25,8 +28,29 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 
+class TrackingApplication(Application[Any, Any, Any, Any, Any, Any]):
+    """An Application that reports when it has finished processing each update.
+
+    Subclassing Application is python-telegram-bot's documented extension point
+    (ApplicationBuilder.application_class); it lets a test await the bot's full
+    reaction to an injected update instead of sleeping.
+    """
+
+    on_processed: Callable[[int], None] | None = None
+
+    async def process_update(self, update: object) -> None:
+        """Process as usual, then report the update id."""
+        try:
+            await super().process_update(update)
+        finally:
+            if isinstance(update, Update) and self.on_processed is not None:
+                self.on_processed(update.update_id)
+
+
 class Testbed:
     """Stand-in + database + Application, started and stopped together."""
+
+    __test__ = False  # not a pytest test class, despite the name
 
     def __init__(
         self,
@@ -46,6 +70,8 @@ class Testbed:
         self.app: AppType | None = None
         self.services: Services | None = None
         self.db: Database | None = None
+        self.processed: set[int] = set()
+        self._progress = asyncio.Condition()
 
     def settings(self) -> Settings:
         """Settings as the bot sees them (environment-independent where it matters)."""
@@ -64,6 +90,10 @@ class Testbed:
         """Start the stand-in (if ours) and the bot, polling the stand-in."""
         if self._own_standin:
             await self.standin.start()
+        await self._start_bot()
+        return self
+
+    async def _start_bot(self) -> None:
         settings = self.settings()
         self.db = Database(self.database_url)
         self.services = Services(
@@ -73,8 +103,13 @@ class Testbed:
             cipher=Cipher.from_setting(settings.require_encryption_keys()),
         )
         self.app = build_application(
-            self.services, token=settings.require_token(), base_url=settings.telegram_api_base_url
+            self.services,
+            token=settings.require_token(),
+            base_url=settings.telegram_api_base_url,
+            application_class=TrackingApplication,
         )
+        assert isinstance(self.app, TrackingApplication)
+        self.app.on_processed = self._note_processed
         await self.app.initialize()
         if self.app.post_init:
             await self.app.post_init(self.app)
@@ -83,7 +118,6 @@ class Testbed:
         await self.app.updater.start_polling(
             poll_interval=0.0, timeout=5, allowed_updates=Update.ALL_TYPES
         )
-        return self
 
     async def stop(self, *, keep_standin: bool = False) -> None:
         """Stop polling and the application; close the database."""
@@ -103,7 +137,30 @@ class Testbed:
     async def restart(self) -> None:
         """Stop the bot and start a fresh process-equivalent against the same database."""
         await self.stop(keep_standin=True)
-        await self.start()
+        await self._start_bot()
+
+    def _note_processed(self, update_id: int) -> None:
+        self.processed.add(update_id)
+        loop = asyncio.get_running_loop()
+        loop.create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self._progress:
+            self._progress.notify_all()
+
+    async def settled(self, update_id: int, timeout: float = 10.0) -> None:
+        """Wait until the bot has completely handled an injected update."""
+
+        async def _wait() -> None:
+            async with self._progress:
+                await self._progress.wait_for(lambda: update_id in self.processed)
+
+        try:
+            await asyncio.wait_for(_wait(), timeout)
+        except TimeoutError:
+            raise AssertionError(
+                f"the bot did not finish update {update_id} in {timeout}s"
+            ) from None
 
     async def tick(self) -> DispatchReport:
         """One dispatcher pass at the current simulated time."""

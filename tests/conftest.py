@@ -12,13 +12,17 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 import pytest
 
 from storage.migrate import upgrade
+
+T = TypeVar("T")
 
 POSTGRES_ADMIN = os.environ.get(
     "ALLIANCE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
@@ -39,11 +43,17 @@ async def _pg_exec(sql: str) -> None:
         await connection.close()
 
 
+def _in_thread(function: Callable[..., T], *args: object) -> T:
+    """Run blocking setup (asyncio.run, Alembic) outside the test's running event loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(function, *args).result()
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file, copied for each test (migrating once is much faster)."""
     path = tmp_path_factory.mktemp("template") / "template.db"
-    upgrade(f"sqlite+aiosqlite:///{path}")
+    _in_thread(upgrade, f"sqlite+aiosqlite:///{path}")
     return path
 
 
@@ -52,15 +62,15 @@ def postgres_template() -> Iterator[str | None]:
     """A migrated PostgreSQL database used as the template for each test's database."""
     name = f"alliance_tpl_{uuid.uuid4().hex[:10]}"
     try:
-        asyncio.run(_pg_exec(f'CREATE DATABASE "{name}"'))
+        _in_thread(asyncio.run, _pg_exec(f'CREATE DATABASE "{name}"'))
     except (OSError, asyncpg.PostgresError) as exc:
         if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL is required under CI but unreachable: {exc}")
         yield None
         return
-    upgrade(_pg_url(name))
+    _in_thread(upgrade, _pg_url(name))
     yield name
-    asyncio.run(_pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    _in_thread(asyncio.run, _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(params=BACKENDS)

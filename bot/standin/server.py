@@ -846,6 +846,25 @@ class BotAPIStandIn:
         )
         return query_id
 
+    def press(
+        self,
+        user: FakeUser,
+        message_id: int,
+        callback_data: str,
+        *,
+        chat: FakeChat | None = None,
+        strict: bool = True,
+    ) -> dict[str, Any]:
+        """Like ``press_button`` but returns the whole update (``callback_query.id`` inside)."""
+        _query_id, update = self._world.user_press(
+            user, message_id, callback_data, chat, strict=strict
+        )
+        return update
+
+    def find_button(self, chat_id: int, message_id: int, text_startswith: str) -> str:
+        """The callback_data of the button whose text equals or uniquely starts with this."""
+        return self._world.find_button(chat_id, message_id, text_startswith)
+
     def press_button_text(
         self,
         user: FakeUser,
