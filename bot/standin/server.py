@@ -42,6 +42,7 @@ import json
 import logging
 import re
 import time
+import traceback
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -447,8 +448,14 @@ class BotAPIStandIn:
             return web.json_response(self._error_body(error), status=error.error_code)
         except Exception as exc:
             # A stand-in bug must fail the test loudly, not look like a Telegram answer.
-            _LOGGER.exception("stand-in internal error in %s", method)
-            self._internal_errors.append(f"{method}: {type(exc).__name__}: {exc}")
+            # Frames and type, not the message: it may quote request values (message texts).
+            _LOGGER.error(
+                "stand-in internal error in %s: %s\n%s",
+                method,
+                type(exc).__name__,
+                "".join(traceback.format_tb(exc.__traceback__)),
+            )
+            self._internal_errors.append(f"{method}: {type(exc).__name__}")
             internal = ApiError(500, "Internal Server Error")
             self._record(method, params.recorded(), error=internal, http_method=request.method)
             return web.json_response(self._error_body(internal), status=500)

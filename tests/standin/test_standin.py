@@ -271,6 +271,7 @@ async def test_html_supported_tags_accepted(
     tg: BotAPIStandIn, bot: Bot, raw: str, plain: str | None
 ) -> None:
     sent = await bot.send_message(ADA.id, raw, parse_mode="HTML")
+    assert sent.text is not None
     if plain is None:
         assert "<" not in sent.text and sent.entities
     else:
