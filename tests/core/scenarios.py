@@ -312,3 +312,28 @@ SCENARIOS: list[Scenario] = [
       "(they never answered before).", [MISSED, MISSED], STEADY, no_data=True),
     S("invited_only", "Invited, has not joined.", [], STEADY, status="invited", no_data=True),
 ]
+
+
+def caseload(
+    scenarios: list[Scenario] | None = None, weeks: int = 12
+) -> tuple[list[ClientHistory], datetime]:
+    """The default-instrument scenarios as one therapist's clients, all ending the same week."""
+    chosen = [s for s in scenarios or SCENARIOS if s.instrument_id == "alliance-default"]
+    histories = []
+    for number, scenario in enumerate(chosen, start=1):
+        first = FIRST_SESSION + (weeks - len(scenario.visits)) * WEEK
+        histories.append(
+            build_history(
+                scenario.visits,
+                alias=scenario.name,
+                client_id=number,
+                status=scenario.status,
+                first_session=first,
+            )
+        )
+    return histories, FIRST_SESSION + (weeks - 1) * WEEK + timedelta(days=3)
+
+
+def by_name(name: str) -> Scenario:
+    """The scenario with this name."""
+    return next(s for s in SCENARIOS if s.name == name)

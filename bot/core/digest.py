@@ -1,0 +1,448 @@
+"""The weekly digest: who needs a relationship conversation, what to say, who is doing well.
+
+``compose_digest`` judges every client and orders them by concern; ``render_digest``
+turns that into Telegram HTML messages through the ``digest`` and ``conversation``
+templates, split so that none exceeds Telegram's limit. ``render_alert`` is the short
+immediate alert for the severe end. Pure: no Telegram, no database, no clock.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Literal
+
+from bot.core.instrument import Instrument
+from bot.core.strain import (
+    AWAY_STATUSES,
+    DEFAULT_SETTINGS,
+    ClientHistory,
+    Reason,
+    Severity,
+    StrainAssessment,
+    StrainSettings,
+    assess_strain,
+)
+from bot.texts import Texts
+
+Group = Literal["conversation", "watch", "repaired", "steady", "no_checkins", "away"]
+GROUPS: tuple[Group, ...] = ("conversation", "watch", "repaired", "steady", "no_checkins", "away")
+
+TELEGRAM_MESSAGE_LIMIT = 4096
+# A comment is quoted, not reproduced: long ones are cut so one client cannot
+# crowd out the rest of the digest. The therapist can ask for the full text.
+COMMENT_LIMIT = 500
+COMMENTS_PER_CLIENT = 3
+# A trend needs a few points before a picture says more than the numbers.
+CHART_MIN_CHECKINS = 3
+# Openers exist for these; anything else gets the general opener.
+OPENER_TOPICS = ("bond", "goals", "tasks", "openness", "tension", "withdrawal", "support")
+
+
+@dataclass(frozen=True)
+class DigestEntry:
+    """One client in the digest with the verdict and where it is listed."""
+
+    history: ClientHistory
+    assessment: StrainAssessment
+    chart_wanted: bool
+    group: Group
+
+
+@dataclass(frozen=True)
+class Digest:
+    """A therapist's clients judged at one moment, most concerning first."""
+
+    entries: tuple[DigestEntry, ...]
+    now: datetime
+    scale_max: int | None
+
+    def group(self, name: Group) -> tuple[DigestEntry, ...]:
+        """The entries listed under one heading, in order of concern."""
+        return tuple(entry for entry in self.entries if entry.group == name)
+
+
+def _group(history: ClientHistory, assessment: StrainAssessment) -> Group:
+    """The heading a client is listed under."""
+    if assessment.severity == Severity.CONVERSATION:
+        return "conversation"
+    if history.status in AWAY_STATUSES:
+        return "away"
+    if assessment.severity == Severity.WATCH:
+        return "watch"
+    if assessment.no_data:
+        return "no_checkins"
+    if assessment.repaired:
+        return "repaired"
+    return "steady"
+
+
+def _concern(entry: DigestEntry) -> tuple[int, int, int, int, str, int]:
+    """Sort key: severity, then an immediate-alert signal, then the weight of the reasons."""
+    a = entry.assessment
+    return (
+        -int(a.severity),
+        -int(a.severe),
+        -sum(int(r.severity) for r in a.reasons),
+        -int(a.repaired),
+        entry.history.alias.casefold(),
+        entry.history.client_id,
+    )
+
+
+def compose_digest(
+    histories: Iterable[ClientHistory],
+    instrument: Instrument,
+    now: datetime,
+    settings: StrainSettings = DEFAULT_SETTINGS,
+) -> Digest:
+    """Judge every client and order them by concern."""
+    entries = []
+    for history in histories:
+        assessment = assess_strain(history, instrument, now, settings)
+        scored = sum(1 for c in history.checkins if c.session_end <= now and c.responded)
+        wanted = assessment.severity > Severity.STEADY and scored >= CHART_MIN_CHECKINS
+        entries.append(DigestEntry(history, assessment, wanted, _group(history, assessment)))
+    entries.sort(key=_concern)
+    tops = [i.scale_max for i in instrument.items if i.core and i.scale_max is not None]
+    return Digest(tuple(entries), now, max(tops) if tops else None)
+
+
+# --- Telegram HTML: measuring and splitting -------------------------------------
+
+_TOKEN = re.compile(r"<[^>]*>|&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z]+);|[^<&]|&")
+_TAG_NAME = re.compile(r"</?\s*([A-Za-z][A-Za-z0-9-]*)")
+
+
+def _utf16(text: str) -> int:
+    """Length as Telegram counts it (UTF-16 code units)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def visible_length(message: str) -> int:
+    """Length of an HTML message after Telegram's entity parsing (tags gone, entities decoded)."""
+    return sum(
+        0 if token.startswith("<") else _utf16(html.unescape(token))
+        for token in _TOKEN.findall(message)
+    )
+
+
+def _cut_paragraph(paragraph: str, limit: int) -> list[str]:
+    """Cut one over-long HTML paragraph into pieces, closing and reopening open tags."""
+    pieces: list[str] = []
+    stack: list[tuple[str, str]] = []  # (tag name, opening tag as written)
+    current: list[str] = []
+    length = 0
+    # The last good place to cut: (index into current, length there, open tags there).
+    newline_cut: tuple[int, int, list[tuple[str, str]]] | None = None
+    space_cut: tuple[int, int, list[tuple[str, str]]] | None = None
+
+    def close(tags: list[tuple[str, str]]) -> str:
+        return "".join(f"</{name}>" for name, _ in reversed(tags))
+
+    def reopen(tags: list[tuple[str, str]]) -> list[str]:
+        return [opening for _, opening in tags]
+
+    for token in _TOKEN.findall(paragraph):
+        if token.startswith("<"):
+            match = _TAG_NAME.match(token)
+            name = match.group(1).lower() if match else ""
+            if token.startswith("</"):
+                if stack and stack[-1][0] == name:
+                    stack.pop()
+            elif name:
+                stack.append((name, token))
+            current.append(token)
+            continue
+        width = _utf16(html.unescape(token))
+        if length + width > limit:
+            cut = next(
+                (c for c in (newline_cut, space_cut) if c is not None and c[1] >= limit // 2),
+                None,
+            )
+            if cut is None:
+                pieces.append("".join(current) + close(stack))
+                current, length = reopen(stack), 0
+            else:
+                index, at, tags = cut
+                pieces.append("".join(current[:index]) + close(tags))
+                current = reopen(tags) + current[index:]
+                length -= at
+            newline_cut = space_cut = None
+        current.append(token)
+        length += width
+        if token == "\n":
+            newline_cut = (len(current), length, list(stack))
+        elif token == " ":
+            space_cut = (len(current), length, list(stack))
+    if length:
+        pieces.append("".join(current))
+    return [piece for piece in pieces if piece.strip()]
+
+
+def split_html_messages(
+    paragraphs: Iterable[str], limit: int = TELEGRAM_MESSAGE_LIMIT
+) -> list[str]:
+    """Join paragraphs into as few messages as fit Telegram's limit, never breaking a tag."""
+    messages: list[str] = []
+    current = ""
+    length = 0
+    for paragraph in paragraphs:
+        paragraph = paragraph.strip()
+        if not paragraph:
+            continue
+        width = visible_length(paragraph)
+        if width > limit:
+            if current:
+                messages.append(current)
+            *whole, current = _cut_paragraph(paragraph, limit)
+            messages.extend(whole)
+            length = visible_length(current)
+            continue
+        if current and length + 2 + width <= limit:
+            current += "\n\n" + paragraph
+            length += 2 + width
+        else:
+            if current:
+                messages.append(current)
+            current, length = paragraph, width
+    if current:
+        messages.append(current)
+    return messages
+
+
+# --- rendering -------------------------------------------------------------------
+
+
+# Direction overrides in a comment could visually reorder the digest around it.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def excerpt(comment: str, limit: int = COMMENT_LIMIT) -> str:
+    """A client's comment as one clean line, cut at a word with an ellipsis when long."""
+    printable = "".join(
+        " " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") or ch in _BIDI_CONTROLS else ch
+        for ch in comment
+    )
+    text = " ".join(printable.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    if " " in cut[limit // 2 :]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" .,;:") + "…"
+
+
+class _Writer:
+    """Renders the digest's pieces in one locale and time zone."""
+
+    def __init__(self, texts: Texts, locale: str, tz: tzinfo) -> None:
+        self.texts, self.locale, self.tz = texts, locale, tz
+        self.mark = texts.plain(locale, "digest.decimal_mark") or "."
+
+    def plain(self, key: str, **context: object) -> str:
+        """A block as plain text (escaped again when inserted)."""
+        return self.texts.plain(self.locale, key, **context)
+
+    def number(self, value: float | None) -> str:
+        """A score with at most one decimal, in the locale's notation."""
+        if value is None:
+            return ""
+        text = f"{value:.1f}".removesuffix(".0")
+        return text.replace(".", self.mark)
+
+    def date(self, moment: datetime | None) -> str:
+        """A date in the reader's time zone."""
+        if moment is None:
+            return ""
+        return self.plain("calendar.date", value=moment.astimezone(self.tz))
+
+    def reason(self, reason: Reason) -> str:
+        """One finding in plain words with its numbers."""
+        domain = reason.domain or ""
+        return self.plain(
+            f"digest.reason_{reason.rule}",
+            label=self.plain("digest.domain", domain=domain),
+            value=self.number(reason.value),
+            out_of=reason.scale_max or "",
+            baseline=self.number(reason.baseline),
+            drop=self.number(reason.drop),
+            count=reason.count or 0,
+            tension=reason.tension or "",
+            talked=reason.talked_through or "",
+            status=reason.status or "",
+            rating=reason.therapist_rating or "",
+            date=self.date(reason.since),
+        )
+
+    def findings(self, reasons: Sequence[Reason]) -> list[str]:
+        """The findings worth a line: a domain's baseline line already carries its value."""
+        with_baseline = {r.domain for r in reasons if r.rule == "below_baseline"}
+        return [
+            self.reason(r)
+            for r in reasons
+            if not (r.rule == "low_item" and r.domain in with_baseline)
+        ]
+
+    def openers(self, assessment: StrainAssessment) -> tuple[list[str], str]:
+        """One or two opening lines fitted to what dipped, and how to hold the conversation."""
+        topics = [d for d in assessment.dipped if d in OPENER_TOPICS] or ["general"]
+        first = topics[0]
+        second = f"{topics[1]}_1" if len(topics) > 1 else f"{first}_2"
+        lines = [self.plain(f"conversation.{first}_1"), self.plain(f"conversation.{second}")]
+        return lines, self.plain(f"conversation.{first}_hint")
+
+
+def _comments(entry: DigestEntry, start: datetime, end: datetime) -> list[str]:
+    """The client's comments from the period (or since the strain began), newest first."""
+    since = entry.assessment.since
+    if since is not None and entry.assessment.severity > Severity.STEADY:
+        start = min(start, since)
+    found = [
+        c.comment
+        for c in reversed(entry.history.checkins)
+        if c.comment and start <= c.session_end <= end
+    ]
+    return [excerpt(comment) for comment in found[:COMMENTS_PER_CLIENT]]
+
+
+def _strained(w: _Writer, entry: DigestEntry, start: datetime, end: datetime) -> str:
+    """A client showing strain: what showed, since when, how to open the conversation."""
+    a = entry.assessment
+    lines, hint = w.openers(a)
+    conversation = a.severity == Severity.CONVERSATION
+    return w.texts.render(
+        w.locale,
+        "digest.strained",
+        alias=entry.history.alias,
+        since=w.date(a.since),
+        severe=a.severe,
+        findings=w.findings(a.reasons),
+        talked_through=any(r.rule == "talked_through" for r in a.repaired_reasons),
+        comments=_comments(entry, start, end),
+        conversation=conversation,
+        openers=lines if conversation else lines[:1],
+        hint=hint,
+    )
+
+
+def _repaired(
+    w: _Writer, entry: DigestEntry, digest: Digest, start: datetime, end: datetime
+) -> str:
+    """Good news: a strain eased, or a tension was talked through."""
+    a = entry.assessment
+    eased = [r for r in a.repaired_reasons if r.rule != "talked_through"]
+    talked = [r for r in a.repaired_reasons if r.rule == "talked_through"]
+    return w.texts.render(
+        w.locale,
+        "digest.repaired",
+        alias=entry.history.alias,
+        eased=w.findings(eased)[:2],
+        eased_on=w.date(eased[0].since) if eased else "",
+        talked=bool(talked),
+        tension=talked[0].tension or "" if talked else "",
+        talked_on=w.date(talked[0].since) if talked else "",
+        overall=w.number(a.latest.overall if a.latest else None),
+        out_of=digest.scale_max or "",
+        latest_on=w.date(a.latest_at),
+        comments=_comments(entry, start, end),
+    )
+
+
+def _line(w: _Writer, entry: DigestEntry, digest: Digest, start: datetime, end: datetime) -> str:
+    """One brief line for a steady, new or away client."""
+    a = entry.assessment
+    away = next((r for r in a.reasons if r.status in AWAY_STATUSES), None)
+    unanswered = sum(1 for c in entry.history.checkins if c.non_response and c.session_end <= end)
+    return w.texts.render(
+        w.locale,
+        f"digest.line_{entry.group}",
+        alias=entry.history.alias,
+        overall=w.number(a.latest.overall if a.latest else None),
+        out_of=digest.scale_max or "",
+        latest_on=w.date(a.latest_at),
+        invited=entry.history.status == "invited",
+        unanswered=unanswered,
+        away=w.reason(away) if away else "",
+        findings=[w.reason(r) for r in a.reasons if r is not away],
+        comments=_comments(entry, start, end) if entry.group == "steady" else [],
+    )
+
+
+def render_digest(
+    texts: Texts,
+    locale: str,
+    digest: Digest,
+    therapist_name: str,
+    period_start: datetime,
+    period_end: datetime,
+    tz: tzinfo,
+) -> list[str]:
+    """The digest as HTML messages for Telegram, each within the message limit."""
+    w = _Writer(texts, locale, tz)
+    paragraphs = [
+        texts.render(
+            locale,
+            "digest.header",
+            therapist_name=therapist_name,
+            start=period_start.astimezone(tz),
+            end=period_end.astimezone(tz),
+            counts=group_counts(digest),
+            clients=len(digest.entries),
+        )
+    ]
+    for name in GROUPS:
+        entries = digest.group(name)
+        if not entries:
+            continue
+        if name in ("conversation", "watch"):
+            blocks = [_strained(w, e, period_start, period_end) for e in entries]
+        elif name == "repaired":
+            blocks = [_repaired(w, e, digest, period_start, period_end) for e in entries]
+        else:
+            # Brief lines go together in one paragraph; the splitter cuts at line ends.
+            blocks = ["\n".join(_line(w, e, digest, period_start, period_end) for e in entries)]
+        heading = texts.render(locale, f"digest.group_{name}")
+        # A heading travels with its first client so no message ends on a bare heading.
+        paragraphs.append(heading + "\n\n" + blocks[0])
+        paragraphs.extend(blocks[1:])
+    paragraphs.append(texts.render(locale, "digest.footer"))
+    return split_html_messages(paragraphs)
+
+
+def render_alert(
+    texts: Texts, locale: str, alias: str, assessment: StrainAssessment, tz: tzinfo
+) -> str:
+    """The short immediate alert for a severe check-in."""
+    w = _Writer(texts, locale, tz)
+    lines, hint = w.openers(assessment)
+    latest = [r for r in assessment.reasons if r.severity == Severity.CONVERSATION]
+    return texts.render(
+        locale,
+        "digest.alert",
+        alias=alias,
+        date=w.date(assessment.latest_at),
+        findings=w.findings(latest or assessment.reasons)[:3],
+        opener=lines[0],
+        hint=hint,
+    )
+
+
+def chart_labels(texts: Texts, locale: str, alias: str, domains: Sequence[str]) -> dict[str, str]:
+    """The words on a trend chart, from the templates: title, legend, date format, domains."""
+    labels = {
+        key: texts.plain(locale, f"digest.chart_{key}", alias=alias)
+        for key in ("title", "unanswered", "strain", "date_format")
+    }
+    for domain in domains:
+        labels[domain] = texts.plain(locale, "digest.domain_short", domain=domain)
+    return labels
+
+
+def group_counts(digest: Digest) -> Mapping[Group, int]:
+    """How many clients each heading lists."""
+    return {name: len(digest.group(name)) for name in GROUPS}
