@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import timedelta
+from pathlib import Path
 from statistics import fmean, stdev
 
 import pytest
@@ -132,6 +133,12 @@ def test_settings_are_frozen_and_checked() -> None:
         StrainSettings(low_item_conversation_at_or_below=4.0)
     with pytest.raises(ValueError, match="withdrawal"):
         StrainSettings(withdrawal_watch_unanswered=3, withdrawal_conversation_unanswered=2)
+
+
+def test_every_setting_is_documented_for_clinicians() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "clinical.md").read_text(encoding="utf-8")
+    for setting in dataclasses.fields(StrainSettings):
+        assert f"`{setting.name}`" in doc, setting.name
 
 
 def test_assessment_is_deterministic() -> None:
