@@ -369,7 +369,7 @@ def _line(w: _Writer, entry: DigestEntry, digest: Digest, start: datetime, end: 
         unanswered=unanswered,
         away=w.reason(away) if away else "",
         findings=[w.reason(r) for r in a.reasons if r is not away],
-        comments=_comments(entry, start, end) if entry.group == "steady" else [],
+        comments=_comments(entry, start, end),
     )
 
 

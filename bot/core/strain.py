@@ -12,7 +12,7 @@ Pure: no clock is read, ``now`` is passed in.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
 from statistics import fmean, stdev
@@ -226,7 +226,7 @@ class StrainAssessment:
     no_data: bool
     repaired_reasons: tuple[Reason, ...] = ()
     latest_at: datetime | None = None
-    strained_checkins: tuple[int, ...] = field(default=())
+    strained_checkins: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
