@@ -260,6 +260,69 @@ class _SignalDef:
     overrides: frozenset[str]
 
 
+class _Node:
+    """A trie node over pattern slots, with dispatch tables so a token costs a few look-ups.
+
+    Expanded groups make many patterns share their first words ("not sure if i want to
+    live", "not sure i want to live" ...); a trie does that shared work once.
+    """
+
+    __slots__ = ("by_slot", "words", "prefixes", "prefix_lengths", "numbers", "gaps", "end", "done")
+
+    def __init__(self) -> None:
+        """An empty node."""
+        self.by_slot: dict[_Slot, _Node] = {}
+        self.words: dict[str, list[_Node]] = {}
+        self.prefixes: dict[str, list[_Node]] = {}
+        self.prefix_lengths: tuple[int, ...] = ()
+        self.numbers: list[tuple[bool, _Node]] = []  # (needs many, child) for digit tokens
+        self.gaps: list[tuple[int, _Node]] = []
+        self.end: list[_Node] = []
+        self.done: list[int] = []
+
+    def child(self, slot: _Slot) -> _Node:
+        """The node after ``slot``, created and registered for dispatch if new."""
+        existing = self.by_slot.get(slot)
+        if existing is not None:
+            return existing
+        node = _Node()
+        self.by_slot[slot] = node
+        if slot.op == _GAP:
+            self.gaps.append((slot.gap, node))
+        elif slot.op == _END:
+            self.end.append(node)
+        else:
+            for word in slot.literals:
+                self.words.setdefault(word, []).append(node)
+            for prefix in slot.prefixes:
+                self.prefixes.setdefault(prefix, []).append(node)
+            self.prefix_lengths = tuple(sorted({len(p) for p in self.prefixes}))
+            if slot.number:
+                self.numbers.append((slot.many, node))
+        return node
+
+    def next_nodes(self, kind: int, forms: tuple[str, ...], many: int) -> list[_Node]:
+        """Children whose slot accepts a token of this kind and these readings."""
+        out: list[_Node] = []
+        if kind == _NUM:
+            if self.numbers:
+                value = _number_value(forms[0])
+                out.extend(
+                    node for needs_many, node in self.numbers if not needs_many or value >= many
+                )
+            out.extend(self.words.get(forms[0], ()))
+            return out
+        for form in forms:
+            out.extend(self.words.get(form, ()))
+            for length in self.prefix_lengths:
+                if length > len(form):
+                    break
+                out.extend(self.prefixes.get(form[:length], ()))
+        if len(out) > 1:
+            out = list({id(node): node for node in out}.values())
+        return out
+
+
 # ---------------------------------------------------------------------------
 # Lexicon validation helpers
 # ---------------------------------------------------------------------------
@@ -593,19 +656,13 @@ class RiskLexicon:
         return frozenset(vocab)
 
     def _index_patterns(self) -> None:
-        """Index patterns by their first slot so each token tries only a few."""
-        self._by_word: dict[str, list[int]] = {}
-        self._by_prefix: dict[str, list[int]] = {}
-        self._by_number: list[int] = []
+        """Compile all patterns into two tries (clause-bound, and allowed across commas)."""
+        self._tries = (_Node(), _Node())
         for pid, pattern in enumerate(self._patterns):
-            first = pattern.slots[0]
-            for word in first.literals:
-                self._by_word.setdefault(word, []).append(pid)
-            for prefix in first.prefixes:
-                self._by_prefix.setdefault(prefix, []).append(pid)
-            if first.number:
-                self._by_number.append(pid)
-        self._prefix_lengths = tuple(sorted({len(p) for p in self._by_prefix}))
+            node = self._tries[pattern.across_commas]
+            for slot in pattern.slots:
+                node = node.child(slot)
+            node.done.append(pid)
 
     def _index_fuzzy(self) -> None:
         """Symmetric-deletion index (as in SymSpell) for one-typo look-ups in O(word length)."""
@@ -618,7 +675,7 @@ class RiskLexicon:
         # position masked.
         self._masked_index: dict[str, set[str]] = {}
         for word in self._vocabulary:
-            if len(word) >= 4 and word.isalpha():
+            if len(word) >= 3 and word.isalpha():
                 for i in range(len(word)):
                     self._masked_index.setdefault(word[:i] + "*" + word[i + 1 :], set()).add(word)
 
@@ -692,85 +749,51 @@ class RiskLexicon:
                 forms.append((value,))
         return _Tokens(kinds, forms)
 
-    def _accepts(self, slot: _Slot, kind: int, forms: tuple[str, ...]) -> bool:
-        """Does one token fit one literal slot?"""
-        if slot.number and kind == _NUM:
-            return not slot.many or _number_value(forms[0]) >= self._many_threshold
-        if kind == _NUM:
-            return forms[0] in slot.literals
-        literals = slot.literals
-        prefixes = slot.prefixes
-        return any(
-            form in literals or (bool(prefixes) and form.startswith(prefixes)) for form in forms
-        )
-
-    def _match_at(
+    def _walk(
         self,
-        slots: tuple[_Slot, ...],
-        k: int,
+        node: _Node,
         pos: int,
+        start: int,
         tokens: _Tokens,
-        soft_gaps: bool,
+        across_commas: bool,
         gaps: list[int],
-    ) -> int:
-        """End of the first match of slots[k:] at pos, or -1; gaps collects skipped positions."""
+        found: dict[int, _Match],
+    ) -> None:
+        """Follow every branch of the trie that fits the tokens from pos; record matches."""
+        for pid in node.done:
+            if pid not in found:
+                found[pid] = _Match(pid, start, pos, tuple(gaps))
         kinds = tokens.kinds
         n = len(kinds)
-        while k < len(slots):
-            slot = slots[k]
-            if slot.op == _LIT:
-                if pos >= n or kinds[pos] >= _SOFT:
-                    return -1
-                if not self._accepts(slot, kinds[pos], tokens.forms[pos]):
-                    return -1
-                pos += 1
-                k += 1
-            elif slot.op == _END:
-                return pos if pos >= n or kinds[pos] >= _SOFT else -1
-            else:
-                mark = len(gaps)
-                for _ in range(slot.gap + 1):
-                    before = len(gaps)
-                    end = self._match_at(slots, k + 1, pos, tokens, soft_gaps, gaps)
-                    if end >= 0:
-                        return end
-                    del gaps[before:]
-                    if pos >= n or kinds[pos] == _HARD or (kinds[pos] == _SOFT and not soft_gaps):
-                        return -1
-                    gaps.append(pos)
-                    pos += 1
-                del gaps[mark:]
-                return -1
-        return pos
+        at_boundary = pos >= n or kinds[pos] >= _SOFT
+        if at_boundary:
+            for child in node.end:
+                self._walk(child, pos, start, tokens, across_commas, gaps, found)
+        else:
+            for child in node.next_nodes(kinds[pos], tokens.forms[pos], self._many_threshold):
+                self._walk(child, pos + 1, start, tokens, across_commas, gaps, found)
+        for width, child in node.gaps:
+            p = pos
+            mark = len(gaps)
+            for _ in range(width + 1):
+                self._walk(child, p, start, tokens, across_commas, gaps, found)
+                if p >= n or kinds[p] == _HARD or (kinds[p] == _SOFT and not across_commas):
+                    break
+                gaps.append(p)
+                p += 1
+            del gaps[mark:]
 
     def _find_matches(self, tokens: _Tokens) -> list[_Match]:
-        """Every pattern match, found through the first-slot index."""
-        kinds = tokens.kinds
+        """Every pattern match: one trie walk per starting token, dispatched by word."""
         matches: list[_Match] = []
-        by_word = self._by_word
-        by_prefix = self._by_prefix
-        for i, kind in enumerate(kinds):
+        for i, kind in enumerate(tokens.kinds):
             if kind >= _SOFT:
                 continue
-            candidates: set[int] = set()
-            for form in tokens.forms[i]:
-                hit = by_word.get(form)
-                if hit:
-                    candidates.update(hit)
-                for length in self._prefix_lengths:
-                    if length > len(form):
-                        break
-                    hit = by_prefix.get(form[:length])
-                    if hit:
-                        candidates.update(hit)
-            if kind == _NUM:
-                candidates.update(self._by_number)
-            for pid in sorted(candidates):
-                pattern = self._patterns[pid]
-                gaps: list[int] = []
-                end = self._match_at(pattern.slots, 0, i, tokens, pattern.across_commas, gaps)
-                if end >= 0:
-                    matches.append(_Match(pid, i, end, tuple(gaps)))
+            for across_commas, root in enumerate(self._tries):
+                found: dict[int, _Match] = {}
+                for child in root.next_nodes(kind, tokens.forms[i], self._many_threshold):
+                    self._walk(child, i + 1, i, tokens, bool(across_commas), [], found)
+                matches.extend(found.values())
         return matches
 
     def assess(self, text: str) -> RiskAssessment:
