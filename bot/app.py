@@ -84,7 +84,7 @@ def build_application(
     )
     if not updater:
         builder = builder.updater(None)
-    application: AppType = builder.build()  # type: ignore[assignment]
+    application: AppType = builder.build()
     application.bot_data["services"] = services
     add_handlers(application)
     if start_dispatcher and application.job_queue is not None:
@@ -141,4 +141,4 @@ def add_handlers(application: AppType) -> None:
     application.add_handler(
         MessageHandler(private & filters.UpdateType.MESSAGE & ~filters.TEXT, common.not_text)
     )
-    application.add_error_handler(common.on_error)  # type: ignore[arg-type]
+    application.add_error_handler(common.on_error)

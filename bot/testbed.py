@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from telegram import Update
@@ -169,7 +169,7 @@ class Testbed:
 
     async def advance(self, **delta: float) -> DispatchReport:
         """Move the clock forward, then run the dispatcher once."""
-        self.clock.advance(**delta)
+        self.clock.advance(timedelta(**delta))
         return await self.tick()
 
     async def __aenter__(self) -> Testbed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -26,14 +27,22 @@ async def client_by_user(session: AsyncSession, user_id: int) -> Client | None:
     return result.first()
 
 
+def alias_key(alias: str) -> str:
+    """The form in which aliases are compared: Unicode-normalised (NFKC) and case-folded."""
+    return unicodedata.normalize("NFKC", alias).casefold()
+
+
 async def client_by_alias(session: AsyncSession, therapist_id: int, alias: str) -> Client | None:
-    """A therapist's client by alias (case-insensitive)."""
-    result = await session.exec(
-        select(Client)
-        .where(Client.therapist_id == therapist_id)
-        .where(func.lower(Client.alias) == alias.lower())
-    )
-    return result.first()
+    """A therapist's client by alias, ignoring case.
+
+    Compared in Python because SQLite's lower() folds only ASCII ("Ärger" ≠ "ärger"),
+    and the answer must be the same on both databases; a caseload is small.
+    """
+    wanted = alias_key(alias)
+    for client in await clients_of(session, therapist_id):
+        if alias_key(client.alias) == wanted:
+            return client
+    return None
 
 
 async def clients_of(session: AsyncSession, therapist_id: int) -> Sequence[Client]:
@@ -59,7 +68,18 @@ async def redeem_invitation(session: AsyncSession, invitation_id: int, now: date
         .where(col(Invitation.expires_at) > now)
         .values(used_at=now)
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return bool(result.rowcount == 1)
+
+
+async def revoke_invitations(session: AsyncSession, client_id: int, now: datetime) -> None:
+    """Let every unused invitation for this client expire now."""
+    await session.exec(
+        update(Invitation)
+        .where(col(Invitation.client_id) == client_id)
+        .where(col(Invitation.used_at).is_(None))
+        .where(col(Invitation.expires_at) > now)
+        .values(expires_at=now)
+    )
 
 
 async def answers_of(session: AsyncSession, checkin_id: int) -> Sequence[Answer]:

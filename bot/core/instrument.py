@@ -263,7 +263,7 @@ def parse_instrument(data: Mapping[str, Any], source: str = "<memory>") -> Instr
             Item(
                 id=item_id,
                 domain=domain,
-                kind=kind,  # type: ignore[arg-type]
+                kind=kind,
                 text=_texts(raw.get("text"), locales, f"{iwhere}: text"),
                 options=options,
                 reverse=bool(raw.get("reverse", False)),

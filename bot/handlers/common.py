@@ -11,10 +11,11 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 from telegram import Update
-from telegram.constants import ChatType
+from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import BadRequest, Forbidden
-from telegram.ext import ApplicationHandlerStop
+from telegram.ext import ApplicationHandlerStop, filters
 
+from bot import practice
 from bot.services import BotContext, Services
 from bot.texts import pick_locale
 from storage import repo
@@ -85,36 +86,54 @@ async def prune_processed_updates(services: Services) -> None:
     async with services.db.session() as session:
         await session.exec(
             delete(ProcessedUpdate).where(col(ProcessedUpdate.processed_at) < cutoff)
-        )  # type: ignore[call-overload]
+        )
 
 
 async def only_private_chats(update: Update, context: BotContext) -> None:
-    """Outside private chats, say once that the bot works in private chats, and do nothing else."""
+    """Outside private chats, answer a command once with "private chats only", and do nothing else.
+
+    Other group messages get no answer at all: a bot replying to every message in a
+    group would be noise for everyone in it.
+    """
     chat = update.effective_chat
     if chat is None or chat.type == ChatType.PRIVATE:
         return
-    if (
-        chat.type != ChatType.CHANNEL
-        and update.effective_message is not None
-        and (update.message is not None)
-    ):
-        person_locale = pick_locale(
-            update.effective_user.language_code if update.effective_user else None,
-            context.services.texts.locales,
-        )
-        with contextlib.suppress(Forbidden, BadRequest):
+    user = update.effective_user
+    locale = pick_locale(user.language_code if user else None, context.services.texts.locales)
+    with contextlib.suppress(Forbidden, BadRequest):
+        if update.callback_query is not None:
+            await update.callback_query.answer(
+                context.services.texts.plain(locale, "common.private_only")
+            )
+        elif (
+            chat.type != ChatType.CHANNEL
+            and update.message is not None
+            and filters.COMMAND.check_update(update)
+        ):
             await update.message.reply_text(
-                context.services.texts.render(person_locale, "common.private_only")
+                context.services.texts.render(locale, "common.private_only")
             )
     raise ApplicationHandlerStop
 
 
-async def bot_added_to_group(update: Update, context: BotContext) -> None:
-    """When someone adds the bot to a group, explain once that it works in private chats."""
+async def membership_changed(update: Update, context: BotContext) -> None:
+    """The bot's own membership changed: added to a group, or blocked/unblocked by a person."""
     member = update.my_chat_member
-    if member is None or member.chat.type == ChatType.PRIVATE:
+    if member is None:
         return
-    if member.new_chat_member.status in ("member", "administrator"):
+    status = member.new_chat_member.status
+    if member.chat.type == ChatType.PRIVATE:
+        # Telegram reports a block as "kicked" and an unblock as "member".
+        reachable = status not in (ChatMemberStatus.BANNED, ChatMemberStatus.LEFT)
+        await practice.set_reachable(context.services, member.from_user.id, reachable)
+        return
+    if member.chat.type not in (ChatType.GROUP, ChatType.SUPERGROUP):
+        return  # channels: posting to subscribers would be worse than silence
+    was_in = member.old_chat_member.status in (
+        ChatMemberStatus.MEMBER,
+        ChatMemberStatus.ADMINISTRATOR,
+    )
+    if status in (ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR) and not was_in:
         locale = pick_locale(member.from_user.language_code, context.services.texts.locales)
         with contextlib.suppress(Forbidden, BadRequest):
             await context.bot.send_message(
