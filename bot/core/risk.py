@@ -440,6 +440,8 @@ class RiskLexicon:
     def __init__(self, data: Mapping[str, Any], origin: str) -> None:
         """Validate the parsed TOML and compile it; raise LexiconError on any problem."""
         self._origin = origin
+        self._word_cache: dict[str, str] = {}  # lexicon words repeat across expansions
+        self._slot_cache: dict[tuple[str, bool], _Slot] = {}
         _check_keys(data, _TOP_KEYS, origin, "top level")
         if data.get("schema_version") != 1:
             raise _fail(origin, "schema_version", "expected schema_version = 1")
@@ -517,6 +519,9 @@ class RiskLexicon:
 
     def _single_token(self, text: str, where: str) -> str:
         """Normalise a word from the lexicon; it must stay exactly one token."""
+        cached = self._word_cache.get(text)
+        if cached is not None:
+            return cached
         tokens = list(_raw_tokens(normalise_text(text)))
         if len(tokens) != 1:
             raise _fail(
@@ -525,6 +530,7 @@ class RiskLexicon:
                 f"{text!r} must normalise to one word, got {len(tokens)} ({tokens!r}); "
                 "write several words as separate pattern elements",
             )
+        self._word_cache[text] = tokens[0]
         return tokens[0]
 
     def _load_language(
@@ -608,7 +614,11 @@ class RiskLexicon:
                 raise _fail(origin, where, f"{text!r} has an empty alternative that leaves nothing")
             slots: list[_Slot] = []
             for e, element in enumerate(elements):
-                slots.append(self._compile_element(element, e == len(elements) - 1, where))
+                key = (element, e == len(elements) - 1)
+                slot = self._slot_cache.get(key)
+                if slot is None:
+                    slot = self._slot_cache[key] = self._compile_element(*key, where)
+                slots.append(slot)
             if slots[0].op != _LIT:
                 raise _fail(origin, where, f"{text!r} must start with a word, number or emoji")
             if slots[-1].op == _GAP:
