@@ -28,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_sub.add_parser("upgrade", help="apply migrations")
     sub.add_parser("generate-key", help="print a new encryption key for ENCRYPTION_KEYS")
+    sub.add_parser(
+        "doctor", help="check settings, database, keys, templates and the token; one line each"
+    )
     return parser
 
 
@@ -112,12 +115,30 @@ def cmd_therapist_invite(settings: Settings, name: str) -> int:
     return 0
 
 
+def cmd_doctor() -> int:
+    """Run every installation check and print one line per check."""
+    from bot.doctor import diagnose, report
+
+    subcommands = next(
+        action.choices
+        for action in _parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )
+    checks = asyncio.run(diagnose(rotate_command="rotate-keys" in subcommands))
+    lines, code = report(checks)
+    print(lines)
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
     if args.command == "generate-key":
         print(generate_key())
         return 0
+    if args.command == "doctor":
+        # The doctor reports bad settings itself, as one of its checks.
+        return cmd_doctor()
     try:
         settings = load_settings()
         configure_logging(settings)

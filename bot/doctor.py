@@ -1,0 +1,322 @@
+"""`alliance-checkin doctor`: check an installation, one line per check, OK or what to do.
+
+Checks, in order: the settings, the database (reachable, migrations applied), the
+encryption keys (well formed, and every stored text readable with them), the
+templates (every locale has every text, and the questionnaire speaks every locale),
+and the bot token (getMe at TELEGRAM_API_BASE_URL). A check that depends on an
+earlier one that failed is skipped rather than reported twice. Nothing is written:
+the doctor never creates a database file or applies a migration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from bot.settings import ConfigError, Settings, load_settings
+from bot.texts import Texts
+
+Status = Literal["OK", "FAIL", "SKIP"]
+NETWORK_TIMEOUT = 10.0
+# Enough names to act on without flooding the terminal.
+MAX_NAMED = 5
+
+
+@dataclass(frozen=True)
+class Check:
+    """The outcome of one check: what was found, or what to do about it."""
+
+    name: str
+    status: Status
+    detail: str
+
+    def line(self) -> str:
+        """The check as one line for the terminal."""
+        return f"{self.status:<4}  {self.name}: {self.detail}"
+
+
+@dataclass
+class _State:
+    """What later checks need from earlier ones."""
+
+    settings: Settings | None = None
+    database_ok: bool = False
+    migrated: bool = False
+
+
+def _named(items: Sequence[str]) -> str:
+    shown = ", ".join(items[:MAX_NAMED])
+    return shown + (f" and {len(items) - MAX_NAMED} more" if len(items) > MAX_NAMED else "")
+
+
+def describe_database(url: str) -> str:
+    """The database URL for people: backend and place, never a password."""
+    parsed = make_url(url)
+    path = sqlite_path(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"SQLite at {path.resolve() if path else ':memory:'}"
+    where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database or ''}"
+    return f"PostgreSQL at {where}"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL, or None for PostgreSQL and in-memory databases."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    if parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def check_settings(load: Callable[[], Settings], state: _State) -> Check:
+    """Every setting parses (the token is checked on its own further down)."""
+    try:
+        state.settings = load()
+    except ConfigError as exc:
+        return Check("settings", "FAIL", f"{exc} (in .env or the environment)")
+    return Check("settings", "OK", "read from the environment and .env")
+
+
+async def check_database(state: _State) -> Check:
+    """The database answers a trivial query."""
+    if state.settings is None:
+        return Check("database", "SKIP", "fix the settings first")
+    url = state.settings.database_url
+    where = describe_database(url)
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        return Check(
+            "database",
+            "FAIL",
+            f"no database file at {path.resolve()} yet: `alliance-checkin db upgrade` creates it "
+            "(`alliance-checkin run` does too)",
+        )
+    from storage.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        async with asyncio.timeout(NETWORK_TIMEOUT), engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except TimeoutError:
+        return Check("database", "FAIL", f"{where} did not answer within {NETWORK_TIMEOUT:g}s")
+    except Exception as exc:  # noqa: BLE001 - any driver error means "not reachable"
+        return Check(
+            "database",
+            "FAIL",
+            f"cannot connect to {where} ({type(exc).__name__}): check DATABASE_URL and that "
+            "the server is running",
+        )
+    finally:
+        await engine.dispose()
+    state.database_ok = True
+    return Check("database", "OK", f"{where} is reachable")
+
+
+async def check_migrations(state: _State) -> Check:
+    """The database is at the newest schema revision this version ships."""
+    if state.settings is None or not state.database_ok:
+        return Check("migrations", "SKIP", "the database must be reachable first")
+    from alembic.script import ScriptDirectory
+
+    from storage.migrate import alembic_config, current_revision, head_revisions
+
+    url = state.settings.database_url
+    heads = head_revisions(url)
+    current = await current_revision(url)
+    if current is None:
+        return Check(
+            "migrations",
+            "FAIL",
+            "the database has no schema yet: run `alliance-checkin db upgrade`",
+        )
+    if current in heads:
+        state.migrated = True
+        return Check("migrations", "OK", f"schema is current (revision {current})")
+    script = ScriptDirectory.from_config(alembic_config(url))
+    known = {revision.revision for revision in script.walk_revisions()}
+    if current not in known:
+        return Check(
+            "migrations",
+            "FAIL",
+            f"the database is at revision {current}, which this version does not know: "
+            "install the version that wrote it, or restore a backup made for this one",
+        )
+    pending = [r.revision for r in script.iterate_revisions(heads[0], current)]
+    return Check(
+        "migrations",
+        "FAIL",
+        f"{len(pending)} migration(s) pending ({_named(pending[::-1])}): "
+        "run `alliance-checkin db upgrade`",
+    )
+
+
+async def _stored_key_ids(url: str, cipher_key_id: Callable[[bytes], str | None]) -> Counter[str]:
+    """How many stored encrypted values each key id protects (every *_ciphertext column)."""
+    from sqlmodel import SQLModel
+
+    import storage.models  # noqa: F401 - registers the tables in SQLModel.metadata
+    from storage.db import make_engine
+
+    counts: Counter[str] = Counter()
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as connection:
+            for table in SQLModel.metadata.sorted_tables:
+                for column in table.columns:
+                    if not column.name.endswith("_ciphertext"):
+                        continue
+                    rows = await connection.execute(
+                        table.select().with_only_columns(column).where(column.is_not(None))
+                    )
+                    for (token,) in rows:
+                        counts[cipher_key_id(bytes(token)) or "unreadable"] += 1
+    finally:
+        await engine.dispose()
+    return counts
+
+
+async def check_encryption(state: _State, rotate_command: bool) -> Check:
+    """Keys are well formed, and every stored text was sealed with one of them."""
+    if state.settings is None:
+        return Check("encryption keys", "SKIP", "fix the settings first")
+    from storage.crypto import Cipher, KeyConfigError
+
+    try:
+        cipher = Cipher.from_setting(state.settings.require_encryption_keys())
+    except (ConfigError, KeyConfigError) as exc:
+        return Check("encryption keys", "FAIL", str(exc))
+    count = len(cipher.key_ids)
+    found = f"{count} key{'s' if count != 1 else ''}, newest {cipher.current_key_id}"
+    if not state.migrated:
+        return Check("encryption keys", "OK", f"{found} (stored texts not checked: no schema)")
+    stored = await _stored_key_ids(state.settings.database_url, cipher.key_id_of)
+    unknown = sum(n for kid, n in stored.items() if kid not in cipher.key_ids)
+    if unknown:
+        return Check(
+            "encryption keys",
+            "FAIL",
+            f"{unknown} stored text(s) were sealed with a key that is not in ENCRYPTION_KEYS: "
+            "add that older key back after the newest one",
+        )
+    older = sum(n for kid, n in stored.items() if kid != cipher.current_key_id)
+    total = sum(stored.values())
+    detail = f"{found}; {total} stored text(s), all readable"
+    if older:
+        how = "`alliance-checkin rotate-keys`" if rotate_command else "a key rotation"
+        detail += f" ({older} under an older key: {how} re-seals them with the newest)"
+    return Check("encryption keys", "OK", detail)
+
+
+def check_templates(texts: Texts | None = None) -> Check:
+    """Every locale defines every text, templates compile, the questionnaire has each locale."""
+    import jinja2
+
+    from bot.core.instrument import InstrumentError, get_instrument
+
+    texts = texts or Texts()
+    keys: dict[str, set[str]] = {}
+    try:
+        for locale in texts.locales:
+            keys[locale] = texts.keys(locale)
+    except jinja2.TemplateSyntaxError as exc:
+        return Check(
+            "templates",
+            "FAIL",
+            f"{exc.filename or exc.name}, line {exc.lineno}: {exc.message}",
+        )
+    every = set().union(*keys.values()) if keys else set()
+    problems = [
+        f"{locale} lacks {_named(sorted(every - own))}"
+        for locale, own in keys.items()
+        if every - own
+    ]
+    try:
+        instrument = get_instrument()
+    except InstrumentError as exc:
+        return Check("templates", "FAIL", f"questionnaire: {exc}")
+    untranslated = [loc for loc in texts.locales if loc not in instrument.locales]
+    if untranslated:
+        problems.append(
+            f"the questionnaire {instrument.id} has no texts for {', '.join(untranslated)}"
+        )
+    if problems:
+        return Check("templates", "FAIL", "; ".join(problems) + f" (under {texts.root})")
+    return Check(
+        "templates",
+        "OK",
+        f"{len(every)} texts in each of {', '.join(texts.locales)}; questionnaire complete",
+    )
+
+
+async def check_telegram(state: _State) -> Check:
+    """The token is accepted by the Bot API at TELEGRAM_API_BASE_URL (getMe)."""
+    if state.settings is None:
+        return Check("telegram", "SKIP", "fix the settings first")
+    from telegram import Bot
+    from telegram.error import InvalidToken, NetworkError, TelegramError
+
+    try:
+        token = state.settings.require_token()
+    except ConfigError as exc:
+        return Check("telegram", "FAIL", str(exc))
+    base_url = state.settings.telegram_api_base_url
+    host = urlsplit(base_url).netloc
+    try:
+        bot = Bot(token, base_url=base_url)
+        async with asyncio.timeout(NETWORK_TIMEOUT * 2):
+            await bot.initialize()
+            try:
+                me = await bot.get_me(read_timeout=NETWORK_TIMEOUT, connect_timeout=NETWORK_TIMEOUT)
+            finally:
+                await bot.shutdown()
+    except InvalidToken:
+        return Check(
+            "telegram",
+            "FAIL",
+            f"the Bot API at {host} rejected TELEGRAM_BOT_TOKEN: copy the token from BotFather "
+            "again",
+        )
+    except (NetworkError, TimeoutError) as exc:
+        return Check(
+            "telegram",
+            "FAIL",
+            f"could not reach the Bot API at {host} ({type(exc).__name__}): check "
+            "TELEGRAM_API_BASE_URL and the network",
+        )
+    except TelegramError as exc:
+        return Check("telegram", "FAIL", f"the Bot API at {host} answered {type(exc).__name__}")
+    return Check("telegram", "OK", f"the token belongs to @{me.username} (getMe at {host})")
+
+
+async def diagnose(
+    load: Callable[[], Settings] = load_settings,
+    *,
+    texts: Texts | None = None,
+    rotate_command: bool = False,
+) -> list[Check]:
+    """Run every check in order."""
+    state = _State()
+    checks = [check_settings(load, state)]
+    checks.append(await check_database(state))
+    checks.append(await check_migrations(state))
+    checks.append(await check_encryption(state, rotate_command))
+    checks.append(check_templates(texts))
+    checks.append(await check_telegram(state))
+    return checks
+
+
+def report(checks: Sequence[Check]) -> tuple[str, int]:
+    """The lines to print and the exit code (1 when anything failed)."""
+    failed = sum(1 for check in checks if check.status == "FAIL")
+    lines = [check.line() for check in checks]
+    lines.append("all checks passed" if not failed else f"{failed} check(s) failed")
+    return "\n".join(lines), 1 if failed else 0
