@@ -335,7 +335,7 @@ _SIGNAL_KEYS: Final = frozenset({"level", "negatable", "escalates", "overrides",
 _LIST_KEYS: Final = frozenset(
     {"negation_cues", "negation_fillers", "uncertainty_cues", "clause_breaks",
      "ambivalence_cues", "number_words", "many_words", "dose_units", "emoji_context",
-     "fuzzy", "fuzzy_exclude", "idioms"}
+     "fuzzy", "fuzzy_exclude", "idioms", "ignorable_words"}
 )  # fmt: skip
 _LANGUAGE_KEYS: Final = _LIST_KEYS | {"rules"}
 _RULE_KEYS: Final = frozenset(
@@ -462,6 +462,8 @@ class RiskLexicon:
         self._fuzzy_words: set[str] = set()
         self._fuzzy_exclude: set[str] = set()
         self._single_negations: set[str] = set()
+        self._ignorable: set[str] = set()
+        self._seen_patterns: set[tuple[int, int, tuple[_Slot, ...]]] = set()
         pending: list[tuple[int, int, bool, str, str]] = []  # kind, rule, commas, text, where
 
         languages = _table(data.get("languages"), origin, "languages")
@@ -548,6 +550,7 @@ class RiskLexicon:
             ("many_words", self._many_words),
             ("dose_units", self._units),
             ("fuzzy_exclude", self._fuzzy_exclude),
+            ("ignorable_words", self._ignorable),
         ):
             for i, word in enumerate(lists[key]):
                 target.add(self._single_token(word, f"{base}.{key}[{i}]"))
@@ -610,8 +613,6 @@ class RiskLexicon:
         origin = self._origin
         for expanded in _expand_groups(text, origin, where):
             elements = expanded.split()
-            if not elements:
-                raise _fail(origin, where, f"{text!r} has an empty alternative that leaves nothing")
             slots: list[_Slot] = []
             for e, element in enumerate(elements):
                 key = (element, e == len(elements) - 1)
@@ -619,12 +620,18 @@ class RiskLexicon:
                 if slot is None:
                     slot = self._slot_cache[key] = self._compile_element(*key, where)
                 slots.append(slot)
+            if not slots:
+                raise _fail(origin, where, f"{text!r} has an empty alternative that leaves nothing")
             if slots[0].op != _LIT:
                 raise _fail(origin, where, f"{text!r} must start with a word, number or emoji")
             if slots[-1].op == _GAP:
                 raise _fail(origin, where, f"{text!r} must not end with a gap")
             if kind == _NEGATION and len(slots) == 1 and not slots[0].prefixes:
                 self._single_negations.update(slots[0].literals)
+            signature = (kind, rule, tuple(slots))
+            if signature in self._seen_patterns:
+                continue  # different spellings in the file can compile to the same pattern
+            self._seen_patterns.add(signature)
             self._patterns.append(_Pattern(kind, tuple(slots), rule, commas))
 
     def _compile_element(self, element: str, last: bool, where: str) -> _Slot:
@@ -653,7 +660,15 @@ class RiskLexicon:
                     raise _fail(origin, where, f"prefix {alt!r} is too short (min {_MIN_PREFIX})")
                 prefixes.append(stem)
             else:
-                literals.add(self._single_token(alt, where))
+                word = self._single_token(alt, where)
+                if word in self._ignorable:
+                    raise _fail(
+                        origin,
+                        where,
+                        f"{alt!r} is an ignorable word: it is dropped from every text, so a "
+                        "pattern can never see it; leave it out",
+                    )
+                literals.add(word)
         return _Slot(_LIT, literals=frozenset(literals), prefixes=tuple(prefixes))
 
     def _collect_vocabulary(self) -> frozenset[str]:
@@ -752,6 +767,8 @@ class RiskLexicon:
             if kind >= _SOFT:
                 boundary(kind)
             elif kind == _WORD:
+                if value in self._ignorable:
+                    continue  # intensifiers: "wants to just end it" reads "wants to end it"
                 kinds.append(_WORD)
                 forms.append(self._word_forms(value))
             else:

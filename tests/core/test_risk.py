@@ -306,10 +306,13 @@ def test_third_person_is_a_concern_and_does_not_hide_first_person() -> None:
     assert friend == RiskAssessment(True, "concern", ("third_person",))
     assert assess_risk("Mi amiga quiere suicidarse").signals == ("third_person",)
     assert assess_risk("Meine Freundin will sich umbringen").signals == ("third_person",)
-    assert assess_risk("She thinks I want to die").signals == ("explicit_intent",)
+    first_person = assess_risk("She thinks I want to die")
+    assert first_person.level == "high"
+    assert "explicit_intent" in first_person.signals
+    assert "third_person" not in first_person.signals
     both = assess_risk("my sister is suicidal and so am I, I want to die")
     assert both.level == "high"
-    assert set(both.signals) == {"third_person", "explicit_intent"}
+    assert {"third_person", "explicit_intent"} <= set(both.signals)
 
 
 def test_two_kinds_of_signal_escalate_to_high() -> None:
