@@ -19,6 +19,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot import flood, metrics
 from bot.dispatcher import run_due_work
 from bot.handlers import buttons, common, people
 from bot.services import BotContext, Services
@@ -45,7 +46,7 @@ AppType = Application[Any, BotContext, dict[Any, Any], dict[Any, Any], dict[Any,
 
 async def dispatch_job(context: BotContext) -> None:
     """The periodic job: hand due work to the outbox and send it."""
-    await run_due_work(context.services, context.bot)
+    metrics.record_dispatch(await run_due_work(context.services, context.bot))
 
 
 async def _post_init(application: AppType) -> None:
@@ -81,6 +82,8 @@ def build_application(
         .context_types(ContextTypes(context=BotContext))
         .post_init(_post_init)
         .application_class(application_class)
+        # One flood budget for handler replies and outbox sends alike (bot.flood).
+        .rate_limiter(flood.from_settings(services.settings))
     )
     if not updater:
         builder = builder.updater(None)

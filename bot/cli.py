@@ -21,7 +21,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Alliance Check-in: after-session alliance check-ins over Telegram.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("run", help="apply pending migrations, then run the bot (long polling)")
+    run = sub.add_parser("run", help="apply pending migrations, then run the bot (long polling)")
+    run.add_argument(
+        "--webhook",
+        action="store_true",
+        help="receive updates by webhook (WEBHOOK_URL, WEBHOOK_SECRET_TOKEN, WEBHOOK_LISTEN, "
+        "WEBHOOK_PORT) instead of long polling; several workers may share the port",
+    )
     invite = sub.add_parser("therapist-invite", help="print a single-use therapist invitation link")
     invite.add_argument("--name", required=True, help="the therapist's name, shown to clients")
     db = sub.add_parser("db", help="database maintenance")
@@ -44,6 +50,9 @@ def configure_logging(settings: Settings) -> None:
     # httpx logs every request URL, and a Bot API URL contains the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    from bot.ops import apply_log_format
+
+    apply_log_format(settings)
 
 
 def _cipher(settings: Settings) -> Cipher:
@@ -53,25 +62,23 @@ def _cipher(settings: Settings) -> Cipher:
         raise ConfigError(str(exc)) from None
 
 
-def cmd_run(settings: Settings) -> int:
-    """Migrate, then poll Telegram until stopped."""
-    from bot.app import build_application
+def cmd_run(settings: Settings, webhook: bool = False) -> int:
+    """Migrate, then take updates (polling or webhook) until SIGTERM/SIGINT."""
+    from bot import ops
     from bot.services import Services
     from storage.db import Database
     from storage.migrate import upgrade
 
     token = settings.require_token()
     cipher = _cipher(settings)
+    if webhook:
+        settings.require_webhook()
     upgrade(settings.database_url)
     services = Services(
         settings=settings, db=Database(settings.database_url), clock=SystemClock(), cipher=cipher
     )
-    application = build_application(services, token=token, base_url=settings.telegram_api_base_url)
-    log.info("bot starting (long polling)")
-    application.run_polling(
-        allowed_updates=["message", "edited_message", "callback_query", "my_chat_member"]
-    )
-    return 0
+    # Signals, the outbox sender and graceful shutdown live in bot.ops.
+    return ops.run(services, token=token, webhook=webhook)
 
 
 async def _invite(settings: Settings, name: str) -> str:
@@ -143,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         configure_logging(settings)
         if args.command == "run":
-            return cmd_run(settings)
+            return cmd_run(settings, webhook=args.webhook)
         if args.command == "therapist-invite":
             return cmd_therapist_invite(settings, args.name)
         if args.command == "db" and args.db_command == "upgrade":

@@ -3,35 +3,44 @@
 A message is first written to the ``outbox`` table (payload encrypted, with a
 dedupe key so the same logical message is queued once), then claimed, sent and
 marked with Telegram's message id. Replies to a person's own action (a command,
-a button press) go straight back through the handler instead.
+a button press) go straight back through the handler instead; both share the
+process's flood control (bot.flood).
+
+Delivery is at least once. Telegram has no idempotency key, so a worker killed after
+its request reached Telegram but before the row was marked leaves the row "sending";
+once its lease expires another worker (or the restarted one) sends it again and logs
+that it may arrive twice. Rows that were claimed but not yet tried are taken over
+silently. See docs/operations.md.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import or_, update
+from sqlalchemy import and_, case, exists, or_, update
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
+from bot import metrics
+from bot.flood import FloodControl, RequestOptions, retry_after_seconds
 from bot.services import Services
 from storage.crypto import Cipher, DecryptionError, context_for
-from storage.models import OutboxMessage
+from storage.models import CheckIn, OutboxMessage
 
 log = logging.getLogger(__name__)
-
-LEASE = timedelta(seconds=120)
-MAX_ATTEMPTS = 8
 
 
 @dataclass
@@ -129,68 +138,459 @@ async def enqueue(
 SentHook = Callable[[AsyncSession, OutboxMessage, Message, datetime], Awaitable[None]]
 FailHook = Callable[[AsyncSession, OutboxMessage, datetime], Awaitable[None]]
 
+# Rows that hold their chat's place in line: nothing later to that chat goes out first,
+# so a digest's parts arrive in order even when several workers share the queue.
+WAITING = ("pending", "claimed", "resending", "sending")
+# Rows a worker has in hand. "claimed": not tried yet, safe to take over silently after
+# the lease; "sending": a request may have reached Telegram, so taking it over may
+# duplicate it ("resending" marks such a row between the takeover and the new attempt).
+IN_HAND = ("claimed", "resending", "sending")
+# Nothing due: look again this often (new rows from other workers, retry times coming up).
+POLL_SECONDS = 1.0
+# Most rows taken per claim; fewer when the rate means they could not go out within the lease.
+CLAIM_BATCH = 500
 
-async def _claim(services: Services, now: datetime, limit: int) -> list[OutboxMessage]:
-    """Atomically take due messages (and ones whose lease expired after a crash)."""
-    due = or_(
-        (col(OutboxMessage.status) == "pending") & (col(OutboxMessage.not_before) <= now),
-        (col(OutboxMessage.status) == "sending") & (col(OutboxMessage.lease_until) < now),
+
+def _due(now: datetime) -> Any:
+    return or_(
+        and_(col(OutboxMessage.status) == "pending", col(OutboxMessage.not_before) <= now),
+        and_(col(OutboxMessage.status).in_(IN_HAND), col(OutboxMessage.lease_until) < now),
     )
-    claim = f"{services.worker_id[:48]}:{uuid.uuid4().hex[:12]}"
-    async with services.db.session() as session:
+
+
+def _head_of_chat() -> Any:
+    earlier = aliased(OutboxMessage)
+    return ~exists().where(
+        col(earlier.chat_id) == col(OutboxMessage.chat_id),
+        col(earlier.id) < col(OutboxMessage.id),
+        col(earlier.status).in_(WAITING),
+    )
+
+
+# Alerts (risk, severe strain) jump the queue: they must not wait behind a weekly batch.
+_PRIORITY = case((col(OutboxMessage.kind) == "alert", 0), else_=1)
+
+
+@dataclass
+class _Result:
+    """What happened to one claimed row, to be written with others in one transaction."""
+
+    row_id: int
+    outcome: str  # sent | retry | unreachable | parked | released
+    message: Message | None = None
+    error: str | None = None
+    not_before: datetime | None = None
+    count_attempt: bool = True
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class _Batcher(Generic[T, R]):
+    """Collects items from many tasks and writes them in one call; each caller awaits its own.
+
+    Items that arrive while a write is running go into the next one, so batches grow with
+    load and a lone item is written at once. If a batch fails, its items are retried one by
+    one, so one bad row cannot take the others' results down with it.
+    """
+
+    def __init__(self, write: Callable[[list[T]], Awaitable[list[R]]]) -> None:
+        self._write = write
+        self._queue: list[tuple[T, asyncio.Future[R]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def submit(self, item: T) -> R:
+        """Queue an item and wait until it is written."""
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._queue.append((item, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[:CLAIM_BATCH], self._queue[CLAIM_BATCH:]
+            try:
+                results = await self._write([item for item, _ in batch])
+            except Exception:  # noqa: BLE001 - retried item by item below
+                if len(batch) == 1:
+                    _item, future = batch[0]
+                    try:
+                        results = await self._write([_item])
+                    except Exception as exc:  # noqa: BLE001 - handed to the waiting task
+                        if not future.done():
+                            future.set_exception(exc)
+                        continue
+                else:
+                    for item, future in batch:
+                        try:
+                            (result,) = await self._write([item])
+                        except Exception as exc:  # noqa: BLE001 - handed to the waiting task
+                            if not future.done():
+                                future.set_exception(exc)
+                        else:
+                            if not future.done():
+                                future.set_result(result)
+                    continue
+            for (_item, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+
+def _backoff(attempts: int) -> timedelta:
+    """2, 4, 8 … seconds, at most 15 minutes, between attempts after network errors."""
+    return timedelta(seconds=min(2**attempts, 900))
+
+
+class Sender:
+    """Claims due outbox rows, sends them within the flood limits, and records the outcome.
+
+    One per process runs continuously (``run``); ``deliver_due`` runs a single round for the
+    dispatcher and for tests. Rows are sent concurrently, each chat in order.
+    """
+
+    def __init__(
+        self,
+        services: Services,
+        bot: Any,
+        *,
+        on_sent: SentHook,
+        on_unreachable: FailHook,
+    ) -> None:
+        self.services = services
+        self.bot = bot
+        self.on_sent = on_sent
+        self.on_unreachable = on_unreachable
+        limiter = getattr(bot, "rate_limiter", None)
+        self.limiter: FloodControl | None = limiter if isinstance(limiter, FloodControl) else None
+        settings = services.settings
+        self.lease = timedelta(seconds=settings.send_lease_seconds)
+        self.max_attempts = settings.send_max_attempts
+        self.paid_broadcast = settings.send_paid_broadcast
+        rate = self.limiter.global_rate if self.limiter else float(CLAIM_BATCH)
+        # Claim no more than can go out in a third of the lease at the configured rate.
+        self.batch = max(1, min(CLAIM_BATCH, int(rate * self.lease.total_seconds() / 3)))
+        self.claim_id = f"{services.worker_id[:40]}:{uuid.uuid4().hex[:12]}"
+        self._sending: _Batcher[int, bool] = _Batcher(self._write_sending)
+        self._results: _Batcher[_Result, None] = _Batcher(self._write_results)
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._pacing: set[asyncio.Task[str]] = set()
+
+    # ------------------------------------------------------------------ claiming
+
+    async def claim(self, limit: int) -> list[OutboxMessage]:
+        """Atomically take due rows at the head of their chat (and ones whose lease expired).
+
+        PostgreSQL: SELECT … FOR UPDATE SKIP LOCKED, then UPDATE in the same transaction,
+        so concurrent workers never wait for or take each other's rows. SQLite has no row
+        locks: the UPDATE re-checks that each row is still due, and one statement is atomic
+        (SQLite takes its write lock before reading), so a row goes to exactly one claimer.
+        """
+        services = self.services
+        now = services.clock.now()
         query = (
-            select(OutboxMessage.id, OutboxMessage.status)
-            .where(due)
-            .order_by(col(OutboxMessage.id))
+            select(OutboxMessage.id)
+            .where(_due(now))
+            .where(_head_of_chat())
+            .order_by(_PRIORITY, col(OutboxMessage.id))
             .limit(limit)
         )
         if not services.db.is_sqlite:
-            query = query.with_for_update(skip_locked=True)
-        found = list((await session.exec(query)).all())
-        if not found:
-            return []
-        ids = [row_id for row_id, _ in found]
-        for row_id, status in found:
-            if status == "sending":
-                # A worker died between claiming and marking: this may send a duplicate,
-                # which is the price of never losing a message (Telegram has no idempotency key).
-                log.warning("outbox %s: lease expired; sending again", row_id)
-        await session.exec(
-            update(OutboxMessage)
-            .where(col(OutboxMessage.id).in_(ids))
-            .where(due)
-            .values(status="sending", lease_until=now + LEASE, lease_owner=claim)
-        )
-        rows = await session.exec(
-            select(OutboxMessage)
-            .where(col(OutboxMessage.id).in_(ids))
-            .where(OutboxMessage.lease_owner == claim)
-            .where(OutboxMessage.status == "sending")
-        )
-        claimed = list(rows.all())
-    return claimed
+            query = query.with_for_update(skip_locked=True, of=OutboxMessage)
+        async with services.db.session() as session:
+            ids = list((await session.exec(query)).all())
+            if not ids:
+                return []
+            taken = await session.exec(
+                update(OutboxMessage)
+                .where(col(OutboxMessage.id).in_(ids))
+                .where(_due(now))
+                .values(
+                    status=case(
+                        (col(OutboxMessage.status).in_(("sending", "resending")), "resending"),
+                        else_="claimed",
+                    ),
+                    lease_owner=self.claim_id,
+                    lease_until=now + self.lease,
+                )
+                .returning(col(OutboxMessage.id))
+            )
+            claimed_ids = [row_id for (row_id,) in taken.all()]
+            if not claimed_ids:
+                return []
+            rows = await session.exec(
+                select(OutboxMessage)
+                .where(col(OutboxMessage.id).in_(claimed_ids))
+                .order_by(col(OutboxMessage.id))
+            )
+            return list(rows.all())
+
+    # ------------------------------------------------------------------ one round
+
+    async def deliver(self, limit: int | None = None) -> tuple[int, int]:
+        """Claim once and send everything claimed; returns (claimed, sent)."""
+        rows = await self.claim(min(limit or self.batch, self.batch))
+        if not rows:
+            return 0, 0
+        tasks = [asyncio.create_task(self._deliver_one(row)) for row in rows]
+        outcomes = await asyncio.gather(*tasks)
+        return len(rows), sum(1 for outcome in outcomes if outcome == "sent")
+
+    async def _deliver_one(self, row: OutboxMessage) -> str:
+        assert row.id is not None
+        if row.status == "resending":
+            # The worker that had it died (or stalled past its lease) after the request may
+            # have reached Telegram: this send may be a duplicate, the price of losing nothing.
+            log.warning(
+                "outbox %s (%s): taken over after a worker stopped mid-send; sending again, "
+                "so it may arrive twice",
+                row.id,
+                row.kind,
+            )
+            metrics.POSSIBLE_DUPLICATES.inc()
+        try:
+            payload = self.services.cipher.decrypt(
+                row.payload_ciphertext, context=_payload_context(row.dedupe_key)
+            )
+            message = Outgoing.from_json(payload)
+        except (DecryptionError, ValueError, KeyError, TypeError):
+            log.error("outbox %s (%s): payload unreadable; parked", row.id, row.kind)
+            return await self._record(row, _Result(row.id, "parked", error="payload unreadable"))
+        if self.limiter is not None:
+            task = asyncio.current_task()
+            assert task is not None
+            self._pacing.add(task)
+            try:
+                await self.limiter.acquire(message.chat_id)
+            except asyncio.CancelledError:
+                if not self._stopping:
+                    raise
+            finally:
+                self._pacing.discard(task)
+        if self._stopping:
+            return await self._record(row, _Result(row.id, "released", count_attempt=False))
+        if not await self._sending.submit(row.id):
+            log.warning("outbox %s: lease lost before sending; left to its new owner", row.id)
+            return "lost"
+        result = await self._attempt(row, message)
+        return await self._record(row, result)
+
+    async def _attempt(self, row: OutboxMessage, message: Outgoing) -> _Result:
+        """One request to Telegram, and what its outcome means for the row."""
+        assert row.id is not None
+        now = self.services.clock.now()
+        try:
+            sent = await _send(self.bot, message, self.limiter is not None, self.paid_broadcast)
+        except RetryAfter as exc:
+            seconds = retry_after_seconds(exc)
+            log.info("outbox %s (%s): rate limited; retry in %.0fs", row.id, row.kind, seconds)
+            metrics.RETRIED.labels(reason="rate_limited").inc()
+            return _Result(
+                row.id,
+                "retry",
+                error="rate limited",
+                not_before=now + timedelta(seconds=seconds),
+                count_attempt=False,
+            )
+        except Forbidden:
+            log.info(
+                "outbox %s (%s): recipient unreachable (blocked or deactivated)", row.id, row.kind
+            )
+            return _Result(row.id, "unreachable", error="recipient blocked the bot")
+        except BadRequest as exc:
+            log.error(
+                "outbox %s (%s): rejected by Telegram (%s); parked",
+                row.id,
+                row.kind,
+                type(exc).__name__,
+            )
+            return _Result(row.id, "parked", error="rejected: bad request")
+        except TelegramError as exc:
+            # Timeouts, dropped connections, 5xx: try again later. The request may have
+            # arrived all the same (Telegram has no idempotency key), so a retry can repeat it.
+            attempts = row.attempts + 1
+            if attempts >= self.max_attempts:
+                log.error(
+                    "outbox %s (%s): %s on attempt %d; parked",
+                    row.id,
+                    row.kind,
+                    type(exc).__name__,
+                    attempts,
+                )
+                return _Result(row.id, "parked", error=f"gave up: {type(exc).__name__}")
+            wait = _backoff(attempts)
+            log.warning(
+                "outbox %s (%s): %s; retry %d in %ds (if it got through, it may arrive twice)",
+                row.id,
+                row.kind,
+                type(exc).__name__,
+                attempts,
+                wait.total_seconds(),
+            )
+            metrics.RETRIED.labels(reason="network").inc()
+            return _Result(row.id, "retry", error="network error", not_before=now + wait)
+        return _Result(row.id, "sent", message=sent)
+
+    async def _record(self, row: OutboxMessage, result: _Result) -> str:
+        try:
+            await self._results.submit(result)
+        except Exception as exc:  # noqa: BLE001 - the lease brings the row back later
+            log.error(
+                "outbox %s: could not record the outcome (%s); it comes back after its lease",
+                row.id,
+                type(exc).__name__,
+            )
+            return "unrecorded"
+        kind = row.kind
+        if result.outcome == "sent":
+            metrics.SENT.labels(kind=kind).inc()
+        elif result.outcome in ("unreachable", "parked"):
+            metrics.FAILED.labels(kind=kind, reason=result.outcome).inc()
+        return result.outcome
+
+    # ------------------------------------------------------------------ writes
+
+    async def _write_sending(self, ids: list[int]) -> list[bool]:
+        """Note that these rows are about to be sent (taking one over later may duplicate it)."""
+        async with self.services.db.session() as session:
+            taken = await session.exec(
+                update(OutboxMessage)
+                .where(col(OutboxMessage.id).in_(ids))
+                .where(col(OutboxMessage.lease_owner) == self.claim_id)
+                .where(col(OutboxMessage.status).in_(("claimed", "resending")))
+                .values(status="sending")
+                .returning(col(OutboxMessage.id))
+            )
+            ours = {row_id for (row_id,) in taken.all()}
+        return [row_id in ours for row_id in ids]
+
+    async def _write_results(self, results: list[_Result]) -> list[None]:
+        """Write many outcomes in one transaction, running the hooks of sent and failed rows."""
+        now = self.services.clock.now()
+        async with self.services.db.session() as session:
+            ids = [result.row_id for result in results]
+            rows = {
+                row.id: row
+                for row in (
+                    await session.exec(select(OutboxMessage).where(col(OutboxMessage.id).in_(ids)))
+                ).all()
+            }
+            checkin_ids = [row.checkin_id for row in rows.values() if row.checkin_id is not None]
+            if checkin_ids:
+                # Load the check-ins the hooks will ask for in one query (identity map),
+                # instead of one query per row.
+                await session.exec(select(CheckIn).where(col(CheckIn.id).in_(checkin_ids)))
+            for result in results:
+                row = rows.get(result.row_id)
+                if row is None:
+                    continue
+                await self._apply(session, row, result, now)
+        return [None] * len(results)
+
+    async def _apply(
+        self, session: AsyncSession, row: OutboxMessage, result: _Result, now: datetime
+    ) -> None:
+        ours = row.lease_owner == self.claim_id and row.status in IN_HAND
+        if result.outcome == "sent":
+            if row.status == "sent":
+                log.warning("outbox %s (%s): another worker sent it as well", row.id, row.kind)
+                metrics.POSSIBLE_DUPLICATES.inc()
+                return
+            if not ours:
+                log.warning("outbox %s (%s): sent after its lease expired", row.id, row.kind)
+            assert result.message is not None
+            row.status = "sent"
+            row.sent_at = now
+            row.message_id = result.message.message_id
+            row.lease_until = None
+            row.last_error = None
+            row.attempts += 1
+            await self.on_sent(session, row, result.message, now)
+            return
+        if not ours:
+            return  # someone else holds it now; their outcome counts
+        row.lease_until = None
+        row.last_error = result.error
+        if result.count_attempt:
+            row.attempts += 1
+        if result.outcome == "released":
+            row.status = "pending"
+        elif result.outcome == "retry":
+            row.status = "pending"
+            if result.not_before is not None:
+                row.not_before = result.not_before
+        elif result.outcome == "unreachable":
+            row.status = "failed"
+            await self.on_unreachable(session, row, now)
+        else:
+            row.status = "parked"
+
+    # ------------------------------------------------------------------ the loop
+
+    def wake(self) -> None:
+        """Look for due rows now instead of at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Deliver until ``stop``: claim, send, record; wait a moment whenever nothing is due."""
+        failures = 0
+        while not self._stopping:
+            try:
+                claimed, _sent = await self.deliver()
+                failures = 0
+            except Exception as exc:  # noqa: BLE001 - the loop must outlive a database hiccup
+                failures += 1
+                log.error("outbox: round failed (%s); trying again", type(exc).__name__)
+                claimed = 0
+                await asyncio.sleep(min(2.0**failures, 30.0))
+            if claimed == 0 and not self._stopping:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+
+    async def stop(self) -> None:
+        """Stop taking work: sends in flight finish and are recorded, waiting ones go back."""
+        self._stopping = True
+        self._wake.set()
+        for task in list(self._pacing):
+            task.cancel()
 
 
-async def _send(bot: Any, message: Outgoing) -> Message:
+async def _send(bot: Any, message: Outgoing, paced: bool, paid: bool) -> Message:
     markup = keyboard(message.buttons)
+    extra: dict[str, Any] = {}
+    if paced:
+        # Already waited for its slot (cancellable, see Sender); a 429 comes back to the
+        # outbox, which reschedules the row instead of blocking this task.
+        extra["rate_limit_args"] = RequestOptions(paced=True, retries=0)
+    if paid:
+        extra["allow_paid_broadcast"] = True
+    sent: Message
     if message.photo is not None:
-        return await bot.send_photo(
+        sent = await bot.send_photo(
             message.chat_id,
             photo=InputFile(message.photo, filename=message.filename or "chart.png"),
             caption=message.text or None,
             parse_mode=ParseMode.HTML,
             reply_markup=markup,
+            **extra,
         )
+        return sent
     if message.document is not None:
-        return await bot.send_document(
+        sent = await bot.send_document(
             message.chat_id,
             document=InputFile(message.document, filename=message.filename or "export.csv"),
             caption=message.text or None,
             parse_mode=ParseMode.HTML,
+            **extra,
         )
-    return await bot.send_message(
-        message.chat_id, message.text, parse_mode=ParseMode.HTML, reply_markup=markup
+        return sent
+    sent = await bot.send_message(
+        message.chat_id, message.text, parse_mode=ParseMode.HTML, reply_markup=markup, **extra
     )
+    return sent
 
 
 async def deliver_due(
@@ -201,95 +601,7 @@ async def deliver_due(
     on_unreachable: FailHook,
     limit: int = 100,
 ) -> int:
-    """Send what is due now; returns how many messages went out."""
-    now = services.clock.now()
-    claimed = await _claim(services, now, limit)
-    sent = 0
-    for row in claimed:
-        assert row.id is not None
-        try:
-            payload = services.cipher.decrypt(
-                row.payload_ciphertext, context=_payload_context(row.dedupe_key)
-            )
-            message = Outgoing.from_json(payload)
-        except (DecryptionError, ValueError, KeyError):
-            log.error("outbox %s: payload unreadable; parked", row.id)
-            await _finish(services, row.id, status="parked", error="payload unreadable", now=now)
-            continue
-        try:
-            result = await _send(bot, message)
-        except RetryAfter as exc:
-            wait = exc.retry_after
-            seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
-            await _finish(
-                services,
-                row.id,
-                status="pending",
-                error="rate limited",
-                now=now,
-                not_before=now + timedelta(seconds=seconds),
-                count_attempt=False,
-            )
-            continue
-        except Forbidden:
-            log.info("outbox %s: recipient unreachable (%s)", row.id, row.kind)
-            async with services.db.session() as session:
-                fresh = await session.get(OutboxMessage, row.id)
-                if fresh is not None:
-                    fresh.status = "failed"
-                    fresh.last_error = "recipient blocked the bot"
-                    fresh.lease_until = None
-                    await on_unreachable(session, fresh, now)
-            continue
-        except BadRequest as exc:
-            log.error("outbox %s: rejected by Telegram (%s); parked", row.id, type(exc).__name__)
-            await _finish(services, row.id, status="parked", error="rejected: bad request", now=now)
-            continue
-        except (TimedOut, NetworkError):
-            attempts = row.attempts + 1
-            status = "parked" if attempts >= MAX_ATTEMPTS else "pending"
-            backoff = timedelta(seconds=min(2**attempts, 900))
-            await _finish(
-                services,
-                row.id,
-                status=status,
-                error="network error",
-                now=now,
-                not_before=now + backoff,
-            )
-            continue
-        async with services.db.session() as session:
-            fresh = await session.get(OutboxMessage, row.id)
-            if fresh is None:
-                continue
-            fresh.status = "sent"
-            fresh.sent_at = now
-            fresh.message_id = result.message_id
-            fresh.lease_until = None
-            fresh.attempts += 1
-            await on_sent(session, fresh, result, now)
-        sent += 1
+    """Send what is due now (one claim); returns how many messages went out."""
+    sender = Sender(services, bot, on_sent=on_sent, on_unreachable=on_unreachable)
+    _claimed, sent = await sender.deliver(limit)
     return sent
-
-
-async def _finish(
-    services: Services,
-    outbox_id: int,
-    *,
-    status: str,
-    error: str,
-    now: datetime,
-    not_before: datetime | None = None,
-    count_attempt: bool = True,
-) -> None:
-    async with services.db.session() as session:
-        row = await session.get(OutboxMessage, outbox_id)
-        if row is None:
-            return
-        row.status = status
-        row.last_error = error
-        row.lease_until = None
-        if count_attempt:
-            row.attempts += 1
-        if not_before is not None:
-            row.not_before = not_before

@@ -98,9 +98,105 @@ class Settings(BaseSettings):
     default_digest_time: str = Field(
         default="08:00", description="Local time of a new therapist's weekly digest."
     )
+    retention_months: Annotated[int, Field(ge=0, le=240)] = Field(
+        default=12,
+        description="Erase everything about a client this many months after they stopped "
+        "taking part (left, declined, never joined, or blocked the bot); 0 keeps data until "
+        "the client erases it with /delete.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level. Logs never contain message text, tokens or keys."
     )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="Log lines as plain text or as one JSON object per line (for log shippers).",
+    )
+    send_rate_global: Annotated[float, Field(gt=0, le=1000)] = Field(
+        default=30,
+        description="Messages per second this process may send across all chats. Telegram "
+        "allows a bot about 30/s in total (up to 1000/s with SEND_PAID_BROADCAST); with "
+        "several workers give each its share, e.g. 15 each for two.",
+    )
+    send_rate_per_chat: Annotated[float, Field(gt=0, le=30)] = Field(
+        default=1, description="Messages per second to one chat (Telegram: about 1/s)."
+    )
+    send_burst_per_chat: Annotated[int, Field(ge=1, le=20)] = Field(
+        default=3,
+        description="Messages that may go to one chat at once before SEND_RATE_PER_CHAT "
+        "applies (a digest with its chart); Telegram tolerates short bursts.",
+    )
+    send_paid_broadcast: bool = Field(
+        default=False,
+        description="Mark bot-initiated messages as paid broadcasts (Telegram Stars), which "
+        "lifts Telegram's overall limit to 1000/s; raise SEND_RATE_GLOBAL to match.",
+    )
+    send_concurrency: Annotated[int, Field(ge=1, le=256)] = Field(
+        default=32, description="Most Bot API sends in flight at once in this process."
+    )
+    send_max_attempts: Annotated[int, Field(ge=1, le=50)] = Field(
+        default=8,
+        description="Attempts after network errors before a message is parked and reported.",
+    )
+    send_lease_seconds: Annotated[float, Field(ge=1, le=3600)] = Field(
+        default=60,
+        description="How long a worker holds claimed messages; after a crash another "
+        "worker (or the restarted one) takes them over once this has passed.",
+    )
+    webhook_listen: str = Field(
+        default="127.0.0.1",
+        description="Address the webhook server listens on (`run --webhook`); put a TLS "
+        "reverse proxy in front, or 0.0.0.0 to listen on every interface.",
+    )
+    webhook_port: Annotated[int, Field(ge=1, le=65535)] = Field(
+        default=8443, description="Port of the webhook server; several workers may share it."
+    )
+    webhook_url: str | None = Field(
+        default=None,
+        description="Public HTTPS URL Telegram posts updates to, e.g. "
+        "https://bot.example.org/telegram (its path is served). Required for `run --webhook`.",
+    )
+    webhook_secret_token: SecretStr | None = Field(
+        default=None,
+        description="Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token; requests "
+        "without it are rejected. 1–256 of A-Z a-z 0-9 _ -. Required for `run --webhook`.",
+    )
+    metrics_listen: str = Field(
+        default="127.0.0.1",
+        description="Address of /healthz and /metrics when polling (with METRICS_PORT).",
+    )
+    metrics_port: Annotated[int, Field(ge=1, le=65535)] | None = Field(
+        default=None,
+        description="Serve /healthz and /metrics on this port when polling; in webhook mode "
+        "they are on the webhook server. Off by default.",
+    )
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not re.match(r"^https?://[^\s/]+(/\S*)?$", value.strip()):
+            raise ValueError("must be an https URL such as https://bot.example.org/telegram")
+        return value.strip()
+
+    @field_validator("webhook_secret_token")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if not re.match(r"^[A-Za-z0-9_-]{1,256}$", value.get_secret_value()):
+            raise ValueError("use 1-256 characters from A-Z, a-z, 0-9, _ and -")
+        return value
+
+    def require_webhook(self) -> tuple[str, str]:
+        """The public URL and secret token for webhook mode, or a ConfigError naming one."""
+        if self.webhook_url is None:
+            raise ConfigError("WEBHOOK_URL is not set: `run --webhook` needs the public URL")
+        if self.webhook_secret_token is None:
+            raise ConfigError(
+                "WEBHOOK_SECRET_TOKEN is not set: `run --webhook` needs a secret token"
+            )
+        return self.webhook_url, self.webhook_secret_token.get_secret_value()
 
     @field_validator("telegram_api_base_url")
     @classmethod

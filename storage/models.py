@@ -161,7 +161,11 @@ class OutboxMessage(SQLModel, table=True):
     """A message the bot initiates (check-in, reminder, digest, alert), sent through one path."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_not_before", "status", "not_before"),)
+    __table_args__ = (
+        Index("ix_outbox_status_not_before", "status", "not_before"),
+        # The claim's "oldest waiting message of its chat" check (bot.outbox).
+        Index("ix_outbox_chat_status", "chat_id", "status"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=16)
@@ -171,7 +175,8 @@ class OutboxMessage(SQLModel, table=True):
     checkin_id: int | None = Field(default=None, foreign_key="checkin.id", index=True)
     client_id: int | None = Field(default=None, foreign_key="client.id", index=True)
     therapist_id: int | None = Field(default=None, foreign_key="therapist.id", index=True)
-    # pending → sending → sent; failed attempts go back to pending; parked after too many.
+    # pending → claimed → sending → sent; retries go back to pending; failed (403) or
+    # parked (kept failing). "resending": taken over after a crash mid-send (bot.outbox).
     status: str = Field(default="pending", max_length=16)
     attempts: int = 0
     not_before: datetime = Field(sa_type=UTCDateTime)
