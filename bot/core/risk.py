@@ -4,10 +4,11 @@ Approach. Every free text a client sends (check-in comment, stray or edited mess
 through ``assess_risk``. The text is normalised (Unicode NFKC, casefold, accents and
 zero-width/format characters removed, look-alike Cyrillic/Greek letters mapped to Latin,
 leetspeak such as ``k1ll``/``$uicide`` mapped, letters spelled out with dots or spaces
-joined, repeated letters collapsed so ``diiiie`` reads ``die``) and split into tokens and
-clauses. Phrase patterns from ``prompts/risk/lexicon.toml`` are matched over the tokens of
-English, Spanish and German at once, because people mix languages and the locale setting
-may not match what they write. The long, distinctive key words also match with one typo
+joined, repeated letters collapsed so ``diiiie`` reads ``die``, intensifiers such as
+"just" dropped) and split into tokens and clauses. Phrase patterns from
+``prompts/risk/lexicon.toml`` are matched over the tokens of English, Spanish and German
+at once, because people mix languages and the locale setting may not match what they
+write. The long, distinctive key words also match with one typo
 (``sucide``, ``selbstmort``). All words, phrases, negation cues, idiom exceptions and emoji
 are data; this module only holds the mechanics.
 
@@ -19,21 +20,22 @@ together). Any hit sets ``at_risk``.
 
 Why methods and emoji, not only "suicide": Crisis Text Line's analysis of its
 conversations found that words such as ibuprofen, Tylenol, "800 mg" and the pill emoji
-predicted an active rescue better than the word "suicide" (Crisis Text Line, 2015-2017
-data reports; see docs/risk-language.md), so medication, dose and plan language are
-first-class signals here.
+predicted an active rescue better than the word "suicide" (see docs/risk-language.md),
+so medication, dose and plan language are first-class signals here.
 
 Negation and idioms are handled without hiding real risk. A negation ("not", "never",
 "nunca", "nicht") cancels a phrase only when it governs it directly (at most a few small
 function words between, same clause, in the style of NegEx, Chapman et al. 2001), when no
-hedge such as "not sure" or "I think" comes before it, and never for medication, dose,
-emoji or plan language. "I'm not suicidal, but I think about it" keeps a signal
+hedge such as "not sure" or "I think" comes before it, and never for medication, dose or
+emoji language. "I'm not suicidal, but I think about it" keeps a signal
 (``ambivalent_negation``). An idiom ("dying of laughter", "me muero de risa", "ich lach
 mich tot") only removes a phrase it overlaps; risk elsewhere in the text still counts.
 
 Limits. This is lexical matching, not understanding: it misses new slang, coded or
 indirect language, sarcasm it cannot see, risk spread over several messages, and any
-language other than en/es/de; it flags some harmless texts (a painkiller taken for a
+language other than en/es/de. On risk lines written after the lexicon was frozen it
+caught only about half (four batches, docs/risk-language.md). It also flags some harmless
+texts (a painkiller taken for a
 headache, "this is goodbye" at the last session). It is a safety net that prompts a human
 to look, not a clinical assessment, and it errs on purpose toward false alarms: a kind
 message with crisis numbers sent in error costs little, a missed crisis may cost a life.
@@ -745,8 +747,8 @@ class RiskLexicon:
         found: set[str] = set()
         for variant in _deletions(form) | {form}:
             found.update(self._fuzzy_index.get(variant, ()))
-        # Misspellings rarely change the first letter (Pollock & Zamora 1984 found about
-        # 7 % did), and requiring it removes most accidental matches with real words.
+        # Misspellings rarely change the first letter (Pollock & Zamora 1984), and
+        # requiring it removes most accidental matches with real words.
         return sorted(w for w in found if w[0] == form[0] and _within_one_edit(form, w))
 
     def tokenise(self, text: str) -> _Tokens:
