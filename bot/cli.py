@@ -37,6 +37,16 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "doctor", help="check settings, database, keys, templates and the token; one line each"
     )
+    demo = sub.add_parser(
+        "demo", help="play eight weeks of an invented practice offline and print the digest"
+    )
+    demo.add_argument("--fast", action="store_true", help="fewer weeks (for CI)")
+    demo.add_argument("--keep", action="store_true", help="keep the demo database")
+    demo.add_argument(
+        "--out",
+        default="alliance-demo-charts",
+        help="folder for the digest's chart images (default: ./alliance-demo-charts)",
+    )
     return parser
 
 
@@ -146,6 +156,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "doctor":
         # The doctor reports bad settings itself, as one of its checks.
         return cmd_doctor()
+    if args.command == "demo":
+        # The demo needs no settings: it brings its own stand-in, database and key.
+        from pathlib import Path
+
+        from bot import demo as demo_module
+
+        return demo_module.main(
+            demo_module.Options(
+                weeks=demo_module.FAST_WEEKS if args.fast else demo_module.WEEKS,
+                keep=args.keep,
+                out=Path(args.out),
+                fast=args.fast,
+            )
+        )
     try:
         settings = load_settings()
         configure_logging(settings)
