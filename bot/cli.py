@@ -167,7 +167,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 weeks=demo_module.FAST_WEEKS if args.fast else demo_module.WEEKS,
                 keep=args.keep,
                 out=Path(args.out),
-                fast=args.fast,
             )
         )
     try:

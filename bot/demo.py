@@ -153,7 +153,6 @@ STORIES: tuple[Story, ...] = (
     Story("jo", "Jo", "en", "withdrawal", "thursday", "16:00", _withdrawal, True),
     Story("lucia", "Lucía", "es", "steady, in Spanish", "friday", "10:00", _in_spanish, False),
 )
-FAST_STORIES = STORIES
 
 
 @dataclass(frozen=True)
@@ -163,7 +162,6 @@ class Options:
     weeks: int = WEEKS
     keep: bool = False
     out: Path = Path("alliance-demo-charts")
-    fast: bool = False
 
 
 @dataclass
@@ -457,9 +455,7 @@ async def run_demo(options: Options, progress_stream: TextIO | None = None) -> D
     folder = Path(tempfile.mkdtemp(prefix="alliance-demo-"))
     database = folder / "alliance.db"
     url = f"sqlite+aiosqlite:///{database}"
-    stories = FAST_STORIES if options.fast else STORIES
     weeks = options.weeks
-    await upgrade_async(url)
     # Telegram's pacing (about one message a second per chat) would only add waiting on
     # a simulated clock against a local stand-in; everything else is production's.
     bed = Testbed(
@@ -470,9 +466,10 @@ async def run_demo(options: Options, progress_stream: TextIO | None = None) -> D
         send_burst_per_chat=20,
         send_rate_global=1000,
     )
-    await bed.start()
     try:
-        demo = Demo(bed, stories, weeks)
+        await upgrade_async(url)
+        await bed.start()
+        demo = Demo(bed, STORIES, weeks)
         total = len(demo.moments())
         progress = Progress(total, progress_stream)
         progress.show(0, "enrolling a therapist and six clients")
@@ -482,7 +479,8 @@ async def run_demo(options: Options, progress_stream: TextIO | None = None) -> D
         digest = demo.final_digest()
         charts = write_charts(digest, options.out)
         if options.keep:
-            (folder / "demo.env").write_text(
+            # Settings to open the kept database with the command line, from its folder.
+            (folder / ".env").write_text(
                 f"DATABASE_URL={url}\nENCRYPTION_KEYS={bed.encryption_keys}\n", encoding="utf-8"
             )
         errors = bed.standin.internal_errors
@@ -633,8 +631,10 @@ def transcript(result: DemoResult, *, ansi: bool) -> str:
     else:
         out.append("this digest has no chart images")
     if result.database is not None:
-        settings = result.database.parent / "demo.env"
-        out.append(f"database kept: {result.database} (its settings: {settings})")
+        out.append(
+            f"database kept: {result.database} (with its key in .env beside it: "
+            f"cd {result.database.parent} && alliance-checkin doctor)"
+        )
     else:
         out.append("the temporary database was deleted (--keep keeps it)")
     out.append(f"played {result.weeks} weeks in {result.seconds:.1f} s")

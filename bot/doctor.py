@@ -28,6 +28,7 @@ Status = Literal["OK", "FAIL", "SKIP"]
 NETWORK_TIMEOUT = 10.0
 # Enough names to act on without flooding the terminal.
 MAX_NAMED = 5
+DAMAGED = "damaged"
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,9 @@ async def _stored_key_ids(url: str, cipher_key_id: Callable[[bytes], str | None]
                         table.select().with_only_columns(column).where(column.is_not(None))
                     )
                     for (token,) in rows:
-                        counts[cipher_key_id(bytes(token)) or "unreadable"] += 1
+                        # Emptied values (a sent message's payload) hold nothing to read.
+                        if token:
+                            counts[cipher_key_id(bytes(token)) or DAMAGED] += 1
     finally:
         await engine.dispose()
     return counts
@@ -199,6 +202,14 @@ async def check_encryption(state: _State, rotate_command: bool) -> Check:
     if not state.migrated:
         return Check("encryption keys", "OK", f"{found} (stored texts not checked: no schema)")
     stored = await _stored_key_ids(state.settings.database_url, cipher.key_id_of)
+    damaged = stored.pop(DAMAGED, 0)
+    if damaged:
+        return Check(
+            "encryption keys",
+            "FAIL",
+            f"{damaged} stored value(s) are not in the encrypted format at all: "
+            "restore them from a backup",
+        )
     unknown = sum(n for kid, n in stored.items() if kid not in cipher.key_ids)
     if unknown:
         return Check(

@@ -57,8 +57,13 @@ def by_name(checks: list[Check]) -> dict[str, Check]:
     return {check.name: check for check in checks}
 
 
-async def store_sealed_text(database_url: str, cipher: Cipher, dedupe_key: str) -> None:
+async def store_sealed_text(
+    database_url: str, cipher: Cipher | None, dedupe_key: str, raw: bytes | None = None
+) -> None:
     """One encrypted value in the database, as the outbox keeps a queued message."""
+    if raw is None:
+        assert cipher is not None
+        raw = cipher.encrypt("{}", context=f"outbox:{dedupe_key}")
     now = datetime(2026, 6, 2, 7, 0, tzinfo=UTC)
     db = Database(database_url)
     try:
@@ -68,7 +73,7 @@ async def store_sealed_text(database_url: str, cipher: Cipher, dedupe_key: str) 
                     kind="message",
                     chat_id=1,
                     dedupe_key=dedupe_key,
-                    payload_ciphertext=cipher.encrypt("{}", context=f"outbox:{dedupe_key}"),
+                    payload_ciphertext=raw,
                     not_before=now,
                     created_at=now,
                 )
@@ -253,3 +258,17 @@ def test_bad_settings_fail_first_and_skip_what_depends_on_them(
     assert sum(line.startswith("SKIP") for line in lines) == 4, out
     assert lines[-1].endswith("check(s) failed")
     assert "Traceback" not in out
+
+
+async def test_emptied_values_are_not_counted_and_damaged_ones_fail(
+    monkeypatch: pytest.MonkeyPatch, telegram: BotAPIStandIn, database_url: str
+) -> None:
+    """A sent message's emptied payload holds nothing; bytes that are no token at all fail."""
+    key = generate_key()
+    configure(monkeypatch, telegram, database_url, key)
+    await store_sealed_text(database_url, None, "doctor-sent", raw=b"")
+    check = by_name(await diagnose())["encryption keys"]
+    assert check.status == "OK" and "0 stored text(s)" in check.detail, check.line()
+    await store_sealed_text(database_url, None, "doctor-damaged", raw=b"not a token")
+    check = by_name(await diagnose())["encryption keys"]
+    assert check.status == "FAIL" and "not in the encrypted format" in check.detail
