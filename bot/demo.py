@@ -207,6 +207,7 @@ class Progress:
         self.stream = stream or sys.stderr
         self.live = self.stream.isatty()
         self.last = ""
+        self.tenth = -1
 
     def show(self, done: int, note: str) -> None:
         """Update the display."""
@@ -219,6 +220,11 @@ class Progress:
         if self.live:
             self.stream.write("\r\x1b[2K" + line)
         else:
+            # In a log, one line per tenth of the way is enough.
+            tenth = 10 * done // max(self.total, 1)
+            if done and tenth == self.tenth:
+                return
+            self.tenth = tenth
             self.stream.write(line + "\n")
         self.stream.flush()
 
@@ -426,6 +432,7 @@ class Demo:
     async def play(self, progress: Progress) -> None:
         """Run the weeks: stop the clock at each moment, let the bot work, let people act."""
         moments = self.moments()
+        progress.total = len(moments)
         checkins = 0
         for index, (moment, week, digest) in enumerate(moments, start=1):
             if moment > self.bed.clock.now():
@@ -439,6 +446,7 @@ class Demo:
             self.collect_therapist(week, digest)
             note = f"week {min(week, self.weeks)} of {self.weeks} · {checkins} check-ins answered"
             progress.show(index, note)
+        progress.show(progress.total, f"{self.weeks} weeks played · {checkins} check-ins answered")
 
     def final_digest(self) -> list[ChatMessage]:
         """The messages of the last weekly digest, in order (text and chart images)."""
@@ -545,6 +553,13 @@ def render_message(message: ChatMessage, *, ansi: bool, image_path: Path | None 
     return "\n".join(lines)
 
 
+def _shorten(text: str, limit: int) -> str:
+    """Cut at a word boundary, marking the cut."""
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + " …"
+
+
 def _rule(title: str, *, ansi: bool) -> str:
     return "\n" + bold(f"── {title} " + "─" * max(4, 66 - len(title)), ansi=ansi)
 
@@ -609,8 +624,9 @@ def transcript(result: DemoResult, *, ansi: bool) -> str:
         kind = "digest" if entry.digest else "message"
         if entry.digest and entry.message.photo:
             continue
-        summary = " · ".join(line for line in first[:3] if line.strip())
-        out.append(f"  {when}  {kind:<7}  {summary[:110]}")
+        # A digest is named by its period and counts; other messages by their start.
+        shown = first[1:3] if entry.digest else first[:2]
+        out.append(f"  {when}  {kind:<7}  {_shorten(' · '.join(shown), 100)}")
 
     out.append(_rule("The therapist's weekly digest, as Telegram shows it", ansi=ansi))
     charts = iter(result.charts)
