@@ -3,7 +3,8 @@
 Checks, in order: the settings, the database (reachable, migrations applied), the
 encryption keys (well formed, and every stored text readable with them), the
 templates (every locale has every text, and the questionnaire speaks every locale),
-and the bot token (getMe at TELEGRAM_API_BASE_URL). A check that depends on an
+the crisis numbers (each locale has its own, none overdue for review), and the bot
+token (getMe at TELEGRAM_API_BASE_URL). A check that depends on an
 earlier one that failed is skipped rather than reported twice. Nothing is written:
 the doctor never creates a database file or applies a migration.
 """
@@ -14,6 +15,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -21,6 +23,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from bot.clock import SystemClock
 from bot.settings import ConfigError, Settings, load_settings
 from bot.texts import Texts
 
@@ -268,6 +271,30 @@ def check_templates(texts: Texts | None = None) -> Check:
     )
 
 
+def check_crisis_resources(today: date, texts: Texts | None = None) -> Check:
+    """Every locale has valid crisis numbers of its own, and none is overdue for review."""
+    from bot.core.crisis import CrisisDataError, is_review_overdue, load_crisis_resources
+
+    texts = texts or Texts()
+    problems: list[str] = []
+    for locale in texts.locales:
+        try:
+            resources = load_crisis_resources(locale, base_dir=texts.root)
+        except CrisisDataError as exc:
+            problems.append(str(exc))
+            continue
+        if resources.is_fallback:
+            problems.append(f"{locale} has no crisis.toml of its own (English numbers are shown)")
+        elif is_review_overdue(resources, today):
+            problems.append(
+                f"{locale} was due for review on {resources.next_review.isoformat()}: check each "
+                f"number and update reviewed/next_review in prompts/{locale}/crisis.toml"
+            )
+    if problems:
+        return Check("crisis numbers", "FAIL", "; ".join(problems))
+    return Check("crisis numbers", "OK", f"present and reviewed for {', '.join(texts.locales)}")
+
+
 async def check_telegram(state: _State) -> Check:
     """The token is accepted by the Bot API at TELEGRAM_API_BASE_URL (getMe)."""
     if state.settings is None:
@@ -313,6 +340,7 @@ async def diagnose(
     *,
     texts: Texts | None = None,
     rotate_command: bool = False,
+    today: date | None = None,
 ) -> list[Check]:
     """Run every check in order."""
     state = _State()
@@ -321,6 +349,7 @@ async def diagnose(
     checks.append(await check_migrations(state))
     checks.append(await check_encryption(state, rotate_command))
     checks.append(check_templates(texts))
+    checks.append(check_crisis_resources(today or SystemClock().now().date(), texts))
     checks.append(await check_telegram(state))
     return checks
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.cli import main
-from bot.doctor import Check, check_templates, diagnose, report
+from bot.doctor import Check, check_crisis_resources, check_templates, diagnose, report
 from bot.standin import BotAPIStandIn
 from bot.texts import PROMPTS_DIR, Texts
 from storage.crypto import Cipher, generate_key
@@ -94,10 +94,11 @@ async def test_a_healthy_installation_passes_every_check(
         "migrations",
         "encryption keys",
         "templates",
+        "crisis numbers",
         "telegram",
     ]
-    # Template completeness has its own tests (test_the_shipped_templates_pass, test_locales).
-    others = [c for c in checks if c.name != "templates"]
+    # Template completeness and crisis numbers have their own tests below.
+    others = [c for c in checks if c.name not in ("templates", "crisis numbers")]
     assert all(c.status == "OK" for c in others), [c.line() for c in checks]
     assert "@practice_checkin_bot" in by_name(checks)["telegram"].detail
     text, code = report(others)
@@ -255,7 +256,8 @@ def test_bad_settings_fail_first_and_skip_what_depends_on_them(
     out = capsys.readouterr().out
     lines = out.strip().splitlines()
     assert lines[0].startswith("FAIL  settings: CHECKIN_DELAY_MINUTES")
-    assert sum(line.startswith("SKIP") for line in lines) == 4, out
+    skipped = {line.split(":")[0].split(None, 1)[1] for line in lines if line.startswith("SKIP")}
+    assert skipped == {"database", "migrations", "encryption keys", "telegram"}, out
     assert lines[-1].endswith("check(s) failed")
     assert "Traceback" not in out
 
@@ -272,3 +274,23 @@ async def test_emptied_values_are_not_counted_and_damaged_ones_fail(
     await store_sealed_text(database_url, None, "doctor-damaged", raw=b"not a token")
     check = by_name(await diagnose())["encryption keys"]
     assert check.status == "FAIL" and "not in the encrypted format" in check.detail
+
+
+def test_crisis_numbers_overdue_for_review_are_named(tmp_path: Path) -> None:
+    """A locale whose crisis numbers were due for review yesterday: say which file to check."""
+    from bot.core.crisis import load_crisis_resources
+
+    due = load_crisis_resources("en").next_review
+    assert check_crisis_resources(due).status == "OK", "on the day itself it is due, not late"
+    check = check_crisis_resources(due + timedelta(days=1))
+    assert check.status == "FAIL"
+    assert "prompts/en/crisis.toml" in check.detail
+
+
+def test_a_locale_without_its_own_crisis_numbers_fails(tmp_path: Path) -> None:
+    """Templates for a language without crisis.toml would show English numbers: say so."""
+    root = tmp_path / "prompts"
+    shutil.copytree(PROMPTS_DIR, root, ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "es" / "crisis.toml").unlink()
+    check = check_crisis_resources(date(2026, 6, 1), Texts(root))
+    assert check.status == "FAIL" and "es has no crisis.toml" in check.detail
