@@ -104,10 +104,12 @@ def build_application(
 def add_handlers(application: AppType) -> None:
     """Register handlers; groups order the cross-cutting checks before the commands."""
     application.add_handler(TypeHandler(Update, common.drop_duplicates), group=-2)
-    application.add_handler(TypeHandler(Update, common.only_private_chats), group=-1)
+    # Within a group only the first matching handler runs: membership changes must come
+    # before the catch-all private-chat check, or they would never be seen.
     application.add_handler(
-        ChatMemberHandler(common.bot_added_to_group, ChatMemberHandler.MY_CHAT_MEMBER), group=-1
+        ChatMemberHandler(common.membership_changed, ChatMemberHandler.MY_CHAT_MEMBER), group=-1
     )
+    application.add_handler(TypeHandler(Update, common.only_private_chats), group=-1)
     commands = {
         "start": people.start,
         "invite": people.invite,

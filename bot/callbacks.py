@@ -10,11 +10,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_ANSWER = re.compile(r"^a:(\d{1,12}):([a-z0-9_]{1,24}):(-?\d{1,3}|skip)$")
-_CONSENT = re.compile(r"^c([yn]):([A-Za-z0-9_-]{32,60})$")
-_STOP = re.compile(r"^s([yn])$")
-_LANGUAGE = re.compile(r"^l:([a-z]{2})$")
-_RATE = re.compile(r"^r:(\d{1,12}):([1-5])$")
+# Matched with fullmatch (``$`` would let a trailing newline through) and ASCII-only
+# (``\d`` alone also accepts digits of other scripts, which int() happily converts).
+_ANSWER = re.compile(r"a:(\d{1,12}):([a-z0-9_]{1,24}):(-?\d{1,3}|skip)", re.ASCII)
+_CONSENT = re.compile(r"c([yn]):([A-Za-z0-9_-]{32,60})", re.ASCII)
+_STOP = re.compile(r"s([yn])", re.ASCII)
+_LANGUAGE = re.compile(r"l:([a-z]{2})", re.ASCII)
+_RATE = re.compile(r"r:(\d{1,12}):([1-5])", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -88,15 +90,15 @@ def parse(data: str | None) -> Press | None:
     """The meaning of callback data, or None when it is malformed."""
     if not data or len(data) > 64:
         return None
-    if match := _ANSWER.match(data):
+    if match := _ANSWER.fullmatch(data):
         raw = match.group(3)
         return AnswerPress(int(match.group(1)), match.group(2), None if raw == "skip" else int(raw))
-    if match := _CONSENT.match(data):
+    if match := _CONSENT.fullmatch(data):
         return ConsentPress(match.group(1) == "y", match.group(2))
-    if match := _STOP.match(data):
+    if match := _STOP.fullmatch(data):
         return StopPress(match.group(1) == "y")
-    if match := _LANGUAGE.match(data):
+    if match := _LANGUAGE.fullmatch(data):
         return LanguagePress(match.group(1))
-    if match := _RATE.match(data):
+    if match := _RATE.fullmatch(data):
         return RatingPress(int(match.group(1)), int(match.group(2)))
     return None

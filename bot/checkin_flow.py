@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.callbacks import AnswerPress
 from bot.callbacks import answer as answer_data
@@ -21,13 +24,18 @@ from bot.core.instrument import Instrument, Item
 from bot.services import Services
 from storage import repo
 from storage.crypto import context_for
-from storage.models import Answer, CheckIn, Client, TherapySession
+from storage.models import Answer, CheckIn, Client, OutboxMessage, TherapySession
 
 log = logging.getLogger(__name__)
 
 # A comment longer than a Telegram message cannot arrive in one piece anyway;
 # this bound keeps stored ciphertexts small and the digest readable.
 MAX_COMMENT_CHARS = 4096
+
+# Two sessions with one client are hardly ever this close: a second record within the
+# window is the same session typed twice, or one the weekly schedule already recorded,
+# and one session yields exactly one check-in.
+SAME_SESSION_WINDOW = timedelta(hours=2)
 
 Buttons = list[list[tuple[str, str]]]
 
@@ -144,12 +152,46 @@ def closing_screen(services: Services, locale: str, answers: Mapping[str, int | 
 
 def local_session_end(therapy_session: TherapySession | None, client: Client) -> datetime:
     """When the session ended, in the client's time zone."""
-    ended = therapy_session.ended_at if therapy_session else datetime.now().astimezone()
+    # A check-in always has its session; the fallback only keeps a damaged row showable.
+    ended = therapy_session.ended_at if therapy_session else client.created_at
     return ended.astimezone(ZoneInfo(client.timezone))
 
 
+async def close_checkins(
+    session: AsyncSession, checkins: Sequence[CheckIn], status: str, now: datetime
+) -> None:
+    """Close check-ins ("expired"/"cancelled") and withdraw their messages not yet sent.
+
+    Without the second step a check-in queued just before the client paused or left
+    (or before a newer one replaced it) would still go out afterwards.
+    """
+    ids = [checkin.id for checkin in checkins if checkin.id is not None]
+    for checkin in checkins:
+        checkin.status = status
+        checkin.closed_at = now
+    if ids:
+        await session.exec(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.checkin_id).in_(ids))
+            .where(col(OutboxMessage.status) == "pending")
+            .values(status="cancelled", last_error="check-in closed")
+        )
+
+
+async def session_near(session: AsyncSession, client_id: int, ended: datetime) -> bool:
+    """Whether a session of this client ended within SAME_SESSION_WINDOW of ``ended``."""
+    found = await session.exec(
+        select(TherapySession.id)
+        .where(TherapySession.client_id == client_id)
+        .where(col(TherapySession.ended_at) > ended - SAME_SESSION_WINDOW)
+        .where(col(TherapySession.ended_at) < ended + SAME_SESSION_WINDOW)
+        .limit(1)
+    )
+    return found.first() is not None
+
+
 async def create_for_session(
-    session: repo.AsyncSession,
+    session: AsyncSession,
     services: Services,
     client: Client,
     therapy_session: TherapySession,
@@ -278,6 +320,8 @@ async def take_comment(services: Services, user_id: int, text: str) -> CommentRe
                 checkin.status = "completed"
                 checkin.closed_at = now
                 screen = closing_screen(services, client.locale, answers)
+            else:
+                checkin.status = "answering"
             return CommentResult(
                 chat_id=client.chat_id or user_id,
                 message_id=checkin.message_id,
@@ -285,3 +329,19 @@ async def take_comment(services: Services, user_id: int, text: str) -> CommentRe
                 checkin_id=checkin.id or 0,
             )
     return None
+
+
+async def awaiting_buttons(services: Services, user_id: int) -> bool:
+    """Whether the client has a check-in open at a question answered with buttons."""
+    async with services.db.session() as session:
+        client = await repo.client_by_user(session, user_id)
+        if client is None:
+            return False
+        for checkin in await repo.open_checkins_of(session, client.id or 0):
+            if checkin.status == "queued":
+                continue
+            answers = answer_map(await repo.answers_of(session, checkin.id or 0))
+            item = services.instrument.next_item(checkin.item_ids(), answers)
+            if item is not None and item.kind != "text":
+                return True
+    return False

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,9 +20,17 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import Message
 
 from bot import outbox
-from bot.checkin_flow import answer_map, create_for_session, local_session_end, question_screen
+from bot.checkin_flow import (
+    answer_map,
+    close_checkins,
+    create_for_session,
+    local_session_end,
+    question_screen,
+    session_near,
+)
 from bot.core.scheduling import latest_digest_slot, next_send_time, next_weekly_end
 from bot.digest_service import digest_texts
+from bot.notices import tell_therapist
 from bot.services import Services
 from bot.settings import parse_hhmm
 from storage import repo
@@ -83,15 +92,8 @@ async def materialise_schedules(services: Services, now: datetime, report: Dispa
             )
             if client is None or client.status != "active":
                 continue
-            exists = (
-                await session.exec(
-                    select(TherapySession.id)
-                    .where(TherapySession.client_id == client.id)
-                    .where(TherapySession.ended_at == end)
-                )
-            ).first()
-            if exists is not None:
-                continue
+            if await session_near(session, client.id or 0, end):
+                continue  # the therapist also recorded this session with /session
             therapy_session = TherapySession(
                 client_id=client.id or 0, ended_at=end, source="schedule", created_at=now
             )
@@ -103,6 +105,7 @@ async def materialise_schedules(services: Services, now: datetime, report: Dispa
 
 async def queue_due_checkins(services: Services, now: datetime, report: DispatchReport) -> None:
     """Queue check-ins whose time has come (outside the client's quiet hours)."""
+    expire_after = timedelta(hours=services.settings.expire_after_hours)
     async with services.db.session() as session:
         due = (
             await session.exec(
@@ -114,6 +117,12 @@ async def queue_due_checkins(services: Services, now: datetime, report: Dispatch
             )
         ).all()
         for checkin in due:
+            if checkin.due_at <= now - expire_after:
+                # Never sent in time (the client had not joined yet, or the bot was down
+                # for days): a check-in about a session this old would not help anyone.
+                await close_checkins(session, [checkin], "expired", now)
+                report.expired += 1
+                continue
             client = await session.get(Client, checkin.client_id)
             if client is None or client.status in ("stopped", "declined") or client.unreachable_at:
                 checkin.status = "cancelled"
@@ -132,10 +141,9 @@ async def queue_due_checkins(services: Services, now: datetime, report: Dispatch
                 continue
             # A newer check-in closes an older one still open: answers about last
             # week's session after this week's would muddle both.
-            for older in await repo.open_checkins_of(session, client.id or 0):
-                older.status = "expired"
-                older.closed_at = now
-                report.expired += 1
+            older = await repo.open_checkins_of(session, client.id or 0)
+            await close_checkins(session, older, "expired", now)
+            report.expired += len(older)
             therapy_session = await session.get(TherapySession, checkin.session_id)
             screen = question_screen(
                 services, checkin, client.locale, {}, local_session_end(therapy_session, client)
@@ -176,8 +184,7 @@ async def queue_reminders_and_expiry(
         for checkin in open_ones:
             assert checkin.sent_at is not None
             if checkin.sent_at <= now - expire_after:
-                checkin.status = "expired"
-                checkin.closed_at = now
+                await close_checkins(session, [checkin], "expired", now)
                 report.expired += 1
                 continue
             if checkin.reminder_sent_at is not None:
@@ -262,12 +269,16 @@ async def on_sent(
             checkin.status = "sent"
 
 
-async def on_unreachable(session: AsyncSession, row: OutboxMessage, now: datetime) -> None:
-    """A 403: the person blocked the bot; stop trying and let the therapist know in the digest."""
+async def on_unreachable(
+    session: AsyncSession, row: OutboxMessage, now: datetime, services: Services | None = None
+) -> None:
+    """A 403: the person blocked the bot; stop trying and tell the therapist."""
     if row.client_id is not None:
         client = await session.get(Client, row.client_id)
         if client is not None and client.unreachable_at is None:
             client.unreachable_at = now
+            if services is not None:
+                await tell_therapist(session, services, client, "unreachable", now)
     if row.therapist_id is not None:
         therapist = await session.get(Therapist, row.therapist_id)
         if therapist is not None and therapist.unreachable_at is None:
@@ -275,8 +286,7 @@ async def on_unreachable(session: AsyncSession, row: OutboxMessage, now: datetim
     if row.checkin_id is not None:
         checkin = await session.get(CheckIn, row.checkin_id)
         if checkin is not None and checkin.status in repo.OPEN_CHECKIN:
-            checkin.status = "cancelled"
-            checkin.closed_at = now
+            await close_checkins(session, [checkin], "cancelled", now)
 
 
 async def run_due_work(services: Services, bot: Any) -> DispatchReport:
@@ -288,7 +298,7 @@ async def run_due_work(services: Services, bot: Any) -> DispatchReport:
     await queue_reminders_and_expiry(services, now, report)
     await queue_weekly_digests(services, now, report)
     report.sent = await outbox.deliver_due(
-        services, bot, on_sent=on_sent, on_unreachable=on_unreachable
+        services, bot, on_sent=on_sent, on_unreachable=partial(on_unreachable, services=services)
     )
     if report.sent or report.queued or report.expired:
         log.info(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 
+from bot.notices import tell_therapist
 from bot.services import Services
 from bot.settings import WEEKDAYS
 from bot.texts import pick_locale
@@ -15,14 +17,22 @@ from bot.tokens import hash_token, looks_like_token, new_token
 from storage import repo
 from storage.models import Client, Invitation, Therapist
 
-# Aliases are the therapist's pseudonyms for clients: short, no spaces, no markup.
-ALIAS_PATTERN = re.compile(r"^[\w.-]{1,32}$", re.UNICODE)
+# Aliases are the therapist's pseudonyms for clients: short, no spaces, no markup,
+# no invisible or direction-changing characters (they are not word characters).
+ALIAS_PATTERN = re.compile(r"[\w.-]{1,32}")
 PRIVACY_NOTICE_VERSION = 1
+# Statuses in which a client takes part; anyone else may enrol again with a new link.
+PARTICIPATING = ("active", "paused")
+
+
+def normalise_alias(alias: str) -> str:
+    """NFKC form, so a composed and a decomposed "José" are one alias."""
+    return unicodedata.normalize("NFKC", alias.strip())
 
 
 def valid_alias(alias: str) -> bool:
-    """Whether an alias is 1–32 letters, digits, '.', '-' or '_'."""
-    return bool(ALIAS_PATTERN.match(alias))
+    """Whether an alias is 1–32 letters, digits, '.', '-' or '_' (after normalising)."""
+    return ALIAS_PATTERN.fullmatch(normalise_alias(alias)) is not None
 
 
 async def create_therapist_invitation(services: Services, name: str) -> str:
@@ -54,12 +64,16 @@ async def invite_client(services: Services, therapist: Therapist, alias: str) ->
     """Create (or renew) a client invitation under an alias unique for this therapist."""
     if not valid_alias(alias):
         return InviteResult("alias_invalid")
+    alias = normalise_alias(alias)
     now = services.clock.now()
     token = new_token()
     async with services.db.session() as session:
         client = await repo.client_by_alias(session, therapist.id or 0, alias)
-        if client is not None and client.status in ("active", "paused"):
+        if client is not None and client.status in PARTICIPATING:
             return InviteResult("alias_active")
+        if client is not None:
+            # Only the newest link for an alias works: an older one may have gone astray.
+            await repo.revoke_invitations(session, client.id or 0, now)
         if client is None:
             client = Client(
                 therapist_id=therapist.id or 0,
@@ -91,7 +105,7 @@ async def invite_client(services: Services, therapist: Therapist, alias: str) ->
 class StartResult:
     """What /start <token> led to."""
 
-    status: str  # "therapist_registered" | "client_consent" | "invalid"
+    status: str  # "therapist_registered" | "client_consent" | "already_enrolled" | "invalid"
     therapist_name: str = ""
     locale: str = "en"
 
@@ -109,19 +123,25 @@ async def _valid_invitation(services: Services, token: str, now: datetime) -> In
 async def start_with_token(
     services: Services, user_id: int, chat_id: int, language_code: str | None, token: str
 ) -> StartResult:
-    """Handle /start <token>: register a therapist, or show a client the consent step."""
+    """Handle /start <token>: register a therapist, or show a client the consent step.
+
+    Someone already taking part is told so before the token is even looked at, so
+    the answer says nothing about the link (a therapist trying their own client's
+    link must not use it up).
+    """
     now = services.clock.now()
+    if await _participating(services, user_id):
+        return StartResult("already_enrolled")
     invitation = await _valid_invitation(services, token, now)
     if invitation is None:
         return StartResult("invalid")
     locale = pick_locale(language_code, services.texts.locales)
     async with services.db.session() as session:
-        if await repo.therapist_by_user(session, user_id) or await repo.client_by_user(
-            session, user_id
-        ):
-            # One Telegram account, one role: a second role would make every button ambiguous.
-            return StartResult("invalid")
         if invitation.kind == "therapist":
+            if await repo.client_by_user(session, user_id):
+                # One Telegram account, one role: a second role would make every button
+                # ambiguous (a client who left is still linked to their answers).
+                return StartResult("invalid")
             if not await repo.redeem_invitation(session, invitation.id or 0, now):
                 return StartResult("invalid")
             session.add(
@@ -139,6 +159,7 @@ async def start_with_token(
             try:
                 await session.flush()
             except IntegrityError:
+                await session.rollback()
                 return StartResult("invalid")
             return StartResult("therapist_registered", invitation.name or "", locale)
         client = await session.get(Client, invitation.client_id)
@@ -152,6 +173,15 @@ def _weekday_index(name: str) -> int:
     return WEEKDAYS.index(name)
 
 
+async def _participating(services: Services, user_id: int) -> bool:
+    """Whether this Telegram user is a therapist or a client taking part."""
+    async with services.db.session() as session:
+        if await repo.therapist_by_user(session, user_id):
+            return True
+        client = await repo.client_by_user(session, user_id)
+        return client is not None and client.status in PARTICIPATING
+
+
 async def answer_consent(
     services: Services,
     user_id: int,
@@ -163,19 +193,35 @@ async def answer_consent(
     """Record the client's choice; returns "agreed", "declined" or "invalid".
 
     The invitation is redeemed only here, atomically, so of two people (or two
-    taps) racing with one link exactly one wins. A client who declines leaves
-    nothing behind but the used invitation.
+    taps) racing with one link exactly one wins; a second tap by the winner gets
+    the same answer again. A client who declines leaves nothing behind but the
+    used invitation. Someone who left the programme may join again with a new link.
     """
     now = services.clock.now()
-    invitation = await _valid_invitation(services, token, now)
-    if invitation is None or invitation.kind != "client":
+    if not looks_like_token(token):
         return "invalid"
     async with services.db.session() as session:
-        if await repo.therapist_by_user(session, user_id) or await repo.client_by_user(
-            session, user_id
-        ):
+        invitation = await repo.invitation_by_hash(session, hash_token(token))
+        if invitation is None or invitation.kind != "client":
             return "invalid"
+        if await repo.therapist_by_user(session, user_id):
+            return "invalid"
+        previous = await repo.client_by_user(session, user_id)
+        if previous is not None and previous.status in PARTICIPATING:
+            # Taking part already: a second tap of the winner gets the same answer again;
+            # anything else would be a second enrolment of one account.
+            same = previous.id == invitation.client_id and previous.status == "active"
+            return "agreed" if same and agree else "invalid"
         if not await repo.redeem_invitation(session, invitation.id or 0, now):
+            # Lost a race; if the winner was this same person, say what they were told.
+            winner = await repo.client_by_user(session, user_id)
+            if (
+                agree
+                and winner is not None
+                and winner.id == invitation.client_id
+                and winner.status == "active"
+            ):
+                return "agreed"
             return "invalid"
         client = await session.get(Client, invitation.client_id)
         if client is None:
@@ -183,16 +229,26 @@ async def answer_consent(
         if not agree:
             client.status = "declined"
             client.status_changed_at = now
+            await tell_therapist(session, services, client, "declined", now)
             return "declined"
+        if previous is not None and previous.id != client.id:
+            # A former client joining anew under another alias: the old record keeps its
+            # answers for that therapist but no longer points at this Telegram account.
+            previous.telegram_user_id = None
+            previous.chat_id = None
+            await session.flush()
         client.telegram_user_id = user_id
         client.chat_id = chat_id
         client.status = "active"
         client.status_changed_at = now
+        client.unreachable_at = None
         client.consent_at = now
         client.consent_version = PRIVACY_NOTICE_VERSION
         client.locale = pick_locale(language_code, services.texts.locales)
         try:
             await session.flush()
         except IntegrityError:
+            await session.rollback()
             return "invalid"
+        await tell_therapist(session, services, client, "joined", now)
     return "agreed"

@@ -7,10 +7,11 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 
-from bot.checkin_flow import create_for_session
+from bot.checkin_flow import close_checkins, create_for_session, session_near
 from bot.core.scheduling import next_weekly_end, parse_local_datetime
+from bot.notices import tell_therapist
 from bot.services import Services
 from bot.settings import WEEKDAYS, check_timezone, parse_hhmm
 from storage import repo
@@ -81,6 +82,8 @@ async def record_session(
             return SessionResult("unknown_alias")
         if client.status not in ("active", "paused", "invited"):
             return SessionResult("not_active", client=client)
+        if await session_near(session, client.id or 0, ended):
+            return SessionResult("duplicate", client=client)
         therapy_session = TherapySession(
             client_id=client.id or 0, ended_at=ended, source="manual", created_at=now
         )
@@ -88,6 +91,7 @@ async def record_session(
         try:
             await session.flush()
         except IntegrityError:
+            await session.rollback()
             return SessionResult("duplicate", client=client)
         checkin = await create_for_session(session, services, client, therapy_session)
         return SessionResult("ok", due_at=checkin.due_at, client=client)
@@ -226,15 +230,15 @@ async def client_overview(services: Services, therapist_id: int) -> list[ClientL
         if ids:
             checkins = await session.exec(
                 select(CheckIn)
-                .where(CheckIn.client_id.in_(ids))  # type: ignore[union-attr]
-                .where(CheckIn.sent_at.is_not(None))  # type: ignore[union-attr]
-                .order_by(CheckIn.due_at)  # type: ignore[arg-type]
+                .where(col(CheckIn.client_id).in_(ids))
+                .where(col(CheckIn.sent_at).is_not(None))
+                .order_by(col(CheckIn.due_at))
             )
             for checkin in checkins.all():
                 latest[checkin.client_id] = checkin
             for schedule in (
                 await session.exec(
-                    select(WeeklySchedule).where(WeeklySchedule.client_id.in_(ids))  # type: ignore[attr-defined]
+                    select(WeeklySchedule).where(col(WeeklySchedule.client_id).in_(ids))
                 )
             ).all():
                 if schedule.active:
@@ -264,9 +268,9 @@ async def set_client_status(services: Services, client_id: int, status: str) -> 
         client.status = status
         client.status_changed_at = now
         if status == "paused":
-            for checkin in await repo.open_checkins_of(session, client_id):
-                checkin.status = "cancelled"
-                checkin.closed_at = now
+            await close_checkins(
+                session, await repo.open_checkins_of(session, client_id), "cancelled", now
+            )
         return "done"
 
 
@@ -279,15 +283,41 @@ async def leave_programme(services: Services, client_id: int) -> bool:
             return False
         client.status = "stopped"
         client.status_changed_at = now
-        for checkin in await repo.open_checkins_of(session, client_id):
-            checkin.status = "cancelled"
-            checkin.closed_at = now
+        await close_checkins(
+            session, await repo.open_checkins_of(session, client_id), "cancelled", now
+        )
+        # Check-ins of sessions already recorded but not yet due would follow a goodbye.
+        waiting = await session.exec(
+            select(CheckIn)
+            .where(CheckIn.client_id == client_id)
+            .where(CheckIn.status == "scheduled")
+        )
+        await close_checkins(session, waiting.all(), "cancelled", now)
+        await tell_therapist(session, services, client, "left", now)
         schedule = (
             await session.exec(select(WeeklySchedule).where(WeeklySchedule.client_id == client_id))
         ).first()
         if schedule is not None:
             schedule.active = False
         return True
+
+
+async def set_reachable(services: Services, user_id: int, reachable: bool) -> None:
+    """Someone blocked (or unblocked) the bot: stop (or resume) sending to them."""
+    now = services.clock.now()
+    async with services.db.session() as session:
+        therapist = await repo.therapist_by_user(session, user_id)
+        client = None if therapist else await repo.client_by_user(session, user_id)
+        person = therapist or client
+        if person is None or (person.unreachable_at is None) == reachable:
+            return
+        person.unreachable_at = None if reachable else now
+        if client is not None and not reachable:
+            await close_checkins(
+                session, await repo.open_checkins_of(session, client.id or 0), "cancelled", now
+            )
+            if client.status in ("active", "paused"):
+                await tell_therapist(session, services, client, "unreachable", now)
 
 
 async def set_locale(services: Services, person_kind: str, person_id: int, locale: str) -> bool:

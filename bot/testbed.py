@@ -16,7 +16,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application
 
-from bot.app import AppType, build_application
+from bot.app import DISPATCH_JOB, AppType, build_application
 from bot.clock import ManualClock
 from bot.dispatcher import DispatchReport, run_due_work
 from bot.services import Services
@@ -114,6 +114,11 @@ class Testbed:
         if self.app.post_init:
             await self.app.post_init(self.app)
         await self.app.start()
+        # The real dispatcher job stays registered (tests run it with job.run) but paused:
+        # its first run comes one real second after start and would race tick().
+        assert self.app.job_queue is not None
+        for job in self.app.job_queue.get_jobs_by_name(DISPATCH_JOB):
+            job.enabled = False
         assert self.app.updater is not None
         await self.app.updater.start_polling(
             poll_interval=0.0, timeout=5, allowed_updates=Update.ALL_TYPES

@@ -7,7 +7,7 @@ import re
 import secrets
 
 # Telegram deep-link payloads allow at most 64 characters of A-Za-z0-9_-.
-TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def new_token() -> str:
@@ -22,7 +22,7 @@ def hash_token(token: str) -> str:
 
 def looks_like_token(text: str) -> bool:
     """Whether text has a token's shape (a cheap check before touching the database)."""
-    return bool(TOKEN_PATTERN.match(text)) and len(text) >= 32
+    return TOKEN_PATTERN.fullmatch(text) is not None and len(text) >= 32
 
 
 def deep_link(bot_username: str, token: str) -> str:

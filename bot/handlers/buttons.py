@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import logging
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    MaybeInaccessibleMessage,
+    Message,
+    Update,
+)
 from telegram.error import BadRequest
 
 from bot import callbacks, enrolment, practice
-from bot.checkin_flow import Screen, press_answer, take_comment
+from bot.checkin_flow import Screen, awaiting_buttons, press_answer, take_comment
 from bot.handlers.common import identify, reply
 from bot.services import BotContext
 
@@ -20,6 +26,17 @@ def _markup(screen: Screen) -> InlineKeyboardMarkup | None:
         return None
     return InlineKeyboardMarkup(
         [[InlineKeyboardButton(t, callback_data=d) for t, d in row] for row in screen.buttons]
+    )
+
+
+def _carries(message: MaybeInaccessibleMessage | None, data: str | None) -> bool:
+    """Whether the pressed message really shows a button with this callback data."""
+    if not isinstance(message, Message) or message.reply_markup is None:
+        return False
+    return any(
+        button.callback_data == data
+        for row in message.reply_markup.inline_keyboard
+        for button in row
     )
 
 
@@ -61,10 +78,16 @@ async def button(update: Update, context: BotContext) -> None:
         outcome = await enrolment.answer_consent(
             services, user.id, chat_id, user.language_code, press.token, press.agree
         )
-        await query.answer()
         if outcome == "invalid":
-            await _show(update, Screen(texts.render(person.locale, "common.unknown")))
+            # The generic answer replaces the consent buttons, but only on the message that
+            # carries them: forged data pressed on a check-in must not wipe the check-in.
+            if _carries(query.message, query.data):
+                await query.answer()
+                await _show(update, Screen(texts.render(person.locale, "common.unknown")))
+            else:
+                await query.answer(texts.plain(person.locale, "common.button_invalid"))
             return
+        await query.answer()
         locale = (await identify(services, update)).locale
         await _show(update, Screen(texts.render(locale, f"client.consent_{outcome}")))
         return
@@ -91,9 +114,11 @@ async def button(update: Update, context: BotContext) -> None:
             return
         kind = "therapist" if person.therapist else "client"
         changed = await practice.set_locale(services, kind, target.id or 0, press.locale)
+        if not changed:
+            await query.answer(texts.plain(person.locale, "common.button_invalid"))
+            return
         await query.answer()
-        if changed:
-            await _show(update, Screen(texts.render(press.locale, "language.set")))
+        await _show(update, Screen(texts.render(press.locale, "language.set")))
         return
     await query.answer(texts.plain(person.locale, "common.button_invalid"))
 
@@ -120,6 +145,9 @@ async def text_message(update: Update, context: BotContext) -> None:
                 except BadRequest as exc:
                     log.warning("could not edit the check-in message: %s", type(exc).__name__)
             await reply(update, context, person.locale, "checkin.comment_saved")
+            return
+        if await awaiting_buttons(services, user.id):
+            await reply(update, context, person.locale, "checkin.use_buttons")
             return
         await reply(update, context, person.locale, "client.stray_text")
         return

@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot import callbacks, enrolment, practice
+from bot.core.digest import split_html_messages
 from bot.digest_service import digest_texts
 from bot.handlers.common import Person, identify, reply
 from bot.services import BotContext
-from bot.settings import WEEKDAYS
 from bot.tokens import deep_link
 from storage.models import Client
 
@@ -40,6 +40,9 @@ async def start(update: Update, context: BotContext) -> None:
     result = await enrolment.start_with_token(
         services, user.id, chat.id, user.language_code, args[0]
     )
+    if result.status == "already_enrolled":
+        await reply(update, context, person.locale, "common.already_enrolled")
+        return
     if result.status == "therapist_registered":
         await reply(
             update, context, result.locale, "therapist.registered", name=result.therapist_name
@@ -103,7 +106,7 @@ async def invite(update: Update, context: BotContext) -> None:
             context,
             person.locale,
             "therapist.invite_ok",
-            alias=args[0],
+            alias=enrolment.normalise_alias(args[0]),
             link=link,
             days=context.services.settings.invitation_ttl_days,
         )
@@ -122,6 +125,10 @@ async def record_session(update: Update, context: BotContext) -> None:
     if len(args) not in (1, 3):
         await reply(update, context, person.locale, "therapist.session_usage")
         return
+    if not enrolment.valid_alias(args[0]):
+        # Never echo what cannot be an alias (it may be 4,000 characters long).
+        await reply(update, context, person.locale, "therapist.alias_invalid")
+        return
     when = " ".join(args[1:]) if len(args) == 3 else None
     result = await practice.record_session(context.services, person.therapist, args[0], when)
     tz = ZoneInfo(person.therapist.timezone)
@@ -134,6 +141,7 @@ async def record_session(update: Update, context: BotContext) -> None:
             alias=args[0],
             due=result.due_at.astimezone(tz),
             invited=result.client is not None and result.client.status == "invited",
+            paused=result.client is not None and result.client.status == "paused",
         )
     elif result.status == "unknown_alias":
         await reply(update, context, person.locale, "therapist.unknown_alias", alias=args[0])
@@ -151,6 +159,9 @@ async def schedule(update: Update, context: BotContext) -> None:
     args = context.args or []
     if len(args) < 2:
         await reply(update, context, person.locale, "therapist.schedule_usage")
+        return
+    if not enrolment.valid_alias(args[0]):
+        await reply(update, context, person.locale, "therapist.alias_invalid")
         return
     result = await practice.set_schedule(context.services, person.therapist, args[0], args[1:])
     if result.status == "ok" and result.next_end is not None:
@@ -230,10 +241,19 @@ async def clients(update: Update, context: BotContext) -> None:
     if person is None or person.therapist is None:
         return
     lines = await practice.client_overview(context.services, person.therapist.id or 0)
-    tz = ZoneInfo(person.therapist.timezone)
-    await reply(
-        update, context, person.locale, "therapist.clients", lines=lines, tz=tz, weekdays=WEEKDAYS
-    )
+    if not lines:
+        await reply(update, context, person.locale, "therapist.clients_none")
+        return
+    texts, tz = context.services.texts, ZoneInfo(person.therapist.timezone)
+    # One paragraph per client, packed into as few messages as fit Telegram's limit.
+    paragraphs = [texts.render(person.locale, "therapist.clients_header", count=len(lines))]
+    paragraphs += [
+        texts.render(person.locale, "therapist.client_line", line=line, tz=tz) for line in lines
+    ]
+    message = update.effective_message
+    assert message is not None
+    for text in split_html_messages(paragraphs):
+        await message.reply_text(text)
 
 
 async def digest(update: Update, context: BotContext) -> None:
@@ -285,6 +305,9 @@ async def pause(update: Update, context: BotContext) -> None:
     client = await _client_or_refuse(update, context)
     if client is None:
         return
+    if client.status not in enrolment.PARTICIPATING:
+        await reply(update, context, client.locale, "client.stop_already")
+        return
     status = await practice.set_client_status(context.services, client.id or 0, "paused")
     await reply(update, context, client.locale, f"client.pause_{status}")
 
@@ -294,6 +317,9 @@ async def resume(update: Update, context: BotContext) -> None:
     client = await _client_or_refuse(update, context)
     if client is None:
         return
+    if client.status not in enrolment.PARTICIPATING:
+        await reply(update, context, client.locale, "client.stop_already")
+        return
     status = await practice.set_client_status(context.services, client.id or 0, "active")
     await reply(update, context, client.locale, f"client.resume_{status}")
 
@@ -302,6 +328,9 @@ async def stop(update: Update, context: BotContext) -> None:
     """/stop: leave the programme, after a confirmation."""
     client = await _client_or_refuse(update, context)
     if client is None:
+        return
+    if client.status not in enrolment.PARTICIPATING:
+        await reply(update, context, client.locale, "client.stop_already")
         return
     texts = context.services.texts
     message = update.effective_message

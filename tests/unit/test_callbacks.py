@@ -1,0 +1,87 @@
+"""Callback data: each button's data round-trips, fits in 64 bytes, and junk parses to None."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot import callbacks
+from bot.callbacks import AnswerPress, ConsentPress, LanguagePress, RatingPress, StopPress
+from bot.tokens import new_token
+
+ITEM_IDS = st.from_regex(r"[a-z0-9_]{1,24}", fullmatch=True)
+
+
+@given(
+    checkin_id=st.integers(min_value=1, max_value=999_999_999_999),
+    item_id=ITEM_IDS,
+    value=st.one_of(st.none(), st.integers(min_value=-99, max_value=999)),
+)
+def test_an_answer_button_round_trips(checkin_id: int, item_id: str, value: int | None) -> None:
+    """What the check-in puts on a button is exactly what a press brings back."""
+    data = callbacks.answer(checkin_id, item_id, value)
+    assert len(data.encode()) <= 64
+    assert callbacks.parse(data) == AnswerPress(checkin_id, item_id, value)
+
+
+@pytest.mark.parametrize("agree", [True, False])
+def test_consent_buttons_carry_the_token_and_fit(agree: bool) -> None:
+    """The consent buttons hold the invitation token; the data stays within 64 bytes."""
+    token = new_token()
+    data = callbacks.consent(agree, token)
+    assert len(data.encode()) <= 64
+    assert callbacks.parse(data) == ConsentPress(agree, token)
+
+
+def test_the_small_buttons_round_trip() -> None:
+    """Stop confirmation, language choice and the session rating."""
+    assert callbacks.parse(callbacks.stop(True)) == StopPress(True)
+    assert callbacks.parse(callbacks.stop(False)) == StopPress(False)
+    assert callbacks.parse(callbacks.language("es")) == LanguagePress("es")
+    assert callbacks.parse(callbacks.rating(12, 4)) == RatingPress(12, 4)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        None,
+        "",
+        "a",
+        "a:1:bond",
+        "a:1:bond:5:extra",
+        "a:x:bond:5",
+        "a:1:BOND:5",
+        "a:1:bond:5\n",
+        "a:1234567890123:bond:5",
+        "a:1:bond:1000",
+        "a:1:bond:skipped",
+        "a:1:b ond:5",
+        "cy:short",
+        "cy:" + "A" * 61,
+        "cx:" + "A" * 43,
+        "cy:" + "A" * 42 + "!",
+        "sy!",
+        "s",
+        "l:english",
+        "l:E1",
+        "r:1:6",
+        "r:1:0",
+        "x" * 65,
+        "a:1:bond:5" + " " * 60,
+        "\u202ea:1:bond:5",
+        "a:１:bond:5",
+    ],
+)
+def test_malformed_data_means_nothing(data: str | None) -> None:
+    """Forged, truncated or padded data is not a press at all."""
+    assert callbacks.parse(data) is None
+
+
+@given(st.text(max_size=100))
+def test_parsing_never_raises(data: str) -> None:
+    """Whatever arrives, parse answers with a press or None and never fails."""
+    result = callbacks.parse(data)
+    assert result is None or isinstance(
+        result, AnswerPress | ConsentPress | StopPress | LanguagePress | RatingPress
+    )
