@@ -21,7 +21,7 @@ from telegram.ext import (
 
 from bot import flood, metrics
 from bot.dispatcher import run_due_work
-from bot.handlers import buttons, common, people
+from bot.handlers import buttons, common, people, reports
 from bot.services import BotContext, Services
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,9 @@ THERAPIST_COMMANDS = (
     "schedule",
     "digest",
     "clients",
+    "client",
+    "export",
+    "rate",
     "timezone",
     "digesttime",
     "language",
@@ -118,7 +121,10 @@ def add_handlers(application: AppType) -> None:
         "timezone": people.timezone,
         "digesttime": people.digest_time,
         "clients": people.clients,
-        "digest": people.digest,
+        "digest": reports.digest,
+        "client": reports.client,
+        "export": reports.export,
+        "rate": reports.rate,
         "help": people.help_command,
         "privacy": people.privacy,
         "pause": people.pause,

@@ -34,6 +34,14 @@ def _parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_sub.add_parser("upgrade", help="apply migrations")
     sub.add_parser("generate-key", help="print a new encryption key for ENCRYPTION_KEYS")
+    instrument = sub.add_parser("instrument", help="questionnaire files (docs/instruments.md)")
+    instrument_sub = instrument.add_subparsers(
+        dest="instrument_command", required=True, metavar="ACTION"
+    )
+    instrument_check = instrument_sub.add_parser(
+        "check", help="check an instrument file; print every finding, exit 1 on errors"
+    )
+    instrument_check.add_argument("path", help="the .toml file, e.g. prompts/instruments/x.toml")
     sub.add_parser(
         "doctor", help="check settings, database, keys, templates and the token; one line each"
     )
@@ -147,6 +155,21 @@ def cmd_doctor() -> int:
     return code
 
 
+def cmd_instrument_check(path: str) -> int:
+    """Print every finding about an instrument file; 1 if any is an error."""
+    from pathlib import Path
+
+    from bot.core.instrument_check import check_instrument_file
+
+    findings = check_instrument_file(Path(path))
+    for finding in findings:
+        print(finding)
+    errors = sum(1 for finding in findings if finding.level == "error")
+    warnings = sum(1 for finding in findings if finding.level == "warning")
+    print(f"{path}: {errors} error(s), {warnings} warning(s)")
+    return 1 if errors else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
@@ -156,6 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "doctor":
         # The doctor reports bad settings itself, as one of its checks.
         return cmd_doctor()
+    if args.command == "instrument":
+        # Checking a file needs no settings: a practice checks it before configuring it.
+        return cmd_instrument_check(args.path)
     if args.command == "demo":
         # The demo needs no settings: it brings its own stand-in, database and key.
         from pathlib import Path

@@ -1,82 +1,352 @@
-"""Gathering a therapist's digest from the database and queuing it for sending."""
+"""Reading a therapist's clients for the digest, and rendering the digest with its charts.
+
+Stored rows become the plain data the pure core judges (``ClientHistory`` with every
+``CheckinRecord``, because a client's baseline needs their history) in three
+queries per therapist, however many clients and check-ins there are. Judging and
+wording live in ``bot.core.strain`` and ``bot.core.digest``; charts are drawn in a
+worker thread so the event loop keeps answering people meanwhile.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import logging
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import ColumnElement, func, or_
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import Select
 
+from bot.checkin_flow import comment_context
+from bot.core.chart import render_trend_chart
+from bot.core.digest import Digest, DigestEntry, chart_labels, compose_digest, render_digest
+from bot.core.instrument import Instrument
+from bot.core.scoring import CheckinRecord, CheckinStatus
+from bot.core.strain import DEFAULT_SETTINGS, ClientHistory, ClientStatus
 from bot.services import Services
-from storage import repo
-from storage.models import Answer, CheckIn, Therapist
+from storage.crypto import Cipher, DecryptionError
+from storage.models import Answer, CheckIn, Client, SessionRating, Therapist, TherapySession
+
+log = logging.getLogger(__name__)
 
 DIGEST_PERIOD = timedelta(days=7)
+# Comments are decrypted only where the digest may quote them: the period, or back
+# to the start of a strain the rules still remember (bot.core.digest._comments).
+COMMENT_WINDOW = DIGEST_PERIOD + timedelta(days=DEFAULT_SETTINGS.strain_memory_days)
+# The digest reads each client's latest check-ins only: the chart's twelve, each
+# judged against the eight before it (StrainSettings.baseline_window), with room to
+# spare. No rule looks back further (strain is remembered 28 days), so a weekly
+# client who answers most check-ins is judged exactly as on their whole history,
+# and a caseload of years costs no more to read than one of months.
+HISTORY_DEPTH = 24
+# One picture per flagged client, most concerning first; a long row of images
+# would bury the text. /client <alias> draws anyone else's.
+MAX_CHARTS = 5
+
+_OPEN = ("scheduled", "queued", "sent", "answering")
+_STATUSES: dict[str, ClientStatus] = {
+    "active": "active",
+    "paused": "paused",
+    "stopped": "stopped",
+    "invited": "invited",
+}
+
+
+def record_status(status: str, sent: bool, answered: bool) -> CheckinStatus:
+    """A stored check-in's state as the strain rules read it.
+
+    Only a check-in that reached the client and closed without any answer counts
+    as unanswered (the withdrawal rule); one closed before it was ever sent
+    (cancelled, or superseded in the queue) says nothing about the client.
+    """
+    if status in _OPEN:
+        return "pending"
+    if status == "completed":
+        return "completed"
+    if answered:
+        return "partial"
+    if status == "expired" and sent:
+        return "unanswered"
+    return "expired"
+
+
+def client_status(client: Client) -> tuple[ClientStatus, datetime | None]:
+    """The client's state for the rules, and since when (a blocked bot shows as unreachable)."""
+    if client.unreachable_at is not None and client.status in ("active", "paused"):
+        return "unreachable", client.unreachable_at
+    return _STATUSES.get(client.status, "stopped"), client.status_changed_at
 
 
 @dataclass
-class ClientSummary:
-    """A client's check-ins in the digest period, newest last."""
+class _Row:
+    """One check-in while it is being assembled."""
 
-    alias: str
+    checkin_id: int
+    client_id: int
+    sequence: int
     status: str
-    checkins: list[tuple[CheckIn, dict[str, int | None]]]
+    due_at: datetime
+    sent: bool
+    instrument_id: str
+    session_end: datetime
+    rating: int | None
+    answers: dict[str, int | None] = field(default_factory=dict)
+    has_comment: bool = False
+    comment: str | None = None
 
 
-async def gather(services: Services, therapist: Therapist, now: datetime) -> list[ClientSummary]:
-    """Each client of the therapist with the check-ins due in the last seven days."""
-    since = now - DIGEST_PERIOD
-    async with services.db.session() as session:
-        clients = [
-            c for c in await repo.clients_of(session, therapist.id or 0) if c.status != "declined"
-        ]
-        ids = [c.id for c in clients]
-        by_client: dict[int, list[CheckIn]] = {cid: [] for cid in ids if cid is not None}
-        answers: dict[int, dict[str, int | None]] = {}
-        if ids:
-            rows = await session.exec(
-                select(CheckIn)
-                .where(col(CheckIn.client_id).in_(ids))
-                .where(col(CheckIn.due_at) > since)
-                .where(col(CheckIn.due_at) <= now)
-                .where(col(CheckIn.sent_at).is_not(None))
-                .order_by(col(CheckIn.due_at))
-            )
-            checkins = list(rows.all())
-            for checkin in checkins:
-                by_client[checkin.client_id].append(checkin)
-                answers[checkin.id or 0] = {}
-            if checkins:
-                for answer in (
-                    await session.exec(
-                        select(Answer).where(col(Answer.checkin_id).in_([c.id for c in checkins]))
-                    )
-                ).all():
-                    answers[answer.checkin_id][answer.item_id] = answer.value
-    return [
-        ClientSummary(
-            alias=c.alias,
-            status=c.status,
-            checkins=[(ci, answers[ci.id or 0]) for ci in by_client[c.id or 0]],
+async def _load_rows(session: AsyncSession, in_scope: ColumnElement[bool]) -> dict[int, _Row]:
+    """The check-ins matching ``in_scope``, each with its session end, rating and answers."""
+    rows: dict[int, _Row] = {}
+    checkins: Iterable[Any] = await session.exec(
+        # Columns, not entities: building thousands of ORM objects would cost more than
+        # the query itself (sqlmodel's select() is typed for at most four columns).
+        Select(
+            col(CheckIn.id),
+            col(CheckIn.client_id),
+            col(CheckIn.sequence),
+            col(CheckIn.status),
+            col(CheckIn.due_at),
+            col(CheckIn.sent_at),
+            col(CheckIn.instrument_id),
+            col(TherapySession.ended_at),
+            col(SessionRating.value),
         )
-        for c in clients
-    ]
+        .join(TherapySession, col(TherapySession.id) == col(CheckIn.session_id))
+        .outerjoin(SessionRating, col(SessionRating.session_id) == col(CheckIn.session_id))
+        .where(in_scope)
+    )
+    for cid, client_id, sequence, status, due, sent, instrument_id, ended, rating in checkins:
+        rows[cid] = _Row(
+            cid, client_id, sequence, status, due, sent is not None, instrument_id, ended, rating
+        )
+    if not rows:
+        return rows
+    answers = await session.exec(
+        select(
+            Answer.checkin_id,
+            Answer.item_id,
+            Answer.value,
+            col(Answer.text_ciphertext).is_not(None),
+        )
+        .join(CheckIn, col(CheckIn.id) == col(Answer.checkin_id))
+        .where(in_scope)
+    )
+    for checkin_id, item_id, value, has_text in answers:
+        row = rows.get(checkin_id)
+        if row is not None:
+            row.answers[item_id] = value
+            row.has_comment = row.has_comment or bool(has_text)
+    return rows
+
+
+async def _add_anchors(session: AsyncSession, rows: dict[int, _Row], client_ids: list[int]) -> None:
+    """For a client silent throughout the loaded window, add their last answered check-in.
+
+    It keeps "this client used to answer" true (the withdrawal rule, "no check-ins yet")
+    without reading the whole history of everyone.
+    """
+    answered = {row.client_id for row in rows.values() if row.answers or row.has_comment}
+    silent = [cid for cid in client_ids if cid not in answered]
+    if not silent:
+        return
+    found = await session.exec(
+        select(CheckIn.client_id, func.max(CheckIn.sequence))
+        .join(Answer, col(Answer.checkin_id) == col(CheckIn.id))
+        .where(col(CheckIn.client_id).in_(silent))
+        .group_by(col(CheckIn.client_id))
+    )
+    latest = list(found.all())
+    if not latest:
+        return
+    anchors = await _load_rows(
+        session,
+        or_(
+            *(
+                (col(CheckIn.client_id) == client_id) & (col(CheckIn.sequence) == sequence)
+                for client_id, sequence in latest
+            )
+        ),
+    )
+    rows.update(anchors)
+
+
+async def load_histories(
+    session: AsyncSession,
+    cipher: Cipher,
+    therapist_id: int,
+    *,
+    comments_since: datetime | None,
+    client_ids: Collection[int] | None = None,
+    depth: int | None = None,
+) -> list[ClientHistory]:
+    """A therapist's clients (all, or some) with their check-ins, oldest first.
+
+    ``depth`` limits each client to their latest check-ins (None: every one).
+    Comments are decrypted for sessions that ended at or after ``comments_since``
+    (None: none are decrypted). Declined invitations are left out: nothing about
+    those people is kept.
+    """
+    clients_query = (
+        select(Client)
+        .where(Client.therapist_id == therapist_id)
+        .where(Client.status != "declined")
+        .order_by(col(Client.alias))
+    )
+    if client_ids is not None:
+        clients_query = clients_query.where(col(Client.id).in_(list(client_ids)))
+    clients = list((await session.exec(clients_query)).all())
+    if not clients:
+        return []
+    # A subquery rather than a list of ids keeps each statement small however big the caseload.
+    mine = (
+        select(Client.id)
+        .where(Client.therapist_id == therapist_id)
+        .where(Client.status != "declined")
+    )
+    if client_ids is not None:
+        mine = mine.where(col(Client.id).in_(list(client_ids)))
+
+    in_scope: ColumnElement[bool] = col(CheckIn.client_id).in_(mine)
+    if depth is not None:
+        ranked = (
+            select(
+                col(CheckIn.id).label("checkin_id"),
+                func.row_number()
+                .over(partition_by=col(CheckIn.client_id), order_by=col(CheckIn.sequence).desc())
+                .label("rank"),
+            )
+            .where(col(CheckIn.client_id).in_(mine))
+            .subquery()
+        )
+        in_scope = col(CheckIn.id).in_(select(ranked.c.checkin_id).where(ranked.c.rank <= depth))
+    rows = await _load_rows(session, in_scope)
+    if depth is not None:
+        await _add_anchors(session, rows, [c.id or 0 for c in clients])
+
+    if comments_since is not None:
+        texts = await session.exec(
+            select(Answer.checkin_id, Answer.item_id, Answer.text_ciphertext)
+            .join(CheckIn, col(CheckIn.id) == col(Answer.checkin_id))
+            .join(TherapySession, col(TherapySession.id) == col(CheckIn.session_id))
+            .where(in_scope)
+            .where(col(Answer.text_ciphertext).is_not(None))
+            .where(col(TherapySession.ended_at) >= comments_since)
+        )
+        for checkin_id, item_id, token in texts:
+            row = rows.get(checkin_id)
+            if row is None or token is None:
+                continue
+            try:
+                row.comment = cipher.decrypt(
+                    token, context=comment_context(checkin_id, row.client_id, item_id)
+                )
+            except DecryptionError:
+                # Shown as "a comment was left" rather than failing the whole digest.
+                log.warning("comment of check-in %s could not be decrypted", checkin_id)
+
+    by_client: dict[int, list[CheckinRecord]] = {c.id or 0: [] for c in clients}
+    for row in sorted(rows.values(), key=lambda r: (r.client_id, r.sequence)):
+        answered = bool(row.answers) or row.has_comment
+        by_client.setdefault(row.client_id, []).append(
+            CheckinRecord(
+                checkin_id=row.checkin_id,
+                sequence=row.sequence,
+                session_end=row.session_end,
+                due_at=row.due_at,
+                status=record_status(row.status, row.sent, answered),
+                answers=row.answers,
+                has_comment=row.has_comment,
+                comment=row.comment,
+                therapist_rating=row.rating,
+                instrument_id=row.instrument_id,
+            )
+        )
+    histories = []
+    for client in clients:
+        status, since = client_status(client)
+        histories.append(
+            ClientHistory(
+                client_id=client.id or 0,
+                alias=client.alias,
+                locale=client.locale,
+                enrolled_at=client.consent_at or client.created_at,
+                status=status,
+                status_since=since,
+                checkins=tuple(by_client.get(client.id or 0, ())),
+            )
+        )
+    return histories
+
+
+def core_domains(instrument: Instrument) -> list[str]:
+    """The domains a trend chart draws: those of the core scale items, in file order."""
+    core = [item for item in instrument.items if item.core and item.kind == "scale"]
+    return list(dict.fromkeys(item.domain for item in core))
+
+
+async def chart_png(services: Services, locale: str, entry: DigestEntry, tz: ZoneInfo) -> bytes:
+    """One client's trend chart, drawn in a worker thread (matplotlib is CPU-bound)."""
+    labels = chart_labels(
+        services.texts, locale, entry.history.alias, core_domains(services.instrument)
+    )
+    return await asyncio.to_thread(
+        render_trend_chart, entry.history, services.instrument, entry.assessment, labels, tz
+    )
+
+
+@dataclass
+class DigestOutput:
+    """A rendered digest: HTML messages, then (caption, PNG) charts."""
+
+    texts: list[str]
+    charts: list[tuple[str, bytes]]
+    clients: int
+
+
+async def compose_for(services: Services, therapist: Therapist, now: datetime) -> Digest:
+    """Judge every client of a therapist at ``now``, most concerning first."""
+    async with services.db.session() as session:
+        histories = await load_histories(
+            session,
+            services.cipher,
+            therapist.id or 0,
+            comments_since=now - COMMENT_WINDOW,
+            depth=HISTORY_DEPTH,
+        )
+    return compose_digest(histories, services.instrument, now)
+
+
+def _render(services: Services, therapist: Therapist, digest: Digest, now: datetime) -> list[str]:
+    tz = ZoneInfo(therapist.timezone)
+    return render_digest(
+        services.texts, therapist.locale, digest, therapist.name, now - DIGEST_PERIOD, now, tz
+    )
 
 
 async def digest_texts(services: Services, therapist: Therapist, now: datetime) -> list[str]:
-    """The digest as HTML messages ready to send."""
-    summaries = await gather(services, therapist, now)
-    tz = ZoneInfo(therapist.timezone)
-    scale_items = [i for i in services.instrument.items if i.kind != "text"]
-    return [
-        services.texts.render(
-            therapist.locale,
-            "digest_basic.body",
-            summaries=summaries,
-            items=scale_items,
-            tz=tz,
-            period_start=(now - DIGEST_PERIOD).astimezone(tz),
-            period_end=now.astimezone(tz),
-        )
-    ]
+    """The digest as HTML messages ready to send (no charts)."""
+    return _render(services, therapist, await compose_for(services, therapist, now), now)
+
+
+async def weekly_digest(
+    services: Services, therapist: Therapist, now: datetime, *, charts: bool = True
+) -> DigestOutput:
+    """The digest with trend charts for the clients who need attention."""
+    digest = await compose_for(services, therapist, now)
+    texts = _render(services, therapist, digest, now)
+    pictures: list[tuple[str, bytes]] = []
+    if charts:
+        tz = ZoneInfo(therapist.timezone)
+        wanted: Sequence[DigestEntry] = [e for e in digest.entries if e.chart_wanted]
+        for entry in wanted[:MAX_CHARTS]:
+            caption = services.texts.render(
+                therapist.locale, "client_view.chart_caption", alias=entry.history.alias
+            )
+            pictures.append((caption, await chart_png(services, therapist.locale, entry, tz)))
+    return DigestOutput(texts, pictures, len(digest.entries))

@@ -19,7 +19,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import Message
 
-from bot import outbox
+from bot import outbox, ratings
 from bot.checkin_flow import (
     answer_map,
     close_checkins,
@@ -29,7 +29,7 @@ from bot.checkin_flow import (
     session_near,
 )
 from bot.core.scheduling import latest_digest_slot, next_send_time, next_weekly_end
-from bot.digest_service import digest_texts
+from bot.digest_service import weekly_digest
 from bot.notices import tell_therapist
 from bot.services import Services
 from bot.settings import parse_hhmm
@@ -47,6 +47,9 @@ from storage.models import (
 log = logging.getLogger(__name__)
 
 BATCH = 500
+# A digest more than a day late (the bot was down) would arrive at an odd moment and
+# overlap the next one; that week is skipped and the next comes on time.
+DIGEST_CATCH_UP = timedelta(days=1)
 
 
 @dataclass
@@ -100,6 +103,7 @@ async def materialise_schedules(services: Services, now: datetime, report: Dispa
             session.add(therapy_session)
             await session.flush()
             await create_for_session(session, services, client, therapy_session)
+            await ratings.queue_prompt(session, services, client, therapy_session, now)
             report.sessions += 1
 
 
@@ -222,32 +226,60 @@ async def queue_reminders_and_expiry(
 
 
 async def queue_weekly_digests(services: Services, now: datetime, report: DispatchReport) -> None:
-    """Queue each therapist's digest once per weekly slot (a unique row guards it)."""
+    """Queue each therapist's digest, with its charts, exactly once per weekly slot.
+
+    A slot is the therapist's weekday and local time resolved in that very week's UTC
+    offset, so the digest follows their clock across DST changes. The slot's unique
+    DigestRun row is written in the same transaction as the queued messages: after a
+    restart, or on a second worker, the slot is found taken and nothing is queued
+    twice. The digest is composed (and its charts drawn) before that transaction, so
+    no write lock is held while it renders; a worker that loses the race discards it.
+    """
     async with services.db.session() as session:
-        therapists = (await session.exec(select(Therapist))).all()
+        therapists = (
+            await session.exec(select(Therapist).where(col(Therapist.unreachable_at).is_(None)))
+        ).all()
+        recent = await session.exec(
+            select(DigestRun.therapist_id, DigestRun.slot_at).where(
+                col(DigestRun.slot_at) > now - DIGEST_CATCH_UP - timedelta(days=1)
+            )
+        )
+        taken = set(recent.all())
     for therapist in therapists:
         tz = ZoneInfo(therapist.timezone)
         slot = latest_digest_slot(
             now, therapist.digest_weekday, parse_hhmm(therapist.digest_time), tz
         )
-        if slot < therapist.created_at or now - slot > timedelta(days=1):
+        if slot < therapist.created_at or now - slot > DIGEST_CATCH_UP:
             continue
+        if (therapist.id or 0, slot) in taken:
+            continue
+        try:
+            output = await weekly_digest(services, therapist, now)
+        except Exception as exc:  # noqa: BLE001 - one therapist's digest must not stop the rest
+            log.error("digest for therapist %s failed (%s)", therapist.id, type(exc).__name__)
+            continue
+        key = f"digest:{therapist.id}:{slot.isoformat()}"
         try:
             async with services.db.session() as session:
                 session.add(DigestRun(therapist_id=therapist.id or 0, slot_at=slot, created_at=now))
                 await session.flush()
-                texts = await digest_texts(services, therapist, now)
-                for part, text in enumerate(texts):
+                messages = [outbox.Outgoing(therapist.chat_id, text) for text in output.texts]
+                messages += [
+                    outbox.Outgoing(therapist.chat_id, caption, photo=png, filename="trend.png")
+                    for caption, png in output.charts
+                ]
+                for part, message in enumerate(messages):
                     await outbox.enqueue(
                         session,
                         services.cipher,
                         kind="digest",
-                        dedupe_key=f"digest:{therapist.id}:{slot.isoformat()}:{part}",
-                        message=outbox.Outgoing(therapist.chat_id, text),
+                        dedupe_key=f"{key}:{part}",
+                        message=message,
                         now=now,
                         therapist_id=therapist.id,
                     )
-                report.digests += 1
+            report.digests += 1
         except IntegrityError:
             continue  # another worker (or an earlier run) already took this slot
 

@@ -11,7 +11,7 @@ from typing import Any, cast
 from telegram.ext import CallbackContext, ExtBot
 
 from bot.clock import Clock
-from bot.core.instrument import Instrument, get_instrument
+from bot.core.instrument import DEFAULT_INSTRUMENT_ID, Instrument, get_instrument
 from bot.settings import Settings, parse_hhmm
 from bot.texts import Texts, default_texts
 from storage.crypto import Cipher
@@ -30,6 +30,14 @@ class Services:
     instrument: Instrument = field(default_factory=get_instrument)
     bot_username: str = ""
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+
+    def __post_init__(self) -> None:
+        """Use the practice's chosen questionnaire (INSTRUMENT) unless one was passed in."""
+        if (
+            self.instrument.id == DEFAULT_INSTRUMENT_ID
+            and self.settings.instrument != DEFAULT_INSTRUMENT_ID
+        ):
+            self.instrument = get_instrument(self.settings.instrument)
 
     @property
     def quiet_start(self) -> time:

@@ -44,6 +44,37 @@ def check_timezone(name: str) -> str:
     return name
 
 
+def check_instrument(instrument_id: str) -> str:
+    """The id if prompts/instruments/<id>.toml is a usable questionnaire, else ValueError."""
+    # Imported here: the settings module is read before anything else and stays light.
+    from bot.core.instrument import INSTRUMENTS_DIR, load_instrument
+    from bot.core.instrument_check import PLACEHOLDER_MARK, validate_instrument_file
+
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", instrument_id):
+        raise ValueError("use the id of a file in prompts/instruments/, e.g. alliance-default")
+    path = INSTRUMENTS_DIR / f"{instrument_id}.toml"
+    shown = f"prompts/instruments/{path.name}"
+    if not path.is_file():
+        raise ValueError(f"there is no {shown}")
+    errors = validate_instrument_file(path)
+    if errors:
+        raise ValueError(f"{shown} is not usable: {errors[0]}")
+    instrument = load_instrument(path)
+    if instrument.id != instrument_id:
+        raise ValueError(f"{shown} has id '{instrument.id}'; the id must match the file name")
+    texts = [
+        text
+        for item in instrument.items
+        for text in [*item.text.values(), *(v for o in item.options for v in o.label.values())]
+    ]
+    if any(PLACEHOLDER_MARK in text for text in texts):
+        raise ValueError(
+            f"{shown} still has placeholder wording "
+            f"(`alliance-checkin instrument check {shown}` lists it)"
+        )
+    return instrument_id
+
+
 class Settings(BaseSettings):
     """Every setting of the bot. Field descriptions are the documentation."""
 
@@ -97,6 +128,11 @@ class Settings(BaseSettings):
     ] = Field(default="monday", description="Weekday of a new therapist's weekly digest.")
     default_digest_time: str = Field(
         default="08:00", description="Local time of a new therapist's weekly digest."
+    )
+    instrument: str = Field(
+        default="alliance-default",
+        description="The questionnaire clients answer: the id of a file "
+        "prompts/instruments/<id>.toml (docs/instruments.md). Checked at start-up.",
     )
     retention_months: Annotated[int, Field(ge=0, le=240)] = Field(
         default=12,
@@ -222,6 +258,11 @@ class Settings(BaseSettings):
     @classmethod
     def _timezone(cls, value: str) -> str:
         return check_timezone(value)
+
+    @field_validator("instrument")
+    @classmethod
+    def _instrument(cls, value: str) -> str:
+        return check_instrument(value.strip())
 
     def require_token(self) -> str:
         """The bot token, or a ConfigError naming the variable."""

@@ -432,6 +432,15 @@ def render_alert(
     )
 
 
+def describe_assessment(
+    texts: Texts, locale: str, assessment: StrainAssessment, tz: tzinfo
+) -> tuple[list[str], list[str], str]:
+    """One client's findings in plain words, fitted openers and a hint (for /client)."""
+    w = _Writer(texts, locale, tz)
+    lines, hint = w.openers(assessment)
+    return w.findings(assessment.reasons), lines, hint
+
+
 def chart_labels(texts: Texts, locale: str, alias: str, domains: Sequence[str]) -> dict[str, str]:
     """The words on a trend chart, from the templates: title, legend, date format, domains."""
     labels = {

@@ -12,6 +12,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -94,16 +95,18 @@ class Instrument:
     source: str = ""
     description: Mapping[str, str] = field(default_factory=dict)
 
+    @cached_property
+    def _by_id(self) -> dict[str, Item]:
+        # Looked up for every answer of every check-in a digest scores.
+        return {item.id: item for item in self.items}
+
     def item(self, item_id: str) -> Item:
         """The item with this id (KeyError if absent)."""
-        for item in self.items:
-            if item.id == item_id:
-                return item
-        raise KeyError(item_id)
+        return self._by_id[item_id]
 
     def has_item(self, item_id: str) -> bool:
         """Whether the instrument defines this item."""
-        return any(item.id == item_id for item in self.items)
+        return item_id in self._by_id
 
     def items_for(self, sequence_number: int) -> tuple[Item, ...]:
         """Items of a client's n-th check-in (1-based); an item with every=N comes every N-th."""

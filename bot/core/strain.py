@@ -15,7 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
-from statistics import fmean, stdev
+from math import sqrt
+from statistics import fmean
 from typing import Literal
 
 from bot.core.instrument import Instrument, Item
@@ -256,6 +257,15 @@ def _span(item: Item, points_on_five: float) -> float:
     return points_on_five / 4.0 * (item.scale_max - item.scale_min)
 
 
+def _sample_sd(values: Sequence[float], mean: float) -> float:
+    """Sample standard deviation in plain floats.
+
+    statistics.stdev computes exactly with fractions, which made it most of the time
+    a weekly digest takes; scores are small numbers and thresholds allow 1e-9 slack.
+    """
+    return sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
 def _slope(values: Sequence[float]) -> float:
     """Least-squares slope per step of equally spaced values."""
     n = len(values)
@@ -339,7 +349,8 @@ def _baseline_reason(
     window = earlier[-s.baseline_window :]
     if len(window) < s.baseline_min_checkins:
         return None
-    mean, sd = fmean(window), stdev(window)
+    mean = fmean(window)
+    sd = _sample_sd(window, mean)
     drop = mean - current
     deep = max(s.baseline_conversation_sd * sd, _span(item, s.baseline_conversation_floor))
     clear = max(s.baseline_watch_sd * sd, _span(item, s.baseline_watch_floor))
@@ -694,3 +705,16 @@ def assess_checkin_alert(
     newest = max(history.checkins, key=lambda c: c.sequence)
     evaluations = _evaluate_all(instrument, history.checkins, settings)
     return bool(evaluations) and evaluations[-1].record is newest and evaluations[-1].severe
+
+
+def checkin_severities(
+    history: ClientHistory, instrument: Instrument, settings: StrainSettings = DEFAULT_SETTINGS
+) -> dict[int, Severity]:
+    """What each answered check-in showed by itself, against the ones before it (rules 1-5, 7).
+
+    Withdrawal (rule 6) belongs to the client, not to one check-in, so it is not included.
+    """
+    return {
+        e.record.checkin_id: e.severity
+        for e in _evaluate_all(instrument, history.checkins, settings)
+    }

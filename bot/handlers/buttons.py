@@ -13,8 +13,9 @@ from telegram import (
 )
 from telegram.error import BadRequest
 
-from bot import callbacks, enrolment, practice
+from bot import alerts, callbacks, enrolment, practice
 from bot.checkin_flow import Screen, awaiting_buttons, press_answer, take_comment
+from bot.handlers import reports
 from bot.handlers.common import identify, reply
 from bot.services import BotContext
 
@@ -72,6 +73,11 @@ async def button(update: Update, context: BotContext) -> None:
         await query.answer(texts.plain(locale, result.notice_key))
         if result.screen is not None:
             await _show(update, result.screen)
+            # An answer was stored: it may complete a picture of severe strain.
+            await alerts.after_answer(services, press.checkin_id)
+        return
+    if isinstance(press, callbacks.RatingPress):
+        await reports.rating_pressed(update, context, press)
         return
     if isinstance(press, callbacks.ConsentPress):
         chat_id = query.message.chat.id if query.message else user.id
@@ -145,6 +151,7 @@ async def text_message(update: Update, context: BotContext) -> None:
                 except BadRequest as exc:
                     log.warning("could not edit the check-in message: %s", type(exc).__name__)
             await reply(update, context, person.locale, "checkin.comment_saved")
+            await alerts.after_answer(services, result.checkin_id)
             return
         if await awaiting_buttons(services, user.id):
             await reply(update, context, person.locale, "checkin.use_buttons")

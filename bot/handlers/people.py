@@ -8,7 +8,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot import callbacks, enrolment, practice
 from bot.core.digest import split_html_messages
-from bot.digest_service import digest_texts
+from bot.handlers import reports
 from bot.handlers.common import Person, identify, reply
 from bot.services import BotContext
 from bot.tokens import deep_link
@@ -143,6 +143,10 @@ async def record_session(update: Update, context: BotContext) -> None:
             invited=result.client is not None and result.client.status == "invited",
             paused=result.client is not None and result.client.status == "paused",
         )
+        if result.client is not None and result.client.id is not None:
+            await reports.offer_rating(
+                update, context, person.therapist.id or 0, result.client.id
+            )
     elif result.status == "unknown_alias":
         await reply(update, context, person.locale, "therapist.unknown_alias", alias=args[0])
     else:
@@ -253,19 +257,6 @@ async def clients(update: Update, context: BotContext) -> None:
     message = update.effective_message
     assert message is not None
     for text in split_html_messages(paragraphs):
-        await message.reply_text(text)
-
-
-async def digest(update: Update, context: BotContext) -> None:
-    """/digest: the digest now, covering the last seven days."""
-    person = await _therapist_or_refuse(update, context)
-    if person is None or person.therapist is None:
-        return
-    message = update.effective_message
-    assert message is not None
-    for text in await digest_texts(
-        context.services, person.therapist, context.services.clock.now()
-    ):
         await message.reply_text(text)
 
 

@@ -57,7 +57,9 @@ async def test_the_whole_loop_from_invitation_to_digest(bed: Testbed) -> None:
     await therapist.command("digest")
     digest = therapist.last_text()
     assert "alex" in digest
-    assert "bond 4" in digest and "goals 5" in digest
+    # Openness 3 in the first check-in: early low answers call for a conversation.
+    assert "Could say what they really think: 3/5 in check-in 1" in digest
+    assert "talked through: a good sign" in digest
 
     assert bed.services is not None
     async with bed.services.db.session() as session:
