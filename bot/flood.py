@@ -79,10 +79,10 @@ def retry_after_seconds(exc: RetryAfter) -> float:
 class Gcra:
     """One rate: ``rate`` events per second with bursts of up to ``burst`` at once."""
 
-    def __init__(self, rate: float, burst: int = 1) -> None:
+    def __init__(self, rate: float, burst: int = 1, margin: float = 0.0) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError("rate must be positive and burst at least 1")
-        self.interval = 1.0 / rate
+        self.interval = (1.0 + margin) / rate
         self.tolerance = (burst - 1) * self.interval
         self.tat = 0.0  # theoretical arrival time of the next event
 
@@ -136,7 +136,10 @@ class FloodControl(BaseRateLimiter[RequestOptions]):
     def _chat(self, chat_id: int | str) -> Gcra:
         pacer = self._chats.get(chat_id)
         if pacer is None:
-            pacer = self._chats[chat_id] = Gcra(self.per_chat_rate, self.per_chat_burst)
+            # 5 % slack: requests reach Telegram with jitter, and two sends to one chat a
+            # hair under a second apart on arrival are already too close for its counter.
+            pacer = Gcra(self.per_chat_rate, self.per_chat_burst, margin=0.05)
+            self._chats[chat_id] = pacer
         return pacer
 
     def _prune(self, now: float) -> None:
@@ -160,6 +163,13 @@ class FloodControl(BaseRateLimiter[RequestOptions]):
             wait = self._global.reserve(self._clock())
             if wait > 0:
                 await asyncio.sleep(wait)
+
+    def _done(self, chat_id: int | str | None) -> None:
+        # Count the chat's spacing from when Telegram answered, too: the request left
+        # after its slot but may have arrived late, and the next one must not crowd it.
+        if chat_id is not None:
+            pacer = self._chat(chat_id)
+            pacer.tat = max(pacer.tat, self._clock() + pacer.interval - pacer.tolerance)
 
     def hold(self, chat_id: int | str | None, seconds: float) -> None:
         """Telegram answered 429 for this chat: nothing more to it for ``seconds``."""
@@ -190,7 +200,10 @@ class FloodControl(BaseRateLimiter[RequestOptions]):
             try:
                 if new_message:
                     async with self._in_flight:
-                        return await callback(*args, **kwargs)
+                        try:
+                            return await callback(*args, **kwargs)
+                        finally:
+                            self._done(chat_id)
                 return await callback(*args, **kwargs)
             except RetryAfter as exc:
                 seconds = retry_after_seconds(exc)

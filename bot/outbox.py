@@ -505,6 +505,7 @@ class Sender:
             row.sent_at = now
             row.message_id = result.message.message_id
             row.lease_until = None
+            row.lease_owner = None
             row.last_error = None
             row.attempts += 1
             await self.on_sent(session, row, result.message, now)
@@ -512,6 +513,7 @@ class Sender:
         if not ours:
             return  # someone else holds it now; their outcome counts
         row.lease_until = None
+        row.lease_owner = None
         row.last_error = result.error
         if result.count_attempt:
             row.attempts += 1

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from alembic import context
-from sqlalchemy.engine import Connection
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
 
 from storage.db import make_engine
 from storage.models import metadata
@@ -24,8 +26,28 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
+def _transactional_ddl(engine: Engine) -> None:
+    """Run each SQLite migration in one real transaction (SQLAlchemy's documented recipe).
+
+    The sqlite3 driver commits every CREATE/ALTER on its own, so a process killed in the
+    middle of a migration would leave half a schema that the next upgrade trips over.
+    Taking over BEGIN makes the DDL and the alembic_version update one atomic step, as
+    PostgreSQL does by itself.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _no_driver_transactions(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 async def _run_async() -> None:
     engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
+    if engine.dialect.name == "sqlite":
+        _transactional_ddl(engine.sync_engine)
     async with engine.connect() as connection:
         await connection.run_sync(_run)
         await connection.commit()
