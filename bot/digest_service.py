@@ -48,6 +48,8 @@ HISTORY_DEPTH = 24
 # would bury the text. /client <alias> draws anyone else's.
 MAX_CHARTS = 5
 
+# Bound parameters per statement stay well below SQLite's and asyncpg's limits (~32,000).
+_ID_LIST_LIMIT = 5000
 _OPEN = ("scheduled", "queued", "sent", "answering")
 _STATUSES: dict[str, ClientStatus] = {
     "active": "active",
@@ -135,7 +137,11 @@ async def _load_rows(session: AsyncSession, in_scope: ColumnElement[bool]) -> di
             col(Answer.text_ciphertext).is_not(None),
         )
         .join(CheckIn, col(CheckIn.id) == col(Answer.checkin_id))
-        .where(in_scope)
+        .where(
+            # The ids just read, when there are not too many for one statement's
+            # parameters: cheaper than evaluating the scope a second time.
+            col(Answer.checkin_id).in_(list(rows)) if len(rows) <= _ID_LIST_LIMIT else in_scope
+        )
     )
     for checkin_id, item_id, value, has_text in answers:
         row = rows.get(checkin_id)
@@ -229,14 +235,16 @@ async def load_histories(
     if depth is not None:
         await _add_anchors(session, rows, [c.id or 0 for c in clients])
 
-    if comments_since is not None:
+    wanted = [
+        row.checkin_id
+        for row in rows.values()
+        if row.has_comment and comments_since is not None and row.session_end >= comments_since
+    ]
+    if wanted:
         texts = await session.exec(
             select(Answer.checkin_id, Answer.item_id, Answer.text_ciphertext)
-            .join(CheckIn, col(CheckIn.id) == col(Answer.checkin_id))
-            .join(TherapySession, col(TherapySession.id) == col(CheckIn.session_id))
-            .where(in_scope)
+            .where(col(Answer.checkin_id).in_(wanted))
             .where(col(Answer.text_ciphertext).is_not(None))
-            .where(col(TherapySession.ended_at) >= comments_since)
         )
         for checkin_id, item_id, token in texts:
             row = rows.get(checkin_id)
