@@ -230,7 +230,7 @@ async def check_encryption(state: _State, rotate_command: bool) -> Check:
     return Check("encryption keys", "OK", detail)
 
 
-def check_templates(texts: Texts | None = None) -> Check:
+def check_templates(texts: Texts | None = None, instrument_id: str | None = None) -> Check:
     """Every locale defines every text, templates compile, the questionnaire has each locale."""
     import jinja2
 
@@ -254,7 +254,7 @@ def check_templates(texts: Texts | None = None) -> Check:
         if every - own
     ]
     try:
-        instrument = get_instrument()
+        instrument = get_instrument(instrument_id) if instrument_id else get_instrument()
     except InstrumentError as exc:
         return Check("templates", "FAIL", f"questionnaire: {exc}")
     untranslated = [loc for loc in texts.locales if loc not in instrument.locales]
@@ -348,7 +348,9 @@ async def diagnose(
     checks.append(await check_database(state))
     checks.append(await check_migrations(state))
     checks.append(await check_encryption(state, rotate_command))
-    checks.append(check_templates(texts))
+    # The questionnaire in use (INSTRUMENT) must speak every language the templates do.
+    instrument_id = getattr(state.settings, "instrument", None) if state.settings else None
+    checks.append(check_templates(texts, instrument_id))
     checks.append(check_crisis_resources(today or SystemClock().now().date(), texts))
     checks.append(await check_telegram(state))
     return checks
