@@ -84,3 +84,30 @@ def test_every_command_in_the_readme_is_a_real_subcommand() -> None:
     }
     unknown = sorted(name for name in used if name not in known)
     assert not unknown, f"README mentions unknown subcommands {unknown}"
+
+
+def _plain(key: str, **context: object) -> str:
+    """An English text as Telegram shows it (tags dropped)."""
+    from bot.texts import default_texts
+
+    return re.sub(r"<[^>]+>", "", default_texts().plain("en", key, **context))
+
+
+def test_the_checkin_example_shows_todays_questions_and_buttons() -> None:
+    """The README's check-in example uses the current first question and button labels."""
+    from bot.core.instrument import get_instrument
+
+    instrument = get_instrument()
+    first = next(item for item in instrument.items if item.kind == "scale")
+    assert first.text["en"] in README
+    for option in first.options:
+        label = _plain("checkin.scale_button", number=option.value, label=option.label["en"])
+        assert f"[ {label} ]" in README, label
+    tension = next(item for item in instrument.items if item.domain == "tension")
+    assert "  ".join(f"[ {o.label['en']} ]" for o in tension.options) in README
+
+
+def test_the_digest_example_uses_todays_headings() -> None:
+    """The README's digest example shows the headings the digest uses now."""
+    for group in ("conversation", "repaired", "steady"):
+        assert _plain(f"digest.group_{group}") in README, group
