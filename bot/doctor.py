@@ -335,6 +335,49 @@ async def check_telegram(state: _State) -> Check:
     return Check("telegram", "OK", f"the token belongs to @{me.username} (getMe at {host})")
 
 
+async def check_webhook(state: _State) -> Check | None:
+    """With WEBHOOK_URL set: the secret is there, and Telegram delivers to that URL."""
+    settings = state.settings
+    if settings is None or getattr(settings, "webhook_url", None) is None:
+        return None
+    from telegram import Bot
+    from telegram.error import TelegramError
+
+    try:
+        url, _secret = settings.require_webhook()
+        token = settings.require_token()
+    except ConfigError as exc:
+        return Check("webhook", "FAIL", str(exc))
+    try:
+        async with (
+            asyncio.timeout(NETWORK_TIMEOUT * 2),
+            Bot(token, base_url=settings.telegram_api_base_url) as bot,
+        ):
+            info = await bot.get_webhook_info()
+    except (TelegramError, TimeoutError) as exc:
+        return Check("webhook", "SKIP", f"Telegram could not be asked ({type(exc).__name__})")
+    if not info.url:
+        return Check(
+            "webhook", "OK", "configured; `alliance-checkin run --webhook` registers it at start"
+        )
+    if info.url != url:
+        return Check(
+            "webhook",
+            "FAIL",
+            f"Telegram delivers to {info.url}, not WEBHOOK_URL: restart with `run --webhook`",
+        )
+    if info.last_error_message:
+        return Check(
+            "webhook",
+            "FAIL",
+            f"Telegram's last delivery failed ({info.last_error_message}; "
+            f"{info.pending_update_count} update(s) waiting): check the reverse proxy",
+        )
+    return Check(
+        "webhook", "OK", f"Telegram delivers to {url} ({info.pending_update_count} waiting)"
+    )
+
+
 async def diagnose(
     load: Callable[[], Settings] = load_settings,
     *,
@@ -353,6 +396,9 @@ async def diagnose(
     checks.append(check_templates(texts, instrument_id))
     checks.append(check_crisis_resources(today or SystemClock().now().date(), texts))
     checks.append(await check_telegram(state))
+    webhook = await check_webhook(state) if checks[-1].status == "OK" else None
+    if webhook is not None:
+        checks.append(webhook)
     return checks
 
 

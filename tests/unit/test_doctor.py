@@ -24,6 +24,9 @@ SETTINGS = (
     "DATABASE_URL",
     "ENCRYPTION_KEYS",
     "CHECKIN_DELAY_MINUTES",
+    "WEBHOOK_URL",
+    "WEBHOOK_SECRET_TOKEN",
+    "INSTRUMENT",
 )
 
 
@@ -294,3 +297,32 @@ def test_a_locale_without_its_own_crisis_numbers_fails(tmp_path: Path) -> None:
     (root / "es" / "crisis.toml").unlink()
     check = check_crisis_resources(date(2026, 6, 1), Texts(root))
     assert check.status == "FAIL" and "es has no crisis.toml" in check.detail
+
+
+async def test_a_webhook_line_appears_only_when_a_webhook_is_configured(
+    monkeypatch: pytest.MonkeyPatch, telegram: BotAPIStandIn, database_url: str
+) -> None:
+    """Polling: no webhook line. WEBHOOK_URL without its secret: say which setting is missing."""
+    configure(monkeypatch, telegram, database_url, generate_key())
+    assert "webhook" not in by_name(await diagnose())
+    monkeypatch.setenv("WEBHOOK_URL", "https://bot.example.org/telegram")
+    check = by_name(await diagnose())["webhook"]
+    assert check.status == "FAIL" and "WEBHOOK_SECRET_TOKEN" in check.detail
+
+
+async def test_the_webhook_telegram_delivers_to_must_be_webhook_url(
+    monkeypatch: pytest.MonkeyPatch, telegram: BotAPIStandIn, database_url: str
+) -> None:
+    """Telegram has another URL registered: the line says to restart in webhook mode."""
+    from telegram import Bot
+
+    configure(monkeypatch, telegram, database_url, generate_key())
+    monkeypatch.setenv("WEBHOOK_URL", "https://bot.example.org/telegram")
+    monkeypatch.setenv("WEBHOOK_SECRET_TOKEN", "s3cret_token")
+    check = by_name(await diagnose())["webhook"]
+    assert check.status == "OK" and "registers it at start" in check.detail
+    async with Bot(telegram.token, base_url=telegram.base_url) as bot:
+        await bot.set_webhook("http://127.0.0.1:9/elsewhere", secret_token="s3cret_token")
+    check = by_name(await diagnose())["webhook"]
+    assert check.status == "FAIL" and "not WEBHOOK_URL" in check.detail
+    assert "s3cret_token" not in check.line()
