@@ -19,7 +19,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import flood, metrics
+from bot import flood, metrics, rights, safety
 from bot.dispatcher import run_due_work
 from bot.handlers import buttons, common, people, reports
 from bot.services import BotContext, Services
@@ -42,7 +42,7 @@ THERAPIST_COMMANDS = (
     "language",
     "help",
 )
-CLIENT_COMMANDS = ("pause", "resume", "stop", "privacy", "language", "help")
+CLIENT_COMMANDS = ("pause", "resume", "stop", "privacy", "mydata", "delete", "language", "help")
 
 AppType = Application[Any, BotContext, dict[Any, Any], dict[Any, Any], dict[Any, Any], Any]
 
@@ -106,6 +106,18 @@ def build_application(
 
 def add_handlers(application: AppType) -> None:
     """Register handlers; groups order the cross-cutting checks before the commands."""
+    # Risk language first, before any database work: the crisis reply must not wait
+    # for (or depend on) storage. A broken lexicon or crisis file stops start-up here.
+    safety.prepare(application.bot_data["services"].texts)
+    application.add_handler(
+        MessageHandler(
+            filters.ChatType.PRIVATE
+            & filters.UpdateType.MESSAGES
+            & (filters.TEXT | filters.CAPTION),
+            safety.screen,
+        ),
+        group=-3,
+    )
     application.add_handler(TypeHandler(Update, common.drop_duplicates), group=-2)
     # Within a group only the first matching handler runs: membership changes must come
     # before the catch-all private-chat check, or they would never be seen.
@@ -131,6 +143,8 @@ def add_handlers(application: AppType) -> None:
         "resume": people.resume,
         "stop": people.stop,
         "language": people.language,
+        "mydata": rights.mydata,
+        "delete": rights.delete_command,
     }
     private = filters.ChatType.PRIVATE
     for name, callback in commands.items():

@@ -18,6 +18,9 @@ _STOP = re.compile(r"s([yn])", re.ASCII)
 _LANGUAGE = re.compile(r"l:([a-z]{2})", re.ASCII)
 _RATE = re.compile(r"r:(\d{1,12}):([1-5])", re.ASCII)
 
+_ERASE = re.compile(r"e([yn]):(\d{1,12}):(\d{1,12})", re.ASCII)
+_NOTICE = re.compile(r"n([yn]):(\d{1,4})", re.ASCII)
+
 
 @dataclass(frozen=True)
 class AnswerPress:
@@ -58,7 +61,26 @@ class RatingPress:
     value: int
 
 
-Press = AnswerPress | ConsentPress | StopPress | LanguagePress | RatingPress
+@dataclass(frozen=True)
+class ErasePress:
+    """The answer to /delete, bound to the client and the minute it was offered."""
+
+    confirm: bool
+    client_id: int
+    issued_minute: int
+
+
+@dataclass(frozen=True)
+class NoticePress:
+    """A client's answer to a new version of the privacy notice."""
+
+    agree: bool
+    version: int
+
+
+Press = (
+    AnswerPress | ConsentPress | StopPress | LanguagePress | RatingPress | ErasePress | NoticePress
+)
 
 
 def answer(checkin_id: int, item_id: str, value: int | None) -> str:
@@ -86,6 +108,16 @@ def rating(session_id: int, value: int) -> str:
     return f"r:{session_id}:{value}"
 
 
+def erase(confirm: bool, client_id: int, issued_minute: int) -> str:
+    """Callback data for the /delete confirmation."""
+    return f"e{'y' if confirm else 'n'}:{client_id}:{issued_minute}"
+
+
+def notice(agree: bool, version: int) -> str:
+    """Callback data for the answer to a new privacy notice."""
+    return f"n{'y' if agree else 'n'}:{version}"
+
+
 def parse(data: str | None) -> Press | None:
     """The meaning of callback data, or None when it is malformed."""
     if not data or len(data) > 64:
@@ -101,4 +133,8 @@ def parse(data: str | None) -> Press | None:
         return LanguagePress(match.group(1))
     if match := _RATE.fullmatch(data):
         return RatingPress(int(match.group(1)), int(match.group(2)))
+    if match := _ERASE.fullmatch(data):
+        return ErasePress(match.group(1) == "y", int(match.group(2)), int(match.group(3)))
+    if match := _NOTICE.fullmatch(data):
+        return NoticePress(match.group(1) == "y", int(match.group(2)))
     return None

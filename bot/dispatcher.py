@@ -19,7 +19,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import Message
 
-from bot import outbox, ratings
+from bot import outbox, ratings, rights
 from bot.checkin_flow import (
     answer_map,
     close_checkins,
@@ -142,6 +142,11 @@ async def queue_due_checkins(services: Services, now: datetime, report: Dispatch
                 continue
             tz = ZoneInfo(client.timezone)
             if next_send_time(now, tz, services.quiet_start, services.quiet_end) > now:
+                continue
+            if rights.consent_outdated(client):
+                # The privacy notice changed since they agreed: ask again first. The
+                # check-in waits for the answer (and expires like any other if none comes).
+                await rights.ask_consent_again(session, services, client, now)
                 continue
             # A newer check-in closes an older one still open: answers about last
             # week's session after this week's would muddle both.
@@ -329,6 +334,7 @@ async def run_due_work(services: Services, bot: Any) -> DispatchReport:
     await queue_due_checkins(services, now, report)
     await queue_reminders_and_expiry(services, now, report)
     await queue_weekly_digests(services, now, report)
+    await rights.housekeeping(services, now)
     report.sent = await outbox.deliver_due(
         services, bot, on_sent=on_sent, on_unreachable=partial(on_unreachable, services=services)
     )

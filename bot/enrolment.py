@@ -20,7 +20,10 @@ from storage.models import Client, Invitation, Therapist
 # Aliases are the therapist's pseudonyms for clients: short, no spaces, no markup,
 # no invisible or direction-changing characters (they are not word characters).
 ALIAS_PATTERN = re.compile(r"[\w.-]{1,32}")
-PRIVACY_NOTICE_VERSION = 1
+# Raise this whenever the notice (client.notice in prompts/) changes what it says: every
+# client who agreed to an older version is asked again before their next check-in
+# (bot/rights.py). 2: names every stored item, the risk alert, /mydata and /delete.
+PRIVACY_NOTICE_VERSION = 2
 # Statuses in which a client takes part; anyone else may enrol again with a new link.
 PARTICIPATING = ("active", "paused")
 

@@ -13,7 +13,7 @@ from telegram import (
 )
 from telegram.error import BadRequest
 
-from bot import alerts, callbacks, enrolment, practice
+from bot import alerts, callbacks, enrolment, practice, rights, safety
 from bot.checkin_flow import Screen, awaiting_buttons, press_answer, take_comment
 from bot.handlers import reports
 from bot.handlers.common import identify, reply
@@ -126,6 +126,9 @@ async def button(update: Update, context: BotContext) -> None:
         await query.answer()
         await _show(update, Screen(texts.render(press.locale, "language.set")))
         return
+    if isinstance(press, callbacks.ErasePress | callbacks.NoticePress):
+        await rights.on_press(update, context, person, press)
+        return
     await query.answer(texts.plain(person.locale, "common.button_invalid"))
 
 
@@ -153,11 +156,15 @@ async def text_message(update: Update, context: BotContext) -> None:
             await reply(update, context, person.locale, "checkin.comment_saved")
             await alerts.after_answer(services, result.checkin_id)
             return
+        if safety.flagged(context):
+            return  # the crisis reply has answered; "your therapist won't see this" is untrue now
         if await awaiting_buttons(services, user.id):
             await reply(update, context, person.locale, "checkin.use_buttons")
             return
         await reply(update, context, person.locale, "client.stray_text")
         return
+    if safety.flagged(context):
+        return  # the crisis reply has answered
     if person.therapist is not None:
         await reply(update, context, person.locale, "therapist.text_hint")
         return

@@ -15,7 +15,7 @@ from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import ApplicationHandlerStop, filters
 
-from bot import practice
+from bot import practice, safety
 from bot.services import BotContext, Services
 from bot.texts import pick_locale
 from storage import repo
@@ -143,6 +143,8 @@ async def membership_changed(update: Update, context: BotContext) -> None:
 
 async def not_text(update: Update, context: BotContext) -> None:
     """Stickers, photos, voice notes…: the bot reads only text and buttons."""
+    if safety.flagged(context):
+        return  # the caption showed risk and the crisis reply has answered
     person = await identify(context.services, update)
     await reply(
         update, context, person.locale, "common.not_text" if person.known else "common.unknown"
@@ -151,6 +153,8 @@ async def not_text(update: Update, context: BotContext) -> None:
 
 async def edited(update: Update, context: BotContext) -> None:
     """Edits are not picked up; say so kindly (a new message is)."""
+    if safety.flagged(context):
+        return  # the edit showed risk and the crisis reply has answered
     person = await identify(context.services, update)
     message = update.edited_message
     if message is None or not person.known:

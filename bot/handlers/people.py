@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from bot import callbacks, enrolment, practice
+from bot import callbacks, enrolment, practice, rights
 from bot.core.digest import split_html_messages
 from bot.handlers import reports
 from bot.handlers.common import Person, identify, reply
@@ -244,6 +244,7 @@ async def clients(update: Update, context: BotContext) -> None:
     person = await _therapist_or_refuse(update, context)
     if person is None or person.therapist is None:
         return
+    await rights.audit_read(context.services, person.therapist, "read_clients")
     lines = await practice.client_overview(context.services, person.therapist.id or 0)
     if not lines:
         await reply(update, context, person.locale, "therapist.clients_none")
