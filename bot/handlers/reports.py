@@ -7,12 +7,11 @@ import logging
 from telegram import InputFile, Update
 from telegram.error import BadRequest
 
-from bot import callbacks, ratings, reports, rights
+from bot import callbacks, ratings, reports
 from bot.digest_service import weekly_digest
 from bot.handlers.common import identify, reply
 from bot.outbox import keyboard
 from bot.services import BotContext
-from storage.audit import counts as audit_counts
 from storage.models import Therapist
 
 log = logging.getLogger(__name__)
@@ -39,7 +38,6 @@ async def digest(update: Update, context: BotContext) -> None:
         return
     services = context.services
     now = services.clock.now()
-    await rights.audit_read(services, therapist, "read_digest")
     output = await weekly_digest(services, therapist, now)
     for text in output.texts:
         await message.reply_text(text)
@@ -63,7 +61,6 @@ async def client(update: Update, context: BotContext) -> None:
     if view is None:
         await reply(update, context, locale, "therapist.unknown_alias", alias=args[0])
         return
-    await rights.audit_read(services, therapist, "read_client", alias=args[0])
     for text in view.texts:
         await message.reply_text(text)
     if view.chart is not None:
@@ -79,9 +76,6 @@ async def export(update: Update, context: BotContext) -> None:
     services = context.services
     now = services.clock.now()
     result = await reports.export_csv(services, therapist, now)
-    await rights.audit_read(
-        services, therapist, "export", detail=audit_counts(clients=result.clients, rows=result.rows)
-    )
     texts, locale = services.texts, therapist.locale
     if result.rows == 0:
         await reply(update, context, locale, "export.none")
