@@ -1,7 +1,8 @@
 """What a therapist looks up: one client's history (/client) and a CSV export (/export).
 
 Both read only the asking therapist's own clients (every query is bounded by the
-therapist's id).
+therapist's id) and leave an entry in the audit log — who looked at whose data and
+when, never the content.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from bot.core.strain import ClientHistory, Severity, assess_strain, checkin_seve
 from bot.digest_service import chart_png, load_histories
 from bot.services import Services
 from bot.texts import Texts
-from storage import repo
+from storage import audit, repo
 from storage.models import Therapist
 
 # As many check-ins as the trend chart draws; older ones are in /export.
@@ -158,6 +159,15 @@ async def client_view(
             comments_since=_ALL_COMMENTS,
             client_ids=[client.id],
         )
+        await audit.record(
+            session,
+            at=now,
+            actor_kind="therapist",
+            actor_id=therapist.id,
+            action="read_client",
+            client_id=client.id,
+            detail=audit.counts(checkins=len(histories[0].checkins) if histories else 0),
+        )
     if not histories:
         return None
     messages, entry = render_client_view(services, therapist, histories[0], now)
@@ -255,6 +265,14 @@ async def export_csv(services: Services, therapist: Therapist, now: datetime) ->
         )
         rows = export_rows(histories, services.instrument, ZoneInfo(therapist.timezone), now)
         clients = len({row[0] for row in rows[1:]})
+        await audit.record(
+            session,
+            at=now,
+            actor_kind="therapist",
+            actor_id=therapist.id,
+            action="export",
+            detail=audit.counts(rows=len(rows) - 1, clients=clients),
+        )
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerows(rows)

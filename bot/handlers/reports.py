@@ -12,6 +12,7 @@ from bot.digest_service import weekly_digest
 from bot.handlers.common import identify, reply
 from bot.outbox import keyboard
 from bot.services import BotContext
+from storage import audit
 from storage.models import Therapist
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,15 @@ async def digest(update: Update, context: BotContext) -> None:
     services = context.services
     now = services.clock.now()
     output = await weekly_digest(services, therapist, now)
+    async with services.db.session() as session:
+        await audit.record(
+            session,
+            at=now,
+            actor_kind="therapist",
+            actor_id=therapist.id,
+            action="read_digest",
+            detail=audit.counts(clients=output.clients),
+        )
     for text in output.texts:
         await message.reply_text(text)
     for caption, png in output.charts:

@@ -24,7 +24,7 @@ from bot.standin.models import ChatMessage
 from bot.testbed import Testbed
 from storage.crypto import Cipher
 from storage.db import Database
-from storage.models import Alert, DigestRun, SessionRating
+from storage.models import Alert, AuditEvent, DigestRun, SessionRating
 
 BERLIN = ZoneInfo("Europe/Berlin")
 WEEK = timedelta(days=7)
@@ -221,7 +221,9 @@ async def test_digest_names_the_strain_suggests_a_conversation_and_reports_a_rep
     assert bed.services is not None
     async with bed.services.db.session() as session:
         alerts = (await session.exec(select(Alert))).all()
+        actions = [e.action for e in (await session.exec(select(AuditEvent))).all()]
     assert [a.dedupe_key.split(":")[0] for a in alerts] == ["strain"]
+    assert "read_digest" in actions
 
 
 async def test_a_hostile_4000_character_comment_is_escaped_and_split(bed: Testbed) -> None:
@@ -308,6 +310,11 @@ async def test_client_history_and_csv_export(bed: Testbed) -> None:
     assert last["timezone"] == "Europe/Berlin"
     assert rows[4]["status"] == "pending" and rows[4]["severity"] == ""
     assert "comment" not in "".join(rows[0].keys()).replace("comment_left", "")
+
+    assert bed.services is not None
+    async with bed.services.db.session() as session:
+        actions = [e.action for e in (await session.exec(select(AuditEvent))).all()]
+    assert "read_client" in actions and "export" in actions
 
 
 async def test_a_therapist_cannot_see_another_therapists_clients(bed: Testbed) -> None:
