@@ -34,6 +34,17 @@ def _parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_sub.add_parser("upgrade", help="apply migrations")
     sub.add_parser("generate-key", help="print a new encryption key for ENCRYPTION_KEYS")
+    rotate = sub.add_parser(
+        "rotate-keys",
+        help="re-encrypt all stored text under the newest key in ENCRYPTION_KEYS (idempotent)",
+    )
+    rotate.add_argument(
+        "--batch-size", type=int, default=500, help="rows per transaction (default 500)"
+    )
+    audit_log = sub.add_parser(
+        "audit", help="print the audit log: reads, exports and erasures (never content)"
+    )
+    audit_log.add_argument("--days", type=int, default=30, help="how far back (default 30)")
     instrument = sub.add_parser("instrument", help="questionnaire files (docs/instruments.md)")
     instrument_sub = instrument.add_subparsers(
         dest="instrument_command", required=True, metavar="ACTION"
@@ -68,6 +79,10 @@ def configure_logging(settings: Settings) -> None:
     # httpx logs every request URL, and a Bot API URL contains the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # At DEBUG, python-telegram-bot logs whole updates and request parameters (message
+    # text) and its base URL (the token): never below INFO, whatever LOG_LEVEL says.
+    floor = max(logging.INFO, logging.getLevelName(settings.log_level))
+    logging.getLogger("telegram").setLevel(floor)
     from bot.ops import apply_log_format
 
     apply_log_format(settings)
@@ -202,6 +217,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(settings, webhook=args.webhook)
         if args.command == "therapist-invite":
             return cmd_therapist_invite(settings, args.name)
+        if args.command == "rotate-keys":
+            from bot.keys import cmd_rotate_keys
+
+            return cmd_rotate_keys(settings, args.batch_size)
+        if args.command == "audit":
+            from bot.rights import cmd_audit
+
+            return cmd_audit(settings, args.days)
         if args.command == "db" and args.db_command == "upgrade":
             from storage.migrate import upgrade
 
