@@ -303,7 +303,7 @@ class Demo:
 
     # ------------------------------------------------------------------ story
 
-    async def enrol(self) -> str:
+    async def enrol(self) -> None:
         """Admin invites the therapist; the therapist invites each client; each agrees."""
         from bot.enrolment import create_therapist_invitation
 
@@ -325,7 +325,6 @@ class Demo:
             )
         await self.dispatch()
         self.collect_therapist(week=0, digest=False)
-        return match.group(0) if match else ""
 
     def _item_asked(self, message: ChatMessage, locale: str) -> Item | None:
         text = message.text or ""
