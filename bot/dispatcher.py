@@ -14,6 +14,7 @@ from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -65,15 +66,24 @@ class DispatchReport:
     sent: int = 0
 
 
+def _skip_locked(services: Services, query: Any) -> Any:
+    """On PostgreSQL, rows another worker is handling right now are skipped, not waited
+    for or handled twice (SQLite has one writer at a time anyway)."""
+    return query if services.db.is_sqlite else query.with_for_update(skip_locked=True)
+
+
 async def materialise_schedules(services: Services, now: datetime, report: DispatchReport) -> None:
     """Turn weekly occurrences that have ended into session rows (each with one check-in)."""
     async with services.db.session() as session:
         schedules = (
             await session.exec(
-                select(WeeklySchedule)
-                .where(WeeklySchedule.active == True)  # noqa: E712
-                .where(col(WeeklySchedule.next_end_at) <= now)
-                .limit(BATCH)
+                _skip_locked(
+                    services,
+                    select(WeeklySchedule)
+                    .where(WeeklySchedule.active == True)  # noqa: E712
+                    .where(col(WeeklySchedule.next_end_at) <= now)
+                    .limit(BATCH),
+                )
             )
         ).all()
         for schedule in schedules:
@@ -113,11 +123,14 @@ async def queue_due_checkins(services: Services, now: datetime, report: Dispatch
     async with services.db.session() as session:
         due = (
             await session.exec(
-                select(CheckIn)
-                .where(CheckIn.status == "scheduled")
-                .where(col(CheckIn.due_at) <= now)
-                .order_by(col(CheckIn.due_at))
-                .limit(BATCH)
+                _skip_locked(
+                    services,
+                    select(CheckIn)
+                    .where(CheckIn.status == "scheduled")
+                    .where(col(CheckIn.due_at) <= now)
+                    .order_by(col(CheckIn.due_at))
+                    .limit(BATCH),
+                )
             )
         ).all()
         for checkin in due:
@@ -184,10 +197,21 @@ async def queue_reminders_and_expiry(
     async with services.db.session() as session:
         open_ones = (
             await session.exec(
-                select(CheckIn)
-                .where(col(CheckIn.status).in_(("sent", "answering")))
-                .where(col(CheckIn.sent_at) <= now - remind_after)
-                .limit(BATCH)
+                _skip_locked(
+                    services,
+                    select(CheckIn)
+                    .where(col(CheckIn.status).in_(("sent", "answering")))
+                    .where(col(CheckIn.sent_at) <= now - remind_after)
+                    # Already reminded and not yet expiring: nothing to do, and at scale
+                    # such rows would fill the batch and starve the new ones.
+                    .where(
+                        or_(
+                            col(CheckIn.reminder_sent_at).is_(None),
+                            col(CheckIn.sent_at) <= now - expire_after,
+                        )
+                    )
+                    .limit(BATCH),
+                )
             )
         ).all()
         for checkin in open_ones:

@@ -56,9 +56,10 @@ def apply_log_format(settings: Any) -> None:
         logger = logging.getLogger(name)
         if isinstance(level, int) and level < logging.INFO:
             logger.setLevel(logging.INFO)
-    # httpx logs every request URL at INFO, and a Bot API URL contains the token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # httpx logs every request URL at INFO, and a Bot API URL contains the token;
+    # APScheduler logs every run of the dispatcher job (every few seconds) at INFO.
+    for name in ("httpx", "httpcore", "apscheduler"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _install_signals(stop: asyncio.Event) -> None:

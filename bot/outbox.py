@@ -505,8 +505,7 @@ class Sender:
             row.sent_at = now
             row.message_id = result.message.message_id
             row.lease_until = None
-            row.lease_owner = None
-            row.last_error = None
+            row.last_error = None  # lease_owner stays: which worker sent it
             row.attempts += 1
             await self.on_sent(session, row, result.message, now)
             return
