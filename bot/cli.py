@@ -79,10 +79,6 @@ def configure_logging(settings: Settings) -> None:
     # httpx logs every request URL, and a Bot API URL contains the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
-    # At DEBUG, python-telegram-bot logs whole updates and request parameters (message
-    # text) and its base URL (the token): never below INFO, whatever LOG_LEVEL says.
-    floor = max(logging.INFO, logging.getLevelName(settings.log_level))
-    logging.getLogger("telegram").setLevel(floor)
     from bot.ops import apply_log_format
 
     apply_log_format(settings)

@@ -20,7 +20,9 @@ START = datetime(2026, 6, 2, 7, 0, tzinfo=UTC)
 @pytest.fixture
 async def bed(database_url: str) -> AsyncIterator[Testbed]:
     """A started testbed; the stand-in must end the test without internal errors."""
-    testbed = Testbed(database_url, start=START)
+    # Telegram's per-chat pace (about one message a second) is the outbox's business and
+    # tested there; here it would only make every story wait.
+    testbed = Testbed(database_url, start=START, send_rate_per_chat=30, send_burst_per_chat=20)
     await testbed.start()
     try:
         yield testbed
