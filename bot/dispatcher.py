@@ -14,7 +14,7 @@ from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_
+from sqlalchemy import or_, true, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -117,8 +117,18 @@ async def materialise_schedules(services: Services, now: datetime, report: Dispa
             report.sessions += 1
 
 
-async def queue_due_checkins(services: Services, now: datetime, report: DispatchReport) -> None:
-    """Queue check-ins whose time has come (outside the client's quiet hours)."""
+async def queue_due_checkins(
+    services: Services,
+    now: datetime,
+    report: DispatchReport,
+    after: tuple[datetime, int] | None = None,
+) -> tuple[datetime, int] | None:
+    """Queue check-ins whose time has come (outside the client's quiet hours).
+
+    Reads one page of BATCH rows after the key ``after``; returns the key to continue
+    from, or None when this was the last page. Paging by key lets one pass get through
+    thousands of due check-ins, and rows left waiting (quiet hours) never hide the rest.
+    """
     expire_after = timedelta(hours=services.settings.expire_after_hours)
     async with services.db.session() as session:
         due = (
@@ -128,7 +138,8 @@ async def queue_due_checkins(services: Services, now: datetime, report: Dispatch
                     select(CheckIn)
                     .where(CheckIn.status == "scheduled")
                     .where(col(CheckIn.due_at) <= now)
-                    .order_by(col(CheckIn.due_at))
+                    .where(true() if after is None else tuple_(CheckIn.due_at, CheckIn.id) > after)
+                    .order_by(col(CheckIn.due_at), col(CheckIn.id))
                     .limit(BATCH),
                 )
             )
@@ -186,6 +197,9 @@ async def queue_due_checkins(services: Services, now: datetime, report: Dispatch
             checkin.status = "queued"
             checkin.chat_id = client.chat_id
             report.queued += 1
+    if len(due) < BATCH:
+        return None
+    return due[-1].due_at, due[-1].id or 0
 
 
 async def queue_reminders_and_expiry(
@@ -355,7 +369,9 @@ async def run_due_work(services: Services, bot: Any) -> DispatchReport:
     now = services.clock.now()
     report = DispatchReport()
     await materialise_schedules(services, now, report)
-    await queue_due_checkins(services, now, report)
+    page = await queue_due_checkins(services, now, report)
+    while page is not None:
+        page = await queue_due_checkins(services, now, report, page)
     await queue_reminders_and_expiry(services, now, report)
     await queue_weekly_digests(services, now, report)
     await rights.housekeeping(services, now)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import logging
 import signal
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from bot import outbox
@@ -81,9 +83,11 @@ async def serve(services: Services, *, token: str, webhook: bool = False) -> Non
     application = build_application(
         services, token=token, base_url=settings.telegram_api_base_url, updater=not webhook
     )
-    sender = outbox.Sender(
-        services, application.bot, on_sent=on_sent, on_unreachable=on_unreachable
-    )
+    unreachable: Any = on_unreachable
+    if "services" in inspect.signature(on_unreachable).parameters:
+        # The hook tells the therapist through the outbox, so it needs the services.
+        unreachable = partial(on_unreachable, services=services)
+    sender = outbox.Sender(services, application.bot, on_sent=on_sent, on_unreachable=unreachable)
     application.bot_data["sender"] = sender
     runner = None
     await application.initialize()
