@@ -12,8 +12,9 @@ and retention.
   agreed to an older version is asked again before their next check-in; the check-in
   waits for the answer. Declining leaves the check-ins.
 - :func:`housekeeping` runs on every dispatcher pass: it wipes the text of messages
-  the bot has already delivered (the outbox only needs it until Telegram has it) and
-  erases clients who left more than ``RETENTION_MONTHS`` months ago.
+  the bot has already delivered (the outbox only needs it until Telegram has it),
+  forgets Telegram update ids older than a week, and erases clients who left more
+  than ``RETENTION_MONTHS`` months ago.
 
 The audit log records every export and erasure (storage.audit), never their content.
 """
@@ -35,7 +36,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Mess
 from bot import callbacks, outbox
 from bot.clock import SystemClock
 from bot.enrolment import PRIVACY_NOTICE_VERSION
-from bot.handlers.common import Person, identify, reply
+from bot.handlers.common import Person, identify, prune_processed_updates, reply
 from bot.practice import leave_programme
 from bot.services import BotContext, Services
 from bot.settings import Settings
@@ -630,8 +631,10 @@ async def discharged_clients(services: Services, now: datetime) -> Sequence[int]
 
 
 async def housekeeping(services: Services, now: datetime) -> int:
-    """Wipe delivered text and apply the retention period; returns how many clients were erased."""
+    """Wipe delivered text, forget old update ids and apply the retention period; returns how
+    many clients were erased."""
     await purge_delivered_text(services, now)
+    await prune_processed_updates(services)
     erased = 0
     for client_id in await discharged_clients(services, now):
         counts = await erase_client(
