@@ -23,6 +23,7 @@ from bot import flood, metrics, rights, safety
 from bot.dispatcher import run_due_work
 from bot.handlers import buttons, common, people, reports
 from bot.services import BotContext, Services
+from bot.transport import AiohttpRequest
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,9 @@ def build_application(
         .application_class(application_class)
         # One flood budget for handler replies and outbox sends alike (bot.flood).
         .rate_limiter(flood.from_settings(services.settings))
+        # aiohttp instead of httpx: several times the requests per second (bot.transport).
+        .request(AiohttpRequest(connection_pool_size=services.settings.send_concurrency + 8))
+        .get_updates_request(AiohttpRequest(connection_pool_size=2))
     )
     if not updater:
         builder = builder.updater(None)
