@@ -29,6 +29,8 @@ def is_sqlite(url: str) -> bool:
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine with the pragmas and pool settings each backend needs."""
+    # Bound values (aliases, ciphertexts) must never reach a log line or a traceback.
+    kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
