@@ -213,6 +213,27 @@ async def create_for_session(
     return checkin
 
 
+async def _move_on(
+    session: AsyncSession,
+    services: Services,
+    checkin: CheckIn,
+    client: Client,
+    answers: Mapping[str, int | None],
+    now: datetime,
+) -> tuple[Screen, bool]:
+    """After an answer: the next question, or the thanks and a completed check-in."""
+    therapy_session = await repo.session_of(session, checkin.session_id)
+    screen = question_screen(
+        services, checkin, client.locale, answers, local_session_end(therapy_session, client)
+    )
+    if screen is None:
+        checkin.status = "completed"
+        checkin.closed_at = now
+        return closing_screen(services, client.locale, answers), True
+    checkin.status = "answering"
+    return screen, False
+
+
 async def press_answer(
     services: Services, user_id: int, message_id: int | None, press: AnswerPress
 ) -> PressResult:
@@ -250,24 +271,10 @@ async def press_answer(
             answers[item.id] = press.value
             if checkin.message_id is None and message_id is not None:
                 checkin.message_id = message_id
-            therapy_session = await repo.session_of(session, checkin.session_id)
-            screen = question_screen(
-                services,
-                checkin,
-                client.locale,
-                answers,
-                local_session_end(therapy_session, client),
+            screen, completed = await _move_on(session, services, checkin, client, answers, now)
+            return PressResult(
+                "checkin.saved", screen, completed_checkin_id=checkin.id if completed else None
             )
-            if screen is None:
-                checkin.status = "completed"
-                checkin.closed_at = now
-                return PressResult(
-                    "checkin.saved",
-                    closing_screen(services, client.locale, answers),
-                    completed_checkin_id=checkin.id,
-                )
-            checkin.status = "answering"
-            return PressResult("checkin.saved", screen)
     except IntegrityError:
         # Two presses raced for the same item: the first one was stored.
         return PressResult("checkin.already")
@@ -308,20 +315,7 @@ async def take_comment(services: Services, user_id: int, text: str) -> CommentRe
                 )
             )
             answers[item.id] = None
-            therapy_session = await repo.session_of(session, checkin.session_id)
-            screen = question_screen(
-                services,
-                checkin,
-                client.locale,
-                answers,
-                local_session_end(therapy_session, client),
-            )
-            if screen is None:
-                checkin.status = "completed"
-                checkin.closed_at = now
-                screen = closing_screen(services, client.locale, answers)
-            else:
-                checkin.status = "answering"
+            screen, _completed = await _move_on(session, services, checkin, client, answers, now)
             return CommentResult(
                 chat_id=client.chat_id or user_id,
                 message_id=checkin.message_id,

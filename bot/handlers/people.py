@@ -292,13 +292,21 @@ async def _client_or_refuse(update: Update, context: BotContext) -> Client | Non
     return person.client
 
 
-async def pause(update: Update, context: BotContext) -> None:
-    """/pause: no check-ins until /resume."""
+async def _participant_or_refuse(update: Update, context: BotContext) -> Client | None:
+    """The sender as a client who is still taking part, or None after a short answer."""
     client = await _client_or_refuse(update, context)
     if client is None:
-        return
+        return None
     if client.status not in enrolment.PARTICIPATING:
         await reply(update, context, client.locale, "client.stop_already")
+        return None
+    return client
+
+
+async def pause(update: Update, context: BotContext) -> None:
+    """/pause: no check-ins until /resume."""
+    client = await _participant_or_refuse(update, context)
+    if client is None:
         return
     status = await practice.set_client_status(context.services, client.id or 0, "paused")
     await reply(update, context, client.locale, f"client.pause_{status}")
@@ -306,11 +314,8 @@ async def pause(update: Update, context: BotContext) -> None:
 
 async def resume(update: Update, context: BotContext) -> None:
     """/resume: check-ins again after the next session."""
-    client = await _client_or_refuse(update, context)
+    client = await _participant_or_refuse(update, context)
     if client is None:
-        return
-    if client.status not in enrolment.PARTICIPATING:
-        await reply(update, context, client.locale, "client.stop_already")
         return
     status = await practice.set_client_status(context.services, client.id or 0, "active")
     await reply(update, context, client.locale, f"client.resume_{status}")
@@ -318,11 +323,8 @@ async def resume(update: Update, context: BotContext) -> None:
 
 async def stop(update: Update, context: BotContext) -> None:
     """/stop: leave the programme, after a confirmation."""
-    client = await _client_or_refuse(update, context)
+    client = await _participant_or_refuse(update, context)
     if client is None:
-        return
-    if client.status not in enrolment.PARTICIPATING:
-        await reply(update, context, client.locale, "client.stop_already")
         return
     texts = context.services.texts
     message = update.effective_message
