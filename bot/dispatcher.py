@@ -144,6 +144,23 @@ async def queue_due_checkins(
                 )
             )
         ).all()
+        # The page's clients and sessions in two queries, not two per check-in (held in a
+        # list: the session's identity map keeps only weak references).
+        prefetched: list[Any] = list(
+            await session.exec(select(Client).where(col(Client.id).in_({c.client_id for c in due})))
+        )
+        prefetched += await session.exec(
+            select(TherapySession).where(col(TherapySession.id).in_({c.session_id for c in due}))
+        )
+        open_by_client: dict[int, list[CheckIn]] = {}
+        for open_one in await session.exec(
+            select(CheckIn)
+            .where(col(CheckIn.client_id).in_({c.client_id for c in due}))
+            .where(col(CheckIn.status).in_(repo.OPEN_CHECKIN))
+            .order_by(col(CheckIn.due_at))
+        ):
+            open_by_client.setdefault(open_one.client_id, []).append(open_one)
+        log.debug("dispatch: %d due check-ins, %d rows prefetched", len(due), len(prefetched))
         for checkin in due:
             if checkin.due_at <= now - expire_after:
                 # Never sent in time (the client had not joined yet, or the bot was down
@@ -174,7 +191,7 @@ async def queue_due_checkins(
                 continue
             # A newer check-in closes an older one still open: answers about last
             # week's session after this week's would muddle both.
-            older = await repo.open_checkins_of(session, client.id or 0)
+            older = open_by_client.pop(client.id or 0, [])
             await close_checkins(session, older, "expired", now)
             report.expired += len(older)
             therapy_session = await session.get(TherapySession, checkin.session_id)
@@ -196,6 +213,7 @@ async def queue_due_checkins(
             )
             checkin.status = "queued"
             checkin.chat_id = client.chat_id
+            open_by_client[client.id or 0] = [checkin]
             report.queued += 1
     if len(due) < BATCH:
         return None

@@ -27,6 +27,8 @@ from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import and_, case, exists, or_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -111,13 +113,13 @@ async def enqueue(
     therapist_id: int | None = None,
 ) -> bool:
     """Queue a message unless one with the same dedupe key exists; True if queued."""
-    existing = await session.exec(
-        select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)
-    )
-    if existing.first() is not None:
-        return False
-    session.add(
-        OutboxMessage(
+    # One INSERT … ON CONFLICT DO NOTHING: no read-then-write race between workers, and
+    # one statement per message when the dispatcher queues thousands at once.
+    connection = await session.connection()
+    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(OutboxMessage)
+        .values(
             kind=kind,
             chat_id=message.chat_id,
             dedupe_key=dedupe_key,
@@ -127,12 +129,17 @@ async def enqueue(
             checkin_id=checkin_id,
             client_id=client_id,
             therapist_id=therapist_id,
+            status="pending",
+            attempts=0,
             not_before=not_before or now,
             created_at=now,
         )
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
     )
-    await session.flush()
-    return True
+    # No autoflush: the row refers only to rows that already have ids, and flushing the
+    # caller's pending changes before every message would cost a round trip each.
+    result = await session.exec(statement, execution_options={"autoflush": False})
+    return bool(result.rowcount == 1)
 
 
 SentHook = Callable[[AsyncSession, OutboxMessage, Message, datetime], Awaitable[None]]
@@ -483,15 +490,19 @@ class Sender:
                 ).all()
             }
             checkin_ids = [row.checkin_id for row in rows.values() if row.checkin_id is not None]
+            loaded: list[CheckIn] = []  # held: the identity map keeps only weak references
             if checkin_ids:
                 # Load the check-ins the hooks will ask for in one query (identity map),
                 # instead of one query per row.
-                await session.exec(select(CheckIn).where(col(CheckIn.id).in_(checkin_ids)))
+                loaded = list(
+                    await session.exec(select(CheckIn).where(col(CheckIn.id).in_(checkin_ids)))
+                )
             for result in results:
                 row = rows.get(result.row_id)
                 if row is None:
                     continue
                 await self._apply(session, row, result, now)
+        log.debug("outbox: %d outcomes written (%d check-ins)", len(results), len(loaded))
         return [None] * len(results)
 
     async def _apply(
