@@ -153,7 +153,7 @@ class Testbed:
         async with self._progress:
             self._progress.notify_all()
 
-    async def settled(self, update_id: int, timeout: float = 10.0) -> None:
+    async def settled(self, update_id: int, timeout: float = 10.0) -> None:  # noqa: ASYNC109
         """Wait until the bot has completely handled an injected update."""
 
         async def _wait() -> None:

@@ -1,1 +1,4 @@
-"""The pure core: clinical and scheduling logic over plain data (no Telegram, no database, no clock)."""
+"""The pure core: clinical and scheduling logic over plain data.
+
+No Telegram, no database, no clock: callers pass ``now``.
+"""

@@ -44,8 +44,9 @@ def test_weekly_session_keeps_its_local_time_across_a_dst_change(
         datetime.combine(before_change, time(0, 0), tz).astimezone(UTC), 0, time(10), 50, tz
     )
     second = next_weekly_end(first, 0, time(10), 50, tz)
-    assert first.astimezone(tz).replace(tzinfo=None) == datetime.combine(before_change, time(10, 50))
-    assert second.astimezone(tz).replace(tzinfo=None) == datetime.combine(after_change, time(10, 50))
+    local_end = time(10, 50)
+    assert first.astimezone(tz).replace(tzinfo=None) == datetime.combine(before_change, local_end)
+    assert second.astimezone(tz).replace(tzinfo=None) == datetime.combine(after_change, local_end)
     # The UTC gap is a week plus or minus the hour the clocks moved.
     assert abs((second - first) - timedelta(days=7)) == timedelta(hours=1)
 

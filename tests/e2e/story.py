@@ -42,7 +42,7 @@ class Person:
         await self.bed.settled(update["update_id"])
 
     async def press(self, button_text: str, message: ChatMessage | None = None) -> str:
-        """Tap the button starting with this text on a message (default: the newest with buttons)."""
+        """Tap the button starting with this text (default message: the newest with buttons)."""
         target = message or self.message_with_buttons()
         data = self.bed.standin.find_button(self.chat_id, target.message_id, button_text)
         return await self.press_data(target.message_id, data)
