@@ -77,9 +77,9 @@ class StandinProcess:
 
     async def stats(self) -> dict[str, Any]:
         """The stand-in's counters (calls per method, 429s sent...)."""
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"http://127.0.0.1:{self.port}/control/stats") as response:
-                return dict((await response.json())["result"])
+        url = f"http://127.0.0.1:{self.port}/control/stats"
+        async with aiohttp.ClientSession() as http, http.get(url) as response:
+            return dict((await response.json())["result"])
 
 
 def free_port() -> int:
@@ -97,9 +97,7 @@ def standin_process(users: int, **limits: Any) -> Iterator[StandinProcess]:
     context = multiprocessing.get_context("spawn")
     ready = context.Event()
     port = free_port()
-    process = context.Process(
-        target=_serve_standin, args=(port, users, limits, ready), daemon=True
-    )
+    process = context.Process(target=_serve_standin, args=(port, users, limits, ready), daemon=True)
     process.start()
     if not ready.wait(120):
         process.kill()
@@ -142,7 +140,9 @@ async def fresh_database(backend: str) -> AsyncIterator[str]:
             await admin.close()
 
 
-async def insert_rows(db: Database, model: Any, rows: list[dict[str, Any]], chunk: int = 5000) -> None:
+async def insert_rows(
+    db: Database, model: Any, rows: list[dict[str, Any]], chunk: int = 5000
+) -> None:
     """Bulk insert (executemany) in chunks."""
     for start in range(0, len(rows), chunk):
         async with db.session() as session:
@@ -217,8 +217,12 @@ async def seed_practice(
             db,
             TherapySession,
             [
-                {"client_id": c.id, "ended_at": now - timedelta(minutes=61), "source": "manual",
-                 "created_at": now}
+                {
+                    "client_id": c.id,
+                    "ended_at": now - timedelta(minutes=61),
+                    "source": "manual",
+                    "created_at": now,
+                }
                 for c in clients
             ],
         )

@@ -122,6 +122,8 @@ def add_handlers(application: AppType) -> None:
         ),
         group=-3,
     )
+    # Counted first, whatever happens to the update next (bot.metrics).
+    application.add_handler(TypeHandler(Update, metrics.count_update), group=-10)
     application.add_handler(TypeHandler(Update, common.drop_duplicates), group=-2)
     # Within a group only the first matching handler runs: membership changes must come
     # before the catch-all private-chat check, or they would never be seen.

@@ -84,6 +84,11 @@ def record_dispatch(report: Any) -> None:
         EXPIRED.inc(expired)
 
 
+async def count_update(update: object, context: object) -> None:
+    """A handler in its own group: counts every update and lets it go on."""
+    UPDATES.inc()
+
+
 def record_press(notice_key: str, completed: bool) -> None:
     """Count a stored answer (and a finished check-in)."""
     if notice_key == "checkin.saved":

@@ -13,7 +13,7 @@ from telegram import (
 )
 from telegram.error import BadRequest
 
-from bot import alerts, callbacks, enrolment, practice, rights, safety
+from bot import alerts, callbacks, enrolment, metrics, practice, rights, safety
 from bot.checkin_flow import Screen, awaiting_buttons, press_answer, take_comment
 from bot.handlers import reports
 from bot.handlers.common import identify, reply
@@ -69,6 +69,7 @@ async def button(update: Update, context: BotContext) -> None:
     if isinstance(press, callbacks.AnswerPress):
         message_id = query.message.message_id if query.message else None
         result = await press_answer(services, user.id, message_id, press)
+        metrics.record_press(result.notice_key, result.completed_checkin_id is not None)
         locale = person.locale
         await query.answer(texts.plain(locale, result.notice_key))
         if result.screen is not None:
@@ -143,6 +144,7 @@ async def text_message(update: Update, context: BotContext) -> None:
     if person.client is not None:
         result = await take_comment(services, user.id, message.text)
         if result is not None:
+            metrics.record_press("checkin.saved", completed=False)
             if result.message_id is not None:
                 try:
                     await context.bot.edit_message_text(
