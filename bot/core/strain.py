@@ -11,10 +11,11 @@ Pure: no clock is read, ``now`` is passed in.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
+from functools import lru_cache
 from math import sqrt
 from statistics import fmean
 from typing import Literal
@@ -29,7 +30,6 @@ from bot.core.scoring import (
     full_repair_value,
     position,
     score_checkin,
-    valid_answer,
 )
 
 ClientStatus = Literal["active", "paused", "stopped", "unreachable", "invited"]
@@ -238,11 +238,8 @@ class _Evaluation:
     score: CheckinScore
     reasons: tuple[Reason, ...]
     severe: bool
-
-    @property
-    def severity(self) -> Severity:
-        """The weightiest finding of this check-in."""
-        return max((r.severity for r in self.reasons), default=Severity.STEADY)
+    # The weightiest finding of this check-in (read several times per assessment).
+    severity: Severity
 
 
 def _on_scale(item: Item, points_on_five: float) -> float:
@@ -266,6 +263,17 @@ def _sample_sd(values: Sequence[float], mean: float) -> float:
     return sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
+@lru_cache(maxsize=4096)
+def _window_stats(window: tuple[float, ...]) -> tuple[float, float]:
+    """Mean and sample SD of a baseline window.
+
+    Answers are a handful of scale points, so the same windows recur across
+    check-ins and clients; the figures are computed once per distinct window.
+    """
+    mean = fmean(window)
+    return mean, _sample_sd(window, mean)
+
+
 def _slope(values: Sequence[float]) -> float:
     """Least-squares slope per step of equally spaced values."""
     n = len(values)
@@ -276,57 +284,136 @@ def _slope(values: Sequence[float]) -> float:
     return num / den
 
 
+@dataclass(frozen=True)
+class _ScaleRule:
+    """A scale item with its allowed answers scored and its thresholds on its own scale."""
+
+    item: Item
+    scores: Mapping[int, float]  # allowed value -> score (reverse scoring applied)
+    positions: Mapping[int, float]  # allowed value -> where it sits on the scale, 0..1
+    early_low: float  # each threshold includes the 1e-9 slack
+    low_conversation: float
+    low_watch: float
+    severe_low: float
+    baseline_conversation_floor: float
+    baseline_watch_floor: float
+    decline_conversation: float
+    decline_watch: float
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What the rules need from an instrument and the settings, worked out once."""
+
+    instrument: Instrument
+    core_scales: tuple[_ScaleRule, ...]
+    other_scales: tuple[_ScaleRule, ...]
+    by_domain: Mapping[str, _ScaleRule]  # the first core scale item of each domain
+    overall: _ScaleRule | None  # the first core scale item of any domain
+    tension_item: Item | None
+    repair_item: Item | None
+    full_repair: int | None
+
+
+def _scale_rule(item: Item, s: StrainSettings) -> _ScaleRule:
+    """One scale item's answers and thresholds, computed as the rules compute them."""
+    allowed = [option.value for option in item.options]
+    return _ScaleRule(
+        item=item,
+        scores={value: item.score(value) for value in allowed},
+        positions={value: position(item, item.score(value)) for value in allowed},
+        early_low=_on_scale(item, s.early_low_at_or_below) + _EPSILON,
+        low_conversation=_on_scale(item, s.low_item_conversation_at_or_below) + _EPSILON,
+        low_watch=_on_scale(item, s.low_item_watch_at_or_below) + _EPSILON,
+        severe_low=_on_scale(item, s.severe_low_at_or_below) + _EPSILON,
+        baseline_conversation_floor=_span(item, s.baseline_conversation_floor),
+        baseline_watch_floor=_span(item, s.baseline_watch_floor),
+        decline_conversation=_span(item, s.decline_conversation_drop) - _EPSILON,
+        decline_watch=_span(item, s.decline_watch_drop) - _EPSILON,
+    )
+
+
+# Keyed by the instrument's identity (instruments hold dicts, so they do not hash);
+# the entry keeps the instrument alive, so an id is never reused while cached.
+_PREPARED: dict[tuple[int, StrainSettings], _Prepared] = {}
+_PREPARED_LIMIT = 64
+
+
+def _prepare(instrument: Instrument, s: StrainSettings) -> _Prepared:
+    """The instrument's scale items and thresholds for these settings (cached)."""
+    key = (id(instrument), s)
+    found = _PREPARED.get(key)
+    if found is not None and found.instrument is instrument:
+        return found
+    scales = [item for item in instrument.items if item.kind == "scale"]
+    core = tuple(_scale_rule(item, s) for item in scales if item.core)
+    by_domain: dict[str, _ScaleRule] = {}
+    for rule in core:
+        by_domain.setdefault(rule.item.domain, rule)
+    repair_item = first_item(instrument, REPAIR_DOMAIN)
+    prepared = _Prepared(
+        instrument=instrument,
+        core_scales=core,
+        other_scales=tuple(_scale_rule(item, s) for item in scales if not item.core),
+        by_domain=by_domain,
+        overall=core[0] if core else None,
+        tension_item=first_item(instrument, TENSION_DOMAIN),
+        repair_item=repair_item,
+        full_repair=full_repair_value(repair_item) if repair_item and repair_item.options else None,
+    )
+    if len(_PREPARED) >= _PREPARED_LIMIT:
+        _PREPARED.clear()
+    _PREPARED[key] = prepared
+    return prepared
+
+
 def _lowest_answers(
-    instrument: Instrument, record: CheckinRecord, core: bool
-) -> dict[str, tuple[Item, float]]:
-    """Per domain, the lowest-scoring answered scale item (core or non-core items)."""
-    lowest: dict[str, tuple[Item, float]] = {}
-    for item in instrument.items:
-        if item.kind != "scale" or item.core != core:
-            continue
-        value = valid_answer(item, record.answers.get(item.id))
+    rules: Sequence[_ScaleRule], answers: Mapping[str, int | None]
+) -> dict[str, tuple[_ScaleRule, float]]:
+    """Per domain, the lowest-scoring answered scale item among ``rules``."""
+    lowest: dict[str, tuple[_ScaleRule, float]] = {}
+    for rule in rules:
+        value = answers.get(rule.item.id)
         if value is None:
             continue
-        score = item.score(value)
-        if item.domain not in lowest or score < lowest[item.domain][1]:
-            lowest[item.domain] = (item, score)
+        score = rule.scores.get(value)
+        if score is None:  # not an allowed answer (a corrupt value)
+            continue
+        domain = rule.item.domain
+        if domain not in lowest or score < lowest[domain][1]:
+            lowest[domain] = (rule, score)
     return lowest
 
 
-def _core_item(instrument: Instrument, domain: str | None) -> Item | None:
-    """The first core scale item of a domain (or of any domain): it fixes the scale."""
-    for item in instrument.items:
-        if item.kind == "scale" and item.core and (domain is None or item.domain == domain):
-            return item
-    return None
-
-
 def _low_item_reasons(
-    instrument: Instrument, record: CheckinRecord, s: StrainSettings
+    lowest_core: Mapping[str, tuple[_ScaleRule, float]],
+    lowest_other: Mapping[str, tuple[_ScaleRule, float]],
+    record: CheckinRecord,
+    s: StrainSettings,
 ) -> list[Reason]:
     """Rules 1 and 4: answers at or below the midpoint, weighing more early on."""
     reasons = []
     early = record.sequence <= s.early_checkins
-    for core in (True, False):
-        for domain, (item, score) in _lowest_answers(instrument, record, core).items():
-            if core and early and score <= _on_scale(item, s.early_low_at_or_below) + _EPSILON:
-                rule: Rule = "early_low"
+    for core, lowest in ((True, lowest_core), (False, lowest_other)):
+        for domain, (rule, score) in lowest.items():
+            if core and early and score <= rule.early_low:
+                kind: Rule = "early_low"
                 severity = Severity.CONVERSATION
-            elif score <= _on_scale(item, s.low_item_conversation_at_or_below) + _EPSILON:
+            elif score <= rule.low_conversation:
                 # Items outside the core (e.g. support from important people) are
                 # context, not the therapy relationship itself: they stay a watch.
-                rule, severity = "low_item", Severity.CONVERSATION if core else Severity.WATCH
-            elif score <= _on_scale(item, s.low_item_watch_at_or_below) + _EPSILON:
-                rule, severity = "low_item", Severity.WATCH
+                kind, severity = "low_item", Severity.CONVERSATION if core else Severity.WATCH
+            elif score <= rule.low_watch:
+                kind, severity = "low_item", Severity.WATCH
             else:
                 continue
             reasons.append(
                 Reason(
-                    rule,
+                    kind,
                     severity,
                     domain=domain,
                     value=score,
-                    scale_max=item.scale_max,
+                    scale_max=rule.item.scale_max,
                     count=record.sequence,
                     since=record.session_end,
                     checkin_id=record.checkin_id,
@@ -335,31 +422,28 @@ def _low_item_reasons(
     return reasons
 
 
-def _series(earlier: Sequence[_Evaluation], domain: str | None) -> list[float]:
-    """Earlier scores of a domain (or the overall mean when domain is None), oldest first."""
-    if domain is None:
-        return [e.score.overall for e in earlier if e.score.overall is not None]
-    return [e.score.domains[domain] for e in earlier if domain in e.score.domains]
-
-
 def _baseline_reason(
-    item: Item, current: float, earlier: list[float], record: CheckinRecord, s: StrainSettings
+    rule: _ScaleRule,
+    current: float,
+    earlier: list[float],
+    record: CheckinRecord,
+    s: StrainSettings,
 ) -> Reason | None:
     """Rule 2: a drop below the client's own mean, in SDs of their own variability."""
     window = earlier[-s.baseline_window :]
     if len(window) < s.baseline_min_checkins:
         return None
-    mean = fmean(window)
-    sd = _sample_sd(window, mean)
+    mean, sd = _window_stats(tuple(window))
     drop = mean - current
-    deep = max(s.baseline_conversation_sd * sd, _span(item, s.baseline_conversation_floor))
-    clear = max(s.baseline_watch_sd * sd, _span(item, s.baseline_watch_floor))
+    deep = max(s.baseline_conversation_sd * sd, rule.baseline_conversation_floor)
+    clear = max(s.baseline_watch_sd * sd, rule.baseline_watch_floor)
     if drop >= deep - _EPSILON:
         severity = Severity.CONVERSATION
     elif drop >= clear - _EPSILON:
         severity = Severity.WATCH
     else:
         return None
+    item = rule.item
     return Reason(
         "below_baseline",
         severity,
@@ -376,7 +460,11 @@ def _baseline_reason(
 
 
 def _decline_reason(
-    item: Item, current: float, earlier: list[float], record: CheckinRecord, s: StrainSettings
+    rule: _ScaleRule,
+    current: float,
+    earlier: list[float],
+    record: CheckinRecord,
+    s: StrainSettings,
 ) -> Reason | None:
     """Rule 5: the overall mean falling step by step over the last few check-ins."""
     values = [*earlier[-(s.decline_window - 1) :], current]
@@ -385,9 +473,9 @@ def _decline_reason(
     if len(values) < s.decline_window or current >= values[0] or falls < s.decline_min_falls:
         return None
     drop = -_slope(values) * (len(values) - 1)
-    if drop >= _span(item, s.decline_conversation_drop) - _EPSILON:
+    if drop >= rule.decline_conversation:
         severity = Severity.CONVERSATION
-    elif drop >= _span(item, s.decline_watch_drop) - _EPSILON:
+    elif drop >= rule.decline_watch:
         severity = Severity.WATCH
     else:
         return None
@@ -395,7 +483,7 @@ def _decline_reason(
         "decline",
         severity,
         value=current,
-        scale_max=item.scale_max,
+        scale_max=rule.item.scale_max,
         baseline=values[0],
         drop=drop,
         count=len(values),
@@ -404,43 +492,58 @@ def _decline_reason(
     )
 
 
+@dataclass
+class _Series:
+    """Earlier scores of each domain and of the overall mean, oldest first."""
+
+    domains: dict[str, list[float]]
+    overall: list[float]
+
+    def add(self, score: CheckinScore) -> None:
+        """Extend the series with one more judged check-in."""
+        for domain, value in score.domains.items():
+            self.domains.setdefault(domain, []).append(value)
+        if score.overall is not None:
+            self.overall.append(score.overall)
+
+
 def _trend_reasons(
-    instrument: Instrument,
+    p: _Prepared,
     record: CheckinRecord,
     score: CheckinScore,
-    earlier: Sequence[_Evaluation],
+    earlier: _Series,
     s: StrainSettings,
 ) -> list[Reason]:
     """Rule 2 for each core domain; rule 5 on the overall mean, which moves smoothly."""
     reasons: list[Reason] = []
     for domain, current in score.domains.items():
-        item = _core_item(instrument, domain)
-        if item is None:
+        rule = p.by_domain.get(domain)
+        if rule is None:
             continue
-        found = _baseline_reason(item, current, _series(earlier, domain), record, s)
+        found = _baseline_reason(rule, current, earlier.domains.get(domain, []), record, s)
         if found is not None:
             reasons.append(found)
-    overall_item = _core_item(instrument, None)
-    if score.overall is not None and overall_item is not None:
-        found = _decline_reason(overall_item, score.overall, _series(earlier, None), record, s)
+    if score.overall is not None and p.overall is not None:
+        found = _decline_reason(p.overall, score.overall, earlier.overall, record, s)
         if found is not None:
             reasons.append(found)
     return reasons
 
 
 def _tension_reason(
-    instrument: Instrument, record: CheckinRecord, score: CheckinScore, s: StrainSettings
+    p: _Prepared, record: CheckinRecord, score: CheckinScore, s: StrainSettings
 ) -> tuple[Reason | None, bool]:
     """Rule 3: tension not (fully) talked through; and whether it is severe."""
-    tension_item = first_item(instrument, TENSION_DOMAIN)
+    tension_item = p.tension_item
     if not score.unresolved or tension_item is None or score.tension is None:
         return None, False
-    repair_item = first_item(instrument, REPAIR_DOMAIN)
+    repair_item = p.repair_item
     talked = score.talked_through
     partly = (
         repair_item is not None
+        and p.full_repair is not None
         and talked is not None
-        and 0 < talked < full_repair_value(repair_item)
+        and 0 < talked < p.full_repair
     )
     a_lot = score.tension >= s.tension_a_lot
     severity = Severity.CONVERSATION if a_lot or not partly else Severity.WATCH
@@ -459,18 +562,19 @@ def _tension_reason(
     return reason, a_lot and not partly
 
 
-def _disagreement_reason(
-    instrument: Instrument, record: CheckinRecord, s: StrainSettings
-) -> Reason | None:
+def _disagreement_reason(p: _Prepared, record: CheckinRecord, s: StrainSettings) -> Reason | None:
     """Rule 7: the therapist's rating of the session far from the client's answers."""
     rating = record.therapist_rating
     if rating is None or not 1 <= rating <= 5:
         return None
     positions = []
-    for item in instrument.items:
-        value = valid_answer(item, record.answers.get(item.id)) if item.core else None
-        if item.kind == "scale" and value is not None:
-            positions.append(position(item, item.score(value)))
+    for rule in p.core_scales:
+        value = record.answers.get(rule.item.id)
+        if value is None:
+            continue
+        found = rule.positions.get(value)
+        if found is not None:
+            positions.append(found)
     if not positions:
         return None
     client = 1.0 + 4.0 * fmean(positions)
@@ -490,35 +594,37 @@ def _disagreement_reason(
 
 
 def _evaluate(
-    instrument: Instrument,
+    p: _Prepared,
     record: CheckinRecord,
     score: CheckinScore,
-    earlier: Sequence[_Evaluation],
+    earlier: _Series,
     s: StrainSettings,
 ) -> _Evaluation:
     """Apply the per-check-in rules (1-5, 7) to one check-in given the ones before it."""
-    reasons = _low_item_reasons(instrument, record, s)
-    reasons += _trend_reasons(instrument, record, score, earlier, s)
-    tension, severe_tension = _tension_reason(instrument, record, score, s)
+    lowest_core = _lowest_answers(p.core_scales, record.answers)
+    reasons = _low_item_reasons(
+        lowest_core, _lowest_answers(p.other_scales, record.answers), record, s
+    )
+    reasons += _trend_reasons(p, record, score, earlier, s)
+    tension, severe_tension = _tension_reason(p, record, score, s)
     if tension is not None:
         reasons.append(tension)
-    disagreement = _disagreement_reason(instrument, record, s)
+    disagreement = _disagreement_reason(p, record, s)
     if disagreement is not None:
         reasons.append(disagreement)
-    low_domains = sum(
-        1
-        for item, value in _lowest_answers(instrument, record, core=True).values()
-        if value <= _on_scale(item, s.severe_low_at_or_below) + _EPSILON
-    )
+    low_domains = sum(1 for rule, value in lowest_core.values() if value <= rule.severe_low)
     severe = severe_tension or low_domains >= s.severe_low_domains
-    return _Evaluation(record, score, tuple(reasons), severe)
+    severity = max((r.severity for r in reasons), default=Severity.STEADY)
+    return _Evaluation(record, score, tuple(reasons), severe, severity)
 
 
 def _evaluate_all(
     instrument: Instrument, checkins: Iterable[CheckinRecord], s: StrainSettings
 ) -> list[_Evaluation]:
     """Judge every answered check-in of this instrument against the ones before it."""
+    p = _prepare(instrument, s)
     evaluations: list[_Evaluation] = []
+    earlier = _Series({}, [])
     for record in sorted(checkins, key=lambda c: c.sequence):
         if record.instrument_id != instrument.id:
             # Scores on another instrument are not comparable with this one's.
@@ -526,7 +632,8 @@ def _evaluate_all(
         score = score_checkin(instrument, record)
         if not score.scored and score.tension is None:
             continue
-        evaluations.append(_evaluate(instrument, record, score, evaluations, s))
+        evaluations.append(_evaluate(p, record, score, earlier, s))
+        earlier.add(score)
     return evaluations
 
 
