@@ -221,9 +221,17 @@ async def queue_due_checkins(
 
 
 async def queue_reminders_and_expiry(
-    services: Services, now: datetime, report: DispatchReport
-) -> None:
-    """One gentle reminder for an unfinished check-in; close it after the expiry time."""
+    services: Services,
+    now: datetime,
+    report: DispatchReport,
+    after: tuple[datetime, int] | None = None,
+) -> tuple[datetime, int] | None:
+    """One gentle reminder for an unfinished check-in; close it after the expiry time.
+
+    Reads one page of BATCH rows after the key ``after`` (when sent, then id); returns the
+    key to continue from, or None when this was the last page. As with due check-ins,
+    reminders held back by quiet hours never hide the ones after them.
+    """
     remind_after = timedelta(hours=services.settings.reminder_after_hours)
     expire_after = timedelta(hours=services.settings.expire_after_hours)
     async with services.db.session() as session:
@@ -235,13 +243,15 @@ async def queue_reminders_and_expiry(
                     .where(col(CheckIn.status).in_(("sent", "answering")))
                     .where(col(CheckIn.sent_at) <= now - remind_after)
                     # Already reminded and not yet expiring: nothing to do, and at scale
-                    # such rows would fill the batch and starve the new ones.
+                    # such rows would fill the pages for nothing.
                     .where(
                         or_(
                             col(CheckIn.reminder_sent_at).is_(None),
                             col(CheckIn.sent_at) <= now - expire_after,
                         )
                     )
+                    .where(true() if after is None else tuple_(CheckIn.sent_at, CheckIn.id) > after)
+                    .order_by(col(CheckIn.sent_at), col(CheckIn.id))
                     .limit(BATCH),
                 )
             )
@@ -284,6 +294,11 @@ async def queue_reminders_and_expiry(
             )
             checkin.reminder_sent_at = now
             report.reminders += 1
+    if len(open_ones) < BATCH:
+        return None
+    last = open_ones[-1]
+    assert last.sent_at is not None
+    return last.sent_at, last.id or 0
 
 
 async def queue_weekly_digests(services: Services, now: datetime, report: DispatchReport) -> None:
@@ -390,7 +405,9 @@ async def run_due_work(services: Services, bot: Any) -> DispatchReport:
     page = await queue_due_checkins(services, now, report)
     while page is not None:
         page = await queue_due_checkins(services, now, report, page)
-    await queue_reminders_and_expiry(services, now, report)
+    page = await queue_reminders_and_expiry(services, now, report)
+    while page is not None:
+        page = await queue_reminders_and_expiry(services, now, report, page)
     await queue_weekly_digests(services, now, report)
     await rights.housekeeping(services, now)
     report.sent = await outbox.deliver_due(

@@ -13,6 +13,7 @@ import pytest
 from checks import drain, rows
 from story import Person, answer_checkin, enrolled_client, enrolled_therapist, new_person
 
+from bot import dispatcher
 from bot.app import DISPATCH_JOB
 from bot.testbed import Testbed
 from storage.models import Answer, CheckIn, TherapySession
@@ -174,6 +175,41 @@ async def test_a_reminder_that_falls_in_quiet_hours_waits_for_morning(database_u
         assert (await bed.advance(minutes=1)).reminders == 1
         await drain(bed)
         assert "gentle reminder" in alex.last_text()
+
+
+async def test_reminders_held_by_quiet_hours_do_not_hold_up_the_others(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reminders are read a page at a time (two rows here). The oldest unanswered check-ins
+    belong to three Tokyo clients, for whom the reminder time falls at night; two UTC clients
+    whose check-ins came later still get theirs in that same pass, and Tokyo's come at 08:00."""
+    monkeypatch.setattr(dispatcher, "BATCH", 2)
+    async with started_bed(database_url, JUNE, reminder_after_hours=6) as bed:
+        kai = await enrolled_therapist(bed, "Dr. Kai Example")
+        await kai.command("timezone", "Asia/Tokyo")
+        night = [await enrolled_client(bed, kai, f"night{n}") for n in range(3)]
+        ada = await enrolled_therapist(bed)
+        day = [await enrolled_client(bed, ada, f"day{n}") for n in range(2)]
+        for person in night:
+            await kai.command("session", person.user.first_name.lower())
+        await bed.advance(minutes=60)  # 08:00 UTC, 17:00 in Tokyo
+        await drain(bed)
+        for person in day:
+            await ada.command("session", person.user.first_name.lower())
+        await bed.advance(minutes=60)  # 09:00 UTC
+        await drain(bed)
+        assert all(checkins_shown(person) == 1 for person in night + day)
+
+        bed.clock.set(datetime(2026, 6, 2, 15, 0, tzinfo=UTC))  # midnight in Tokyo
+        assert (await bed.tick()).reminders == 2
+        await drain(bed)
+        assert all("gentle reminder" in person.last_text() for person in day)
+        assert not any("gentle reminder" in person.last_text() for person in night)
+
+        bed.clock.set(datetime(2026, 6, 2, 23, 0, tzinfo=UTC))  # 08:00 in Tokyo
+        assert (await bed.tick()).reminders == 3
+        await drain(bed)
+        assert all("gentle reminder" in person.last_text() for person in night)
 
 
 async def test_a_newer_checkin_closes_an_older_open_one(database_url: str) -> None:
