@@ -8,17 +8,17 @@ restart, a second worker or a missed tick changes nothing but timing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, true, tuple_
+from sqlalchemy import bindparam, func, or_, true, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
-from telegram import Message
 
 from bot import outbox, ratings, rights
 from bot.checkin_flow import (
@@ -361,20 +361,57 @@ async def queue_weekly_digests(services: Services, now: datetime, report: Dispat
 
 
 async def on_sent(
-    session: AsyncSession, row: OutboxMessage, message: Message, now: datetime
+    session: AsyncSession, delivered: Sequence[outbox.Delivered], now: datetime
 ) -> None:
-    """Record where a check-in (or its reminder) now lives, so presses can be checked."""
-    if row.checkin_id is None or row.kind not in ("checkin", "reminder"):
-        return
-    checkin = await session.get(CheckIn, row.checkin_id)
-    if checkin is None:
-        return
-    checkin.message_id = message.message_id
-    checkin.chat_id = message.chat_id
-    if row.kind == "checkin":
-        checkin.sent_at = now
-        if checkin.status == "queued":
-            checkin.status = "sent"
+    """Record where check-ins (or their reminders) now live, so presses can be checked.
+
+    One guarded UPDATE per kind for the whole batch, never a write of rows loaded earlier:
+    the client may answer, or even finish, a check-in between Telegram accepting the
+    message and this write, and that later status must stay.
+    """
+    first: list[dict[str, Any]] = []
+    again: list[dict[str, Any]] = []
+    for item in delivered:
+        if item.row.checkin_id is None or item.row.kind not in ("checkin", "reminder"):
+            continue
+        params = {"b_id": item.row.checkin_id, "b_message": item.message_id, "b_chat": item.chat_id}
+        (first if item.row.kind == "checkin" else again).append(params)
+    connection = await session.connection()
+    if first:
+        await connection.execute(
+            update(CheckIn)
+            .where(col(CheckIn.id) == bindparam("b_id"))
+            .where(col(CheckIn.status) == "queued")
+            .values(
+                status="sent",
+                message_id=bindparam("b_message"),
+                chat_id=bindparam("b_chat"),
+                sent_at=now,
+            ),
+            first,
+        )
+        # Answered (or closed) before that: its status stays, but it was sent, and as this
+        # message (a press on it already recorded the same id). The digest counts sent_at.
+        await connection.execute(
+            update(CheckIn)
+            .where(col(CheckIn.id) == bindparam("b_id"))
+            .where(col(CheckIn.sent_at).is_(None))
+            .values(
+                message_id=func.coalesce(col(CheckIn.message_id), bindparam("b_message")),
+                chat_id=func.coalesce(col(CheckIn.chat_id), bindparam("b_chat")),
+                sent_at=now,
+            ),
+            first,
+        )
+    if again:
+        # The reminder carries the check-in on: presses on the older message now say so.
+        await connection.execute(
+            update(CheckIn)
+            .where(col(CheckIn.id) == bindparam("b_id"))
+            .where(col(CheckIn.status).in_(repo.OPEN_CHECKIN))
+            .values(message_id=bindparam("b_message"), chat_id=bindparam("b_chat")),
+            again,
+        )
 
 
 async def on_unreachable(

@@ -40,7 +40,7 @@ from bot import metrics
 from bot.flood import FloodControl, RequestOptions, retry_after_seconds
 from bot.services import Services
 from storage.crypto import Cipher, DecryptionError, context_for
-from storage.models import CheckIn, OutboxMessage
+from storage.models import OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,18 @@ async def enqueue(
     return bool(result.rowcount == 1)
 
 
-SentHook = Callable[[AsyncSession, OutboxMessage, Message, datetime], Awaitable[None]]
+@dataclass(frozen=True)
+class Delivered:
+    """A row Telegram accepted, and the message it became."""
+
+    row: OutboxMessage
+    message_id: int
+    chat_id: int
+
+
+# Called once per batch of outcomes with every row in it that was sent, in the batch's
+# transaction; FailHook once per row Telegram refused for good (403).
+SentHook = Callable[[AsyncSession, Sequence[Delivered], datetime], Awaitable[None]]
 FailHook = Callable[[AsyncSession, OutboxMessage, datetime], Awaitable[None]]
 
 # Rows that hold their chat's place in line: nothing later to that chat goes out first,
@@ -489,24 +500,24 @@ class Sender:
                     await session.exec(select(OutboxMessage).where(col(OutboxMessage.id).in_(ids)))
                 ).all()
             }
-            checkin_ids = [row.checkin_id for row in rows.values() if row.checkin_id is not None]
-            loaded: list[CheckIn] = []  # held: the identity map keeps only weak references
-            if checkin_ids:
-                # Load the check-ins the hooks will ask for in one query (identity map),
-                # instead of one query per row.
-                loaded = list(
-                    await session.exec(select(CheckIn).where(col(CheckIn.id).in_(checkin_ids)))
-                )
+            delivered: list[Delivered] = []
             for result in results:
                 row = rows.get(result.row_id)
                 if row is None:
                     continue
-                await self._apply(session, row, result, now)
-        log.debug("outbox: %d outcomes written (%d check-ins)", len(results), len(loaded))
+                await self._apply(session, row, result, now, delivered)
+            if delivered:
+                await self.on_sent(session, delivered, now)
+        log.debug("outbox: %d outcomes written (%d sent)", len(results), len(delivered))
         return [None] * len(results)
 
     async def _apply(
-        self, session: AsyncSession, row: OutboxMessage, result: _Result, now: datetime
+        self,
+        session: AsyncSession,
+        row: OutboxMessage,
+        result: _Result,
+        now: datetime,
+        delivered: list[Delivered],
     ) -> None:
         ours = row.lease_owner == self.claim_id and row.status in IN_HAND
         if result.outcome == "sent":
@@ -523,7 +534,7 @@ class Sender:
             row.lease_until = None
             row.last_error = None  # lease_owner stays: which worker sent it
             row.attempts += 1
-            await self.on_sent(session, row, result.message, now)
+            delivered.append(Delivered(row, result.message.message_id, result.message.chat_id))
             return
         if not ours:
             return  # someone else holds it now; their outcome counts

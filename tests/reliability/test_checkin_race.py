@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from rig import START
 from sqlmodel import select
 
-from bot import outbox
+from bot import dispatcher, outbox
 from bot.testbed import Testbed
 from storage.models import Answer, CheckIn
 
@@ -61,3 +62,35 @@ async def test_a_press_before_the_send_is_recorded_still_counts(
         checkin = (await session.exec(select(CheckIn))).one()
         assert checkin.status == "completed" and checkin.message_id is not None
         assert len((await session.exec(select(Answer))).all()) == 6
+
+
+async def test_a_checkin_finished_before_its_send_is_recorded_stays_completed(
+    bed: Testbed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alex answers every question in the moment between Telegram accepting the check-in
+    and the outbox writing that down: the late marking does not turn the completed check-in
+    back into "sent", and it still records when it went out and as which message."""
+    therapist = await enrolled_therapist(bed)
+    alex = await enrolled_client(bed, therapist, "alex")
+    await therapist.command("session", "alex")
+    original = dispatcher.on_sent
+    finished: list[bool] = []
+
+    async def finish_first(*args: Any) -> None:
+        if not finished:
+            finished.append(True)
+            await answer_checkin(alex, "4", "5", "4", "3", "No", "Skip")
+        await original(*args)
+
+    monkeypatch.setattr(dispatcher, "on_sent", finish_first)
+    sent_at = bed.clock.now() + timedelta(minutes=60)
+    report = await bed.advance(minutes=60)
+    assert report.queued == 1 and finished
+    assert alex.last_text().startswith("Thank you")
+    (shown,) = [m for m in alex.messages() if (m.text or "").startswith("Thank you!")]
+    assert bed.services is not None
+    async with bed.services.db.session() as session:
+        checkin = (await session.exec(select(CheckIn))).one()
+    assert checkin.status == "completed" and checkin.closed_at == sent_at
+    assert checkin.message_id == shown.message_id and checkin.chat_id == alex.chat_id
+    assert checkin.sent_at == sent_at, "the digest counts it as sent"
