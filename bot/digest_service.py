@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, func, or_
+from sqlalchemy.sql import Executable
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
@@ -79,12 +80,31 @@ def record_status(status: str, sent: bool, answered: bool) -> CheckinStatus:
 
 def client_status(client: Client) -> tuple[ClientStatus, datetime | None]:
     """The client's state for the rules, and since when (a blocked bot shows as unreachable)."""
-    if client.unreachable_at is not None and client.status in ("active", "paused"):
-        return "unreachable", client.unreachable_at
-    return _STATUSES.get(client.status, "stopped"), client.status_changed_at
+    return _client_status(client.status, client.unreachable_at, client.status_changed_at)
 
 
-@dataclass
+def _client_status(
+    status: str, unreachable_at: datetime | None, changed_at: datetime | None
+) -> tuple[ClientStatus, datetime | None]:
+    if unreachable_at is not None and status in ("active", "paused"):
+        return "unreachable", unreachable_at
+    return _STATUSES.get(status, "stopped"), changed_at
+
+
+async def _rows(session: AsyncSession, statement: Executable) -> Sequence[Any]:
+    """A read as plain row tuples on the session's connection.
+
+    Going past the ORM's result processing matters here: a digest reads thousands of
+    rows per therapist, and each row through the ORM cost more than reading it.
+    """
+    if session.autoflush:
+        # As the ORM would before a query: the read sees what this session wrote.
+        await session.flush()
+    connection = await session.connection()
+    return (await connection.execute(statement)).all()
+
+
+@dataclass(slots=True)
 class _Row:
     """One check-in while it is being assembled."""
 
@@ -105,45 +125,45 @@ class _Row:
 async def _load_rows(session: AsyncSession, in_scope: ColumnElement[bool]) -> dict[int, _Row]:
     """The check-ins matching ``in_scope``, each with its session end, rating and answers."""
     rows: dict[int, _Row] = {}
-    checkins: Iterable[Any] = await session.exec(
-        # Columns, not entities: building thousands of ORM objects would cost more than
-        # the query itself (sqlmodel's select() is typed for at most four columns).
+    checkins = await _rows(
+        session,
+        # Columns, not entities (sqlmodel's select() is typed for at most four columns).
         Select(
             col(CheckIn.id),
             col(CheckIn.client_id),
             col(CheckIn.sequence),
             col(CheckIn.status),
             col(CheckIn.due_at),
-            col(CheckIn.sent_at),
+            col(CheckIn.sent_at).is_not(None),
             col(CheckIn.instrument_id),
             col(TherapySession.ended_at),
             col(SessionRating.value),
         )
         .join(TherapySession, col(TherapySession.id) == col(CheckIn.session_id))
         .outerjoin(SessionRating, col(SessionRating.session_id) == col(CheckIn.session_id))
-        .where(in_scope)
+        .where(in_scope),
     )
     for cid, client_id, sequence, status, due, sent, instrument_id, ended, rating in checkins:
         rows[cid] = _Row(
-            cid, client_id, sequence, status, due, sent is not None, instrument_id, ended, rating
+            cid, client_id, sequence, status, due, bool(sent), instrument_id, ended, rating
         )
     if not rows:
         return rows
-    answers = await session.exec(
-        select(
-            Answer.checkin_id,
-            Answer.item_id,
-            Answer.value,
-            col(Answer.text_ciphertext).is_not(None),
-        )
-        .join(CheckIn, col(CheckIn.id) == col(Answer.checkin_id))
-        .where(
-            # The ids just read, when there are not too many for one statement's
-            # parameters: cheaper than evaluating the scope a second time.
-            col(Answer.checkin_id).in_(list(rows)) if len(rows) <= _ID_LIST_LIMIT else in_scope
-        )
+    answers_query = select(
+        Answer.checkin_id,
+        Answer.item_id,
+        Answer.value,
+        col(Answer.text_ciphertext).is_not(None),
     )
-    for checkin_id, item_id, value, has_text in answers:
+    if len(rows) <= _ID_LIST_LIMIT:
+        # The ids just read: cheaper than evaluating the scope a second time.
+        answers_query = answers_query.where(col(Answer.checkin_id).in_(list(rows)))
+    else:
+        # Too many ids for one statement's bound parameters.
+        answers_query = answers_query.join(
+            CheckIn, col(CheckIn.id) == col(Answer.checkin_id)
+        ).where(in_scope)
+    for checkin_id, item_id, value, has_text in await _rows(session, answers_query):
         row = rows.get(checkin_id)
         if row is not None:
             row.answers[item_id] = value
@@ -161,13 +181,13 @@ async def _add_anchors(session: AsyncSession, rows: dict[int, _Row], client_ids:
     silent = [cid for cid in client_ids if cid not in answered]
     if not silent:
         return
-    found = await session.exec(
+    latest = await _rows(
+        session,
         select(CheckIn.client_id, func.max(CheckIn.sequence))
         .join(Answer, col(Answer.checkin_id) == col(CheckIn.id))
         .where(col(CheckIn.client_id).in_(silent))
-        .group_by(col(CheckIn.client_id))
+        .group_by(col(CheckIn.client_id)),
     )
-    latest = list(found.all())
     if not latest:
         return
     anchors = await _load_rows(
@@ -198,15 +218,27 @@ async def load_histories(
     (None: none are decrypted). Declined invitations are left out: nothing about
     those people is kept.
     """
-    clients_query = (
-        select(Client)
-        .where(Client.therapist_id == therapist_id)
-        .where(Client.status != "declined")
-        .order_by(col(Client.alias))
-    )
+    which: list[ColumnElement[bool]] = [
+        col(Client.therapist_id) == therapist_id,
+        col(Client.status) != "declined",
+    ]
     if client_ids is not None:
-        clients_query = clients_query.where(col(Client.id).in_(list(client_ids)))
-    clients = list((await session.exec(clients_query)).all())
+        which.append(col(Client.id).in_(list(client_ids)))
+    clients = await _rows(
+        session,
+        Select(
+            col(Client.id),
+            col(Client.alias),
+            col(Client.locale),
+            col(Client.consent_at),
+            col(Client.created_at),
+            col(Client.status),
+            col(Client.unreachable_at),
+            col(Client.status_changed_at),
+        )
+        .where(*which)
+        .order_by(col(Client.alias)),
+    )
     if not clients:
         return []
     # A subquery rather than a list of ids keeps each statement small however big the caseload.
@@ -233,7 +265,7 @@ async def load_histories(
         in_scope = col(CheckIn.id).in_(select(ranked.c.checkin_id).where(ranked.c.rank <= depth))
     rows = await _load_rows(session, in_scope)
     if depth is not None:
-        await _add_anchors(session, rows, [c.id or 0 for c in clients])
+        await _add_anchors(session, rows, [c.id for c in clients])
 
     wanted = [
         row.checkin_id
@@ -241,10 +273,11 @@ async def load_histories(
         if row.has_comment and comments_since is not None and row.session_end >= comments_since
     ]
     if wanted:
-        texts = await session.exec(
+        texts = await _rows(
+            session,
             select(Answer.checkin_id, Answer.item_id, Answer.text_ciphertext)
             .where(col(Answer.checkin_id).in_(wanted))
-            .where(col(Answer.text_ciphertext).is_not(None))
+            .where(col(Answer.text_ciphertext).is_not(None)),
         )
         for checkin_id, item_id, token in texts:
             row = rows.get(checkin_id)
@@ -258,7 +291,7 @@ async def load_histories(
                 # Shown as "a comment was left" rather than failing the whole digest.
                 log.warning("comment of check-in %s could not be decrypted", checkin_id)
 
-    by_client: dict[int, list[CheckinRecord]] = {c.id or 0: [] for c in clients}
+    by_client: dict[int, list[CheckinRecord]] = {c.id: [] for c in clients}
     for row in sorted(rows.values(), key=lambda r: (r.client_id, r.sequence)):
         answered = bool(row.answers) or row.has_comment
         by_client.setdefault(row.client_id, []).append(
@@ -276,17 +309,17 @@ async def load_histories(
             )
         )
     histories = []
-    for client in clients:
-        status, since = client_status(client)
+    for client_id, alias, locale, consent_at, created_at, status, unreachable, changed in clients:
+        state, since = _client_status(status, unreachable, changed)
         histories.append(
             ClientHistory(
-                client_id=client.id or 0,
-                alias=client.alias,
-                locale=client.locale,
-                enrolled_at=client.consent_at or client.created_at,
-                status=status,
+                client_id=client_id,
+                alias=alias,
+                locale=locale,
+                enrolled_at=consent_at or created_at,
+                status=state,
                 status_since=since,
-                checkins=tuple(by_client.get(client.id or 0, ())),
+                checkins=tuple(by_client.get(client_id, ())),
             )
         )
     return histories
