@@ -13,7 +13,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Literal
 
 from bot.core.instrument import Instrument
@@ -115,6 +115,9 @@ def compose_digest(
 # --- Telegram HTML: measuring and splitting -------------------------------------
 
 _TOKEN = re.compile(r"<[^>]*>|&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z]+);|[^<&]|&")
+# The same tokens with plain text in runs rather than one character at a time: measuring
+# needs no cut points, and a run's length is the sum of its characters' lengths.
+_RUNS = re.compile(r"<[^>]*>|&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z]+);|[^<&]+|&")
 _TAG_NAME = re.compile(r"</?\s*([A-Za-z][A-Za-z0-9-]*)")
 
 
@@ -125,10 +128,13 @@ def _utf16(text: str) -> int:
 
 def visible_length(message: str) -> int:
     """Length of an HTML message after Telegram's entity parsing (tags gone, entities decoded)."""
-    return sum(
-        0 if token.startswith("<") else _utf16(html.unescape(token))
-        for token in _TOKEN.findall(message)
-    )
+    length = 0
+    for token in _RUNS.findall(message):
+        first = token[0]
+        if first == "<":
+            continue
+        length += _utf16(html.unescape(token) if first == "&" else token)
+    return length
 
 
 def _cut_paragraph(paragraph: str, limit: int) -> list[str]:
@@ -243,10 +249,22 @@ class _Writer:
     def __init__(self, texts: Texts, locale: str, tz: tzinfo) -> None:
         self.texts, self.locale, self.tz = texts, locale, tz
         self.mark = texts.plain(locale, "digest.decimal_mark") or "."
+        # A digest says the same small things many times over (a domain's name, a date,
+        # an opener), so each distinct text is rendered once per digest.
+        self._said: dict[tuple[object, ...], str] = {}
+        self._dates: dict[tuple[datetime, timedelta | None], str] = {}
 
     def plain(self, key: str, **context: object) -> str:
         """A block as plain text (escaped again when inserted)."""
-        return self.texts.plain(self.locale, key, **context)
+        # With each value's type: 5 and 5.0 are equal keys but read differently.
+        said = (key, *((name, type(value), value) for name, value in context.items()))
+        try:
+            return self._said[said]
+        except KeyError:
+            text = self._said[said] = self.texts.plain(self.locale, key, **context)
+            return text
+        except TypeError:  # a value that does not hash (a list): not remembered
+            return self.texts.plain(self.locale, key, **context)
 
     def number(self, value: float | None) -> str:
         """A score with at most one decimal, in the locale's notation."""
@@ -259,7 +277,15 @@ class _Writer:
         """A date in the reader's time zone."""
         if moment is None:
             return ""
-        return self.plain("calendar.date", value=moment.astimezone(self.tz))
+        # With the offset: in one zone, the two 01:30s of a night the clocks go back
+        # compare equal but are different instants.
+        instant = (moment, moment.utcoffset())
+        text = self._dates.get(instant)
+        if text is None:
+            local = moment.astimezone(self.tz)
+            text = self.texts.plain(self.locale, "calendar.date", value=local)
+            self._dates[instant] = text
+        return text
 
     def reason(self, reason: Reason) -> str:
         """One finding in plain words with its numbers."""
