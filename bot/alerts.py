@@ -11,7 +11,9 @@ separately by ``bot.safety`` (keys ``risk:…``); these use ``strain:<check-in i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
@@ -19,7 +21,9 @@ from sqlmodel import select
 
 from bot import outbox
 from bot.core.digest import render_alert
-from bot.core.strain import assess_checkin_alert, assess_strain
+from bot.core.instrument import Instrument
+from bot.core.scoring import CheckinRecord
+from bot.core.strain import ClientHistory, assess_checkin_alert, assess_strain
 from bot.digest_service import load_histories
 from bot.services import Services
 from storage.models import Alert, CheckIn, Client, Therapist
@@ -30,9 +34,57 @@ def alert_key(checkin_id: int) -> str:
     return f"strain:{checkin_id}"
 
 
-async def after_answer(services: Services, checkin_id: int) -> bool:
-    """Queue the therapist's alert if this check-in now shows severe strain; True if queued."""
+def could_alert(
+    instrument: Instrument, answers: Mapping[str, int | None], instrument_id: str, now: datetime
+) -> bool:
+    """Whether these answers alone are severe enough for an immediate alert.
+
+    Severity is decided by the check-in's own answers (a lot of tension not talked
+    through, or several core domains low); earlier check-ins shape the reasons shown,
+    not whether the alert is due. So a check-in that is not severe on its own can never
+    alert, and the full judgement (which reads the client's history) is skipped for it:
+    the common case, on every answer.
+    """
+    record = CheckinRecord(
+        checkin_id=0,
+        sequence=1,
+        session_end=now,
+        due_at=now,
+        status="pending",
+        answers=answers,
+        has_comment=False,
+        instrument_id=instrument_id,
+    )
+    alone = ClientHistory(
+        client_id=0,
+        alias="",
+        locale="en",
+        enrolled_at=now,
+        status="active",
+        status_since=None,
+        checkins=(record,),
+    )
+    return assess_checkin_alert(alone, instrument)
+
+
+async def after_answer(
+    services: Services,
+    checkin_id: int,
+    answers: Mapping[str, int | None] | None = None,
+    instrument_id: str | None = None,
+) -> bool:
+    """Queue the therapist's alert if this check-in now shows severe strain; True if queued.
+
+    With the check-in's ``answers`` (and its ``instrument_id``) at hand, a check-in that
+    cannot be severe is dismissed without touching the database.
+    """
     now = services.clock.now()
+    if (
+        answers is not None
+        and instrument_id is not None
+        and not could_alert(services.instrument, answers, instrument_id, now)
+    ):
+        return False
     key = alert_key(checkin_id)
     try:
         async with services.db.session() as session:

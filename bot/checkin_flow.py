@@ -56,6 +56,12 @@ class PressResult:
     screen: Screen | None = None
     completed_checkin_id: int | None = None
     followup_key: str | None = None
+    # The client's locale when the presser is a known client (saves a second look-up).
+    locale: str | None = None
+    # The check-in's answers after a stored answer, and its instrument: enough to tell
+    # whether this check-in on its own could warrant an immediate alert.
+    answers: Mapping[str, int | None] | None = None
+    instrument_id: str | None = None
 
 
 def answer_map(answers: Sequence[Answer]) -> dict[str, int | None]:
@@ -241,24 +247,56 @@ async def press_answer(
     now = services.clock.now()
     try:
         async with services.db.session() as session:
-            client = await repo.client_by_user(session, user_id)
-            checkin = await session.get(CheckIn, press.checkin_id)
-            if client is None or checkin is None or checkin.client_id != client.id:
+            # The presser, the pressed check-in (only if it is theirs) and its session, in
+            # one round trip; the session then comes from the identity map in _move_on.
+            found = (
+                await session.exec(
+                    select(Client, CheckIn, TherapySession)
+                    .outerjoin(
+                        CheckIn,
+                        (col(CheckIn.client_id) == col(Client.id))
+                        & (col(CheckIn.id) == press.checkin_id),
+                    )
+                    .outerjoin(TherapySession, col(TherapySession.id) == col(CheckIn.session_id))
+                    .where(Client.telegram_user_id == user_id)
+                )
+            ).first()
+            if found is None:
                 return PressResult("common.button_invalid")
-            if checkin.status not in repo.OPEN_CHECKIN:
-                return PressResult("checkin.closed")
+            client, checkin, _therapy_session = found
+            locale = client.locale
+            if checkin is None:
+                return PressResult("common.button_invalid", locale=locale)
             if checkin.message_id is not None and message_id != checkin.message_id:
-                return PressResult("checkin.moved")
+                still_open = checkin.status in repo.OPEN_CHECKIN
+                notice = "checkin.moved" if still_open else "checkin.closed"
+                return PressResult(notice, locale=locale)
             answers = answer_map(await repo.answers_of(session, checkin.id or 0))
+            if checkin.status not in repo.OPEN_CHECKIN:
+                if checkin.status == "completed" and press.item_id in answers:
+                    # A tap on the finished check-in's own message that still shows a
+                    # question (the edit after the last answer never arrived, e.g. a
+                    # restart in between): show the thanks it should have shown.
+                    screen = closing_screen(services, locale, answers)
+                    return PressResult("checkin.already", screen, locale=locale)
+                return PressResult("checkin.closed", locale=locale)
             item = services.instrument.next_item(checkin.item_ids(), answers)
             if item is None or item.id != press.item_id:
-                known = press.item_id in checkin.item_ids()
-                return PressResult("checkin.already" if known else "common.button_invalid")
+                if press.item_id not in answers:
+                    return PressResult("common.button_invalid", locale=locale)
+                # Answered before (a double tap, or a tap handled again after a restart):
+                # bring the message up to where the check-in is now.
+                therapy_session = await repo.session_of(session, checkin.session_id)
+                ended = local_session_end(therapy_session, client)
+                now_showing = question_screen(services, checkin, locale, answers, ended)
+                if now_showing is None:
+                    now_showing = closing_screen(services, locale, answers)
+                return PressResult("checkin.already", now_showing, locale=locale)
             if press.value is None:
                 if not item.optional:
-                    return PressResult("common.button_invalid")
+                    return PressResult("common.button_invalid", locale=locale)
             elif item.option(press.value) is None:
-                return PressResult("common.button_invalid")
+                return PressResult("common.button_invalid", locale=locale)
             session.add(
                 Answer(
                     checkin_id=checkin.id or 0,
@@ -273,7 +311,12 @@ async def press_answer(
                 checkin.message_id = message_id
             screen, completed = await _move_on(session, services, checkin, client, answers, now)
             return PressResult(
-                "checkin.saved", screen, completed_checkin_id=checkin.id if completed else None
+                "checkin.saved",
+                screen,
+                completed_checkin_id=checkin.id if completed else None,
+                locale=locale,
+                answers=dict(answers),
+                instrument_id=checkin.instrument_id,
             )
     except IntegrityError:
         # Two presses raced for the same item: the first one was stored.

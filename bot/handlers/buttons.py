@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from telegram import (
+    CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     MaybeInaccessibleMessage,
@@ -41,6 +43,19 @@ def _carries(message: MaybeInaccessibleMessage | None, data: str | None) -> bool
     )
 
 
+async def _acknowledge(query: CallbackQuery, text: str) -> None:
+    """Answer the tap (the short notice); a tap Telegram no longer accepts answers for is fine.
+
+    Telegram accepts an answer for about 15 seconds. When the bot was slower than that
+    (a restart, a backlog) the answer fails with "query is too old", yet the press was
+    handled and the message must still move on, so the failure stops nothing.
+    """
+    try:
+        await query.answer(text)
+    except BadRequest as exc:
+        log.info("the tap could not be answered: %s", type(exc).__name__)
+
+
 async def _show(update: Update, screen: Screen) -> None:
     """Edit the pressed message in place to show a new screen."""
     query = update.callback_query
@@ -61,21 +76,13 @@ async def button(update: Update, context: BotContext) -> None:
     services = context.services
     user = query.from_user
     press = callbacks.parse(query.data)
-    person = await identify(services, update)
     texts = services.texts
+    if isinstance(press, callbacks.AnswerPress):
+        await _answer_pressed(update, context, press)
+        return
+    person = await identify(services, update)
     if press is None:
         await query.answer(texts.plain(person.locale, "common.button_invalid"))
-        return
-    if isinstance(press, callbacks.AnswerPress):
-        message_id = query.message.message_id if query.message else None
-        result = await press_answer(services, user.id, message_id, press)
-        metrics.record_press(result.notice_key, result.completed_checkin_id is not None)
-        locale = person.locale
-        await query.answer(texts.plain(locale, result.notice_key))
-        if result.screen is not None:
-            await _show(update, result.screen)
-            # An answer was stored: it may complete a picture of severe strain.
-            await alerts.after_answer(services, press.checkin_id)
         return
     if isinstance(press, callbacks.RatingPress):
         await reports.rating_pressed(update, context, press)
@@ -131,6 +138,32 @@ async def button(update: Update, context: BotContext) -> None:
         await rights.on_press(update, context, person, press)
         return
     await query.answer(texts.plain(person.locale, "common.button_invalid"))
+
+
+async def _answer_pressed(
+    update: Update, context: BotContext, press: callbacks.AnswerPress
+) -> None:
+    """A check-in answer: store it, then answer the tap and show the next screen at once.
+
+    This is the busiest path of the bot, so it looks the presser up only once (inside
+    ``press_answer``) and sends the tap's answer and the edit side by side.
+    """
+    query = update.callback_query
+    assert query is not None
+    services = context.services
+    message_id = query.message.message_id if query.message else None
+    result = await press_answer(services, query.from_user.id, message_id, press)
+    metrics.record_press(result.notice_key, result.completed_checkin_id is not None)
+    locale = result.locale or (await identify(services, update)).locale
+    notice = services.texts.plain(locale, result.notice_key)
+    if result.screen is None:
+        await _acknowledge(query, notice)
+        return
+    await asyncio.gather(_acknowledge(query, notice), _show(update, result.screen))
+    # An answer was stored: it may complete a picture of severe strain.
+    await alerts.after_answer(
+        services, press.checkin_id, answers=result.answers, instrument_id=result.instrument_id
+    )
 
 
 async def text_message(update: Update, context: BotContext) -> None:
