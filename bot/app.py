@@ -24,6 +24,7 @@ from bot.dispatcher import run_due_work
 from bot.handlers import buttons, common, people, reports
 from bot.services import BotContext, Services
 from bot.transport import AiohttpRequest
+from bot.updates import PerPersonUpdateProcessor
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,12 @@ async def _post_init(application: AppType) -> None:
         )
 
 
+def _pool_size(services: Services) -> int:
+    """Connections to the Bot API: the outbox's sends plus two per update in flight."""
+    settings = services.settings
+    return settings.send_concurrency + 2 * settings.update_concurrency + 4
+
+
 def build_application(
     services: Services,
     *,
@@ -89,8 +96,10 @@ def build_application(
         # One flood budget for handler replies and outbox sends alike (bot.flood).
         .rate_limiter(flood.from_settings(services.settings))
         # aiohttp instead of httpx: several times the requests per second (bot.transport).
-        .request(AiohttpRequest(connection_pool_size=services.settings.send_concurrency + 8))
+        .request(AiohttpRequest(connection_pool_size=_pool_size(services)))
         .get_updates_request(AiohttpRequest(connection_pool_size=2))
+        # Several people's updates at once, each person's in order (bot.updates).
+        .concurrent_updates(PerPersonUpdateProcessor(services.settings.update_concurrency))
     )
     if not updater:
         builder = builder.updater(None)
@@ -125,6 +134,8 @@ def add_handlers(application: AppType) -> None:
     # Counted first, whatever happens to the update next (bot.metrics).
     application.add_handler(TypeHandler(Update, metrics.count_update), group=-10)
     application.add_handler(TypeHandler(Update, common.drop_duplicates), group=-2)
+    # Last: an update counts as handled only once everything above has run.
+    application.add_handler(TypeHandler(Update, common.remember_update), group=100)
     # Within a group only the first matching handler runs: membership changes must come
     # before the catch-all private-chat check, or they would never be seen.
     application.add_handler(

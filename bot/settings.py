@@ -169,6 +169,11 @@ class Settings(BaseSettings):
     send_concurrency: Annotated[int, Field(ge=1, le=256)] = Field(
         default=32, description="Most Bot API sends in flight at once in this process."
     )
+    update_concurrency: Annotated[int, Field(ge=1, le=256)] = Field(
+        default=16,
+        description="Most incoming updates handled at once in this process; one person's "
+        "updates are always handled in order. 1 handles one update at a time.",
+    )
     send_max_attempts: Annotated[int, Field(ge=1, le=50)] = Field(
         default=8,
         description="Attempts after network errors before a message is parked and reported.",

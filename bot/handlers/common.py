@@ -15,7 +15,7 @@ from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import ApplicationHandlerStop, filters
 
-from bot import practice, safety
+from bot import callbacks, practice, safety
 from bot.services import BotContext, Services
 from bot.texts import pick_locale
 from storage import repo
@@ -67,8 +67,39 @@ async def reply(
     await message.reply_text(context.services.texts.render(locale, key, **values))
 
 
+def answers_itself(update: Update) -> bool:
+    """Whether the update is a check-in answer, which needs no duplicate guard.
+
+    An answer is checked against what is stored: the same tap handled twice finds its
+    question answered and only brings the message up to date. Leaving the guard out
+    saves two database round trips on the bot's busiest path.
+    """
+    query = update.callback_query
+    return query is not None and isinstance(callbacks.parse(query.data), callbacks.AnswerPress)
+
+
 async def drop_duplicates(update: Update, context: BotContext) -> None:
-    """Give a redelivered update (same update_id) no second effect."""
+    """Give a redelivered update (same update_id) that was fully handled no second effect.
+
+    The update id is recorded only once every handler has run (:func:`remember_update`,
+    the last group), so an update whose handling was cut short by a crash is handled
+    again when Telegram resends it; the handlers check the stored state, so the part
+    that was done before the crash is not done twice.
+    """
+    if answers_itself(update):
+        return
+    services = context.services
+    async with services.db.session() as session:
+        seen = await session.get(ProcessedUpdate, update.update_id)
+    if seen is not None:
+        log.info("update %s already handled; ignored", update.update_id)
+        raise ApplicationHandlerStop
+
+
+async def remember_update(update: Update, context: BotContext) -> None:
+    """Record that this update was handled (runs after every other handler)."""
+    if answers_itself(update):
+        return
     services = context.services
     try:
         async with services.db.session() as session:
@@ -76,8 +107,7 @@ async def drop_duplicates(update: Update, context: BotContext) -> None:
                 ProcessedUpdate(update_id=update.update_id, processed_at=services.clock.now())
             )
     except IntegrityError:
-        log.info("update %s already handled; ignored", update.update_id)
-        raise ApplicationHandlerStop from None
+        log.info("update %s was handled twice at once", update.update_id)
 
 
 async def prune_processed_updates(services: Services) -> None:

@@ -185,6 +185,7 @@ class BotAPIStandIn:
         self._drops: list[_Disruption] = []
         self._stalls: list[_Disruption] = []
         self._release = asyncio.Event()
+        self._held = 0
         self._change = asyncio.Event()
         self._poll: _Poll | None = None
         self._polls_waiting = 0
@@ -475,8 +476,13 @@ class BotAPIStandIn:
     async def _stall(self, seconds: float | None) -> None:
         if self._stopping:
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._release.wait(), seconds)
+        self._held += 1
+        self._bump()
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._release.wait(), seconds)
+        finally:
+            self._held -= 1
 
     def _take_disruption(self, items: list[_Disruption], method: str) -> _Disruption | None:
         for item in items:
@@ -1018,6 +1024,17 @@ class BotAPIStandIn:
         """The newest bot message in the chat that is not deleted, or None."""
         visible = [m for m in self.sent_to(chat_id) if not m.deleted]
         return visible[-1] if visible else None
+
+    @property
+    def stalled_requests(self) -> int:
+        """Requests being held by ``stall_next`` right now."""
+        return self._held
+
+    @property
+    def last_update_id(self) -> int | None:
+        """The id of the newest update queued for the bot, if any."""
+        newest = self._world.next_update_id - 1
+        return newest if newest > 0 else None
 
     def pending_updates(self) -> int:
         """Updates queued and not yet confirmed by the bot (getUpdates offset or webhook 2xx)."""
