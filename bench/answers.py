@@ -22,6 +22,7 @@ import sys
 import time
 from typing import Any
 
+import psutil
 from common import (
     FIRST_CHAT,
     ROOT,
@@ -85,12 +86,26 @@ async def tap_through(
     return latencies
 
 
-async def run_all(standin: BotAPIStandIn, users: list[FakeUser], taps: int) -> dict[str, float]:
-    """Everyone taps at once; returns answers/s and latency percentiles (ms)."""
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far (all its threads)."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+async def run_all(
+    standin: BotAPIStandIn, users: list[FakeUser], taps: int, pid: int
+) -> dict[str, float]:
+    """Everyone taps at once; answers/s, latency percentiles (ms) and the bot's CPU per answer.
+
+    CPU time per answer is the figure that holds when other work shares the machine:
+    throughput and latency then depend on how much of a core the bot was given.
+    """
     watch = EditWatch(standin)
+    cpu_before = _cpu_seconds(pid)
     started = time.perf_counter()
     results = await asyncio.gather(*(tap_through(standin, watch, u, taps) for u in users))
     elapsed = time.perf_counter() - started
+    cpu = _cpu_seconds(pid) - cpu_before
     every = [x for per_user in results for x in per_user]
     latencies = sorted(x for x in every if x != float("inf"))
     return {
@@ -100,6 +115,8 @@ async def run_all(standin: BotAPIStandIn, users: list[FakeUser], taps: int) -> d
         "rate": len(latencies) / elapsed,
         "p50_ms": 1000 * statistics.median(latencies) if latencies else float("nan"),
         "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))] if latencies else float("nan"),
+        "cpu_ms": 1000 * cpu / len(latencies) if latencies else float("nan"),
+        "cpu_share": cpu / elapsed,
     }
 
 
@@ -147,10 +164,10 @@ async def bench_ours(backend: str, clients: int) -> dict[str, float]:
             await standin.wait_for(
                 lambda: all(standin.last_bot_message(u.id) for u in users), timeout=300
             )
-            return await run_all(standin, users, TAPS)
+            return await run_all(standin, users, TAPS, bot.pid)
         finally:
             bot.terminate()
-            bot.wait(60)
+            await asyncio.to_thread(bot.wait, 60)  # the stand-in keeps answering meanwhile
 
 
 async def bench_floor(clients: int) -> dict[str, float]:
@@ -174,10 +191,10 @@ async def bench_floor(clients: int) -> dict[str, float]:
         )
         try:
             await standin.wait_for(lambda: standin.polls_waiting > 0, timeout=300)
-            return await run_all(standin, users, TAPS)
+            return await run_all(standin, users, TAPS, floor.pid)
         finally:
             floor.terminate()
-            floor.wait(60)
+            await asyncio.to_thread(floor.wait, 60)
 
 
 def main() -> None:
@@ -189,15 +206,19 @@ def main() -> None:
     print(f"answer benchmark on {machine()}: {args.clients} clients x {TAPS} taps")
     ours = asyncio.run(bench_ours(args.backend, args.clients))
     floor = asyncio.run(bench_floor(args.clients))
-    print(f"{'':24} {'answers/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'no edit':>8}")
+    print(
+        f"{'':24} {'answers/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'no edit':>8} "
+        f"{'CPU ms/answer':>14} {'cores used':>11}"
+    )
     for name, row in ((f"alliance bot ({args.backend})", ours), ("bare PTB (floor)", floor)):
         print(
             f"{name:24} {row['rate']:>10.0f} {row['p50_ms']:>8.0f} {row['p99_ms']:>8.0f} "
-            f"{row['unanswered']:>8}"
+            f"{row['unanswered']:>8} {row['cpu_ms']:>14.2f} {row['cpu_share']:>11.2f}"
         )
     print(
         f"ratio to floor: throughput {floor['rate'] / ours['rate']:.2f}x slower, "
-        f"p50 {ours['p50_ms'] / floor['p50_ms']:.2f}x"
+        f"p50 {ours['p50_ms'] / floor['p50_ms']:.2f}x, "
+        f"CPU per answer {ours['cpu_ms'] / floor['cpu_ms']:.2f}x"
     )
 
 
