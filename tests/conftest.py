@@ -14,12 +14,14 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 import pytest
 
+from bot.testbed import Testbed
 from storage.migrate import upgrade
 
 T = TypeVar("T")
@@ -92,3 +94,28 @@ async def database_url(
         yield _pg_url(name)
     finally:
         await _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# A Tuesday morning in June (no DST change nearby): 09:00 in Berlin.
+TESTBED_START = datetime(2026, 6, 2, 7, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def testbed_options() -> dict[str, Any]:
+    """Options for the testbed: Telegram's per-chat pace (about one message a second) is
+    the outbox's business, tested there and in the end-to-end stories (tests/e2e asks for
+    the real pace); elsewhere it would only make every test wait."""
+    return {"send_rate_per_chat": 30, "send_burst_per_chat": 20}
+
+
+@pytest.fixture
+async def bed(database_url: str, testbed_options: dict[str, Any]) -> AsyncIterator[Testbed]:
+    """A started testbed; the stand-in must end the test without internal errors."""
+    testbed = Testbed(database_url, start=TESTBED_START, **testbed_options)
+    await testbed.start()
+    try:
+        yield testbed
+    finally:
+        errors = testbed.standin.internal_errors
+        await testbed.stop()
+        assert not errors, errors
