@@ -20,8 +20,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import outbox, ratings, rights
+from bot import callbacks, outbox, ratings, rights
 from bot.checkin_flow import (
+    Screen,
     answer_map,
     close_checkins,
     create_for_session,
@@ -144,14 +145,21 @@ async def queue_due_checkins(
                 )
             )
         ).all()
-        # The page's clients and sessions in two queries, not two per check-in (held in a
-        # list: the session's identity map keeps only weak references).
-        prefetched: list[Any] = list(
-            await session.exec(select(Client).where(col(Client.id).in_({c.client_id for c in due})))
-        )
-        prefetched += await session.exec(
-            select(TherapySession).where(col(TherapySession.id).in_({c.session_id for c in due}))
-        )
+        # The page's clients and sessions in two queries, not two per check-in.
+        clients = {
+            client.id: client
+            for client in await session.exec(
+                select(Client).where(col(Client.id).in_({c.client_id for c in due}))
+            )
+        }
+        sessions = {
+            therapy_session.id: therapy_session
+            for therapy_session in await session.exec(
+                select(TherapySession).where(
+                    col(TherapySession.id).in_({c.session_id for c in due})
+                )
+            )
+        }
         open_by_client: dict[int, list[CheckIn]] = {}
         for open_one in await session.exec(
             select(CheckIn)
@@ -160,7 +168,10 @@ async def queue_due_checkins(
             .order_by(col(CheckIn.due_at))
         ):
             open_by_client.setdefault(open_one.client_id, []).append(open_one)
-        log.debug("dispatch: %d due check-ins, %d rows prefetched", len(due), len(prefetched))
+        log.debug("dispatch: %d due check-ins, %d clients", len(due), len(clients))
+        # Written together at the end of the page (bulk statements, no flush per row).
+        pending: dict[int, tuple[CheckIn, Client, Screen]] = {}
+        screens = _FirstScreens(services)
         for checkin in due:
             if checkin.due_at <= now - expire_after:
                 # Never sent in time (the client had not joined yet, or the bot was down
@@ -168,7 +179,7 @@ async def queue_due_checkins(
                 await close_checkins(session, [checkin], "expired", now)
                 report.expired += 1
                 continue
-            client = await session.get(Client, checkin.client_id)
+            client = clients.get(checkin.client_id)
             if client is None or client.status in ("stopped", "declined") or client.unreachable_at:
                 checkin.status = "cancelled"
                 checkin.closed_at = now
@@ -192,32 +203,131 @@ async def queue_due_checkins(
             # A newer check-in closes an older one still open: answers about last
             # week's session after this week's would muddle both.
             older = open_by_client.pop(client.id or 0, [])
-            await close_checkins(session, older, "expired", now)
-            report.expired += len(older)
-            therapy_session = await session.get(TherapySession, checkin.session_id)
-            screen = question_screen(
-                services, checkin, client.locale, {}, local_session_end(therapy_session, client)
-            )
+            if older:
+                for one in older:
+                    if pending.pop(one.id or 0, None) is not None:
+                        # Due earlier in this very page: its message is not written yet.
+                        one.status = "expired"
+                        one.closed_at = now
+                written = [one for one in older if one.status != "expired"]
+                await close_checkins(session, written, "expired", now)
+                report.expired += len(older)
+            screen = screens.first(checkin, client, sessions.get(checkin.session_id))
             if screen is None:
                 checkin.status = "cancelled"
                 continue
-            await outbox.enqueue(
-                session,
-                services.cipher,
-                kind="checkin",
-                dedupe_key=f"checkin:{checkin.id}",
-                message=outbox.Outgoing(client.chat_id, screen.text, screen.buttons),
-                now=now,
-                checkin_id=checkin.id,
-                client_id=client.id,
-            )
-            checkin.status = "queued"
-            checkin.chat_id = client.chat_id
+            pending[checkin.id or 0] = (checkin, client, screen)
             open_by_client[client.id or 0] = [checkin]
-            report.queued += 1
+        report.queued += await _write_queued(session, services, list(pending.values()), now)
     if len(due) < BATCH:
         return None
     return due[-1].due_at, due[-1].id or 0
+
+
+class _FirstScreens:
+    """The first question of a check-in, rendered once per page for everyone it is the same for.
+
+    Check-ins with the same items, for clients with the same locale and time zone, about
+    sessions that ended at the same moment show the same text and button labels; only the
+    check-in id in each button's data differs, and that is put in per check-in.
+    """
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        # key → the text and, per button, its label, item and value (None: no screen).
+        self._rendered: dict[tuple[Any, ...], _Shape | None] = {}
+
+    def first(
+        self, checkin: CheckIn, client: Client, therapy_session: TherapySession | None
+    ) -> Screen | None:
+        """The screen ``question_screen`` would give this check-in before any answer."""
+        ended = local_session_end(therapy_session, client)
+        key = (client.locale, client.timezone, checkin.instrument_id, checkin.items, ended)
+        if key not in self._rendered:
+            screen = question_screen(self.services, checkin, client.locale, {}, ended)
+            shape = None if screen is None else _Shape.of(screen, checkin.id or 0)
+            if screen is not None and shape is None:
+                return screen  # not only this check-in's answer buttons: not shared
+            self._rendered[key] = shape
+            return screen
+        shape = self._rendered[key]
+        return None if shape is None else shape.screen(checkin.id or 0)
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """A first-question screen with the check-in id left out of its buttons."""
+
+    text: str
+    rows: tuple[tuple[tuple[str, str, int | None], ...], ...]
+
+    @classmethod
+    def of(cls, screen: Screen, checkin_id: int) -> _Shape | None:
+        """The shape of ``screen``, or None unless every button answers ``checkin_id``."""
+        rows = []
+        for row in screen.buttons:
+            shaped = []
+            for label, data in row:
+                press = callbacks.parse(data)
+                if not isinstance(press, callbacks.AnswerPress) or press.checkin_id != checkin_id:
+                    return None
+                shaped.append((label, press.item_id, press.value))
+            rows.append(tuple(shaped))
+        return cls(screen.text, tuple(rows))
+
+    def screen(self, checkin_id: int) -> Screen:
+        """The screen for one check-in."""
+        return Screen(
+            self.text,
+            [
+                [(label, callbacks.answer(checkin_id, item, value)) for label, item, value in row]
+                for row in self.rows
+            ],
+        )
+
+
+async def _write_queued(
+    session: AsyncSession,
+    services: Services,
+    pending: Sequence[tuple[CheckIn, Client, Screen]],
+    now: datetime,
+) -> int:
+    """Mark a page's check-ins queued and write their messages: one statement each."""
+    if not pending:
+        return 0
+    connection = await session.connection()
+    chat_of_client = (
+        select(col(Client.chat_id))
+        .where(col(Client.id) == col(CheckIn.client_id))
+        .scalar_subquery()
+    )
+    taken = await connection.execute(
+        update(CheckIn)
+        .where(col(CheckIn.id).in_([checkin.id for checkin, _client, _screen in pending]))
+        # SQLite locked nothing while the page was read: a check-in a handler closed in
+        # the meantime stays closed and gets no message.
+        .where(col(CheckIn.status) == "scheduled")
+        .values(status="queued", chat_id=chat_of_client)
+        .returning(col(CheckIn.id))
+    )
+    queued = set(taken.scalars())
+    await outbox.enqueue_many(
+        session,
+        services.cipher,
+        [
+            outbox.Queued(
+                kind="checkin",
+                dedupe_key=f"checkin:{checkin.id}",
+                message=outbox.Outgoing(client.chat_id or 0, screen.text, screen.buttons),
+                checkin_id=checkin.id,
+                client_id=client.id,
+            )
+            for checkin, client, screen in pending
+            if checkin.id in queued
+        ],
+        now,
+    )
+    return len(queued)
 
 
 async def queue_reminders_and_expiry(

@@ -29,6 +29,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import and_, case, exists, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -99,6 +100,48 @@ def _payload_context(dedupe_key: str) -> str:
     return context_for("outbox", key=dedupe_key.replace(":", "/").replace("=", "~"))
 
 
+@dataclass(frozen=True)
+class Queued:
+    """One message for ``enqueue_many``: what ``enqueue`` takes, less the session and time."""
+
+    kind: str
+    dedupe_key: str
+    message: Outgoing
+    not_before: datetime | None = None
+    checkin_id: int | None = None
+    client_id: int | None = None
+    therapist_id: int | None = None
+
+
+def _row(cipher: Cipher, queued: Queued, now: datetime) -> dict[str, Any]:
+    """The outbox row for a message: its payload encrypted and bound to its dedupe key."""
+    return {
+        "kind": queued.kind,
+        "chat_id": queued.message.chat_id,
+        "dedupe_key": queued.dedupe_key,
+        "payload_ciphertext": cipher.encrypt(
+            queued.message.to_json(), context=_payload_context(queued.dedupe_key)
+        ),
+        "checkin_id": queued.checkin_id,
+        "client_id": queued.client_id,
+        "therapist_id": queued.therapist_id,
+        "status": "pending",
+        "attempts": 0,
+        "not_before": queued.not_before or now,
+        "created_at": now,
+    }
+
+
+async def _insert_ignoring_duplicates(session: AsyncSession) -> tuple[AsyncConnection, Any]:
+    # INSERT … ON CONFLICT (dedupe_key) DO NOTHING: no read-then-write race between
+    # workers. Executed on the session's connection, without autoflush: the rows refer only
+    # to rows that already have ids, and flushing the caller's pending changes first would
+    # cost a round trip each time.
+    connection = await session.connection()
+    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    return connection, insert(OutboxMessage).on_conflict_do_nothing(index_elements=["dedupe_key"])
+
+
 async def enqueue(
     session: AsyncSession,
     cipher: Cipher,
@@ -113,33 +156,21 @@ async def enqueue(
     therapist_id: int | None = None,
 ) -> bool:
     """Queue a message unless one with the same dedupe key exists; True if queued."""
-    # One INSERT … ON CONFLICT DO NOTHING: no read-then-write race between workers, and
-    # one statement per message when the dispatcher queues thousands at once.
-    connection = await session.connection()
-    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    statement = (
-        insert(OutboxMessage)
-        .values(
-            kind=kind,
-            chat_id=message.chat_id,
-            dedupe_key=dedupe_key,
-            payload_ciphertext=cipher.encrypt(
-                message.to_json(), context=_payload_context(dedupe_key)
-            ),
-            checkin_id=checkin_id,
-            client_id=client_id,
-            therapist_id=therapist_id,
-            status="pending",
-            attempts=0,
-            not_before=not_before or now,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-    )
-    # No autoflush: the row refers only to rows that already have ids, and flushing the
-    # caller's pending changes before every message would cost a round trip each.
-    result = await session.exec(statement, execution_options={"autoflush": False})
+    queued = Queued(kind, dedupe_key, message, not_before, checkin_id, client_id, therapist_id)
+    connection, statement = await _insert_ignoring_duplicates(session)
+    result = await connection.execute(statement.values(_row(cipher, queued, now)))
     return bool(result.rowcount == 1)
+
+
+async def enqueue_many(
+    session: AsyncSession, cipher: Cipher, messages: Sequence[Queued], now: datetime
+) -> None:
+    """Queue many messages in one statement (executemany); a dedupe key that exists already
+    is skipped, as in ``enqueue``."""
+    if not messages:
+        return
+    connection, statement = await _insert_ignoring_duplicates(session)
+    await connection.execute(statement, [_row(cipher, queued, now) for queued in messages])
 
 
 @dataclass(frozen=True)
