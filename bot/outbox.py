@@ -22,11 +22,11 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import and_, case, exists, or_, update
+from sqlalchemy import and_, bindparam, case, exists, func, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -42,6 +42,7 @@ from bot.flood import FloodControl, RequestOptions, retry_after_seconds
 from bot.services import Services
 from storage.crypto import Cipher, DecryptionError, context_for
 from storage.models import OutboxMessage
+from storage.types import UTCDateTime
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,17 @@ def keyboard(buttons: Sequence[Sequence[tuple[str, str]]]) -> InlineKeyboardMark
         return None
     return InlineKeyboardMarkup(
         [[InlineKeyboardButton(text, callback_data=data) for text, data in row] for row in buttons]
+    )
+
+
+def keyboard_json(buttons: Sequence[Sequence[tuple[str, str]]]) -> str:
+    """The inline keyboard as the Bot API's ``reply_markup`` JSON (what ``keyboard`` sends)."""
+    return json.dumps(
+        {
+            "inline_keyboard": [
+                [{"text": text, "callback_data": data} for text, data in row] for row in buttons
+            ]
+        }
     )
 
 
@@ -219,6 +231,43 @@ def _head_of_chat() -> Any:
 # Alerts (risk, severe strain) jump the queue: they must not wait behind a weekly batch.
 _PRIORITY = case((col(OutboxMessage.kind) == "alert", 0), else_=1)
 
+# Outcome writes, run with one set of parameters per row (executemany).
+_MARK_SENT = (
+    update(OutboxMessage)
+    .where(col(OutboxMessage.id) == bindparam("b_id"))
+    .where(col(OutboxMessage.status) != "sent")
+    .values(
+        status="sent",
+        sent_at=bindparam("b_now", type_=UTCDateTime()),
+        message_id=bindparam("b_message"),
+        lease_until=None,
+        last_error=None,  # lease_owner stays: which worker sent it
+        attempts=col(OutboxMessage.attempts) + 1,
+    )
+)
+_MARK_OTHER = (
+    update(OutboxMessage)
+    .where(col(OutboxMessage.id) == bindparam("b_id"))
+    .where(col(OutboxMessage.status).in_(IN_HAND))
+    .values(
+        status=bindparam("b_status"),
+        lease_until=None,
+        lease_owner=None,
+        last_error=bindparam("b_error"),
+        attempts=col(OutboxMessage.attempts) + bindparam("b_attempts"),
+        not_before=func.coalesce(
+            bindparam("b_not_before", type_=UTCDateTime()), col(OutboxMessage.not_before)
+        ),
+    )
+)
+# What each outcome other than "sent" makes of the row.
+_STATUS_AFTER = {
+    "released": "pending",
+    "retry": "pending",
+    "unreachable": "failed",
+    "parked": "parked",
+}
+
 
 @dataclass
 class _Result:
@@ -226,10 +275,12 @@ class _Result:
 
     row_id: int
     outcome: str  # sent | retry | unreachable | parked | released
-    message: Message | None = None
+    message_id: int | None = None
+    chat_id: int | None = None
     error: str | None = None
     not_before: datetime | None = None
     count_attempt: bool = True
+    row: OutboxMessage | None = None  # the claimed row, for the hooks (set when recorded)
 
 
 T = TypeVar("T")
@@ -485,11 +536,11 @@ class Sender:
             )
             metrics.RETRIED.labels(reason="network").inc()
             return _Result(row.id, "retry", error="network error", not_before=now + wait)
-        return _Result(row.id, "sent", message=sent)
+        return _Result(row.id, "sent", message_id=sent.message_id, chat_id=sent.chat_id)
 
     async def _record(self, row: OutboxMessage, result: _Result) -> str:
         try:
-            await self._results.submit(result)
+            await self._results.submit(replace(result, row=row))
         except Exception as exc:  # noqa: BLE001 - the lease brings the row back later
             log.error(
                 "outbox %s: could not record the outcome (%s); it comes back after its lease",
@@ -520,71 +571,76 @@ class Sender:
             ours = {row_id for (row_id,) in taken.all()}
         return [row_id in ours for row_id in ids]
 
-    async def _write_results(self, results: list[_Result]) -> list[None]:
-        """Write many outcomes in one transaction, running the hooks of sent and failed rows."""
+    async def _write_results(self, done: list[_Result]) -> list[None]:
+        """Write many outcomes in one transaction, then run the hooks of sent and failed rows.
+
+        One UPDATE for the sent rows and one for the rest (executemany), each guarded by
+        what makes the outcome ours to write: a row another worker already marked sent is
+        left alone (and logged), and only the lease holder returns or parks a row.
+        """
         now = self.services.clock.now()
         async with self.services.db.session() as session:
-            ids = [result.row_id for result in results]
-            rows = {
-                row.id: row
-                for row in (
-                    await session.exec(select(OutboxMessage).where(col(OutboxMessage.id).in_(ids)))
-                ).all()
+            connection = await session.connection()
+            current = {
+                row_id: (status, owner)
+                for row_id, status, owner in await connection.execute(
+                    select(
+                        col(OutboxMessage.id),
+                        col(OutboxMessage.status),
+                        col(OutboxMessage.lease_owner),
+                    ).where(col(OutboxMessage.id).in_([result.row_id for result in done]))
+                )
             }
+            sent: list[dict[str, Any]] = []
+            others: list[dict[str, Any]] = []
             delivered: list[Delivered] = []
-            for result in results:
-                row = rows.get(result.row_id)
-                if row is None:
+            unreachable: list[OutboxMessage] = []
+            for result in done:
+                row = result.row
+                if row is None or result.row_id not in current:
                     continue
-                await self._apply(session, row, result, now, delivered)
+                status, owner = current[result.row_id]
+                ours = owner == self.claim_id and status in IN_HAND
+                if result.outcome == "sent":
+                    if status == "sent":
+                        log.warning(
+                            "outbox %s (%s): another worker sent it as well", row.id, row.kind
+                        )
+                        metrics.POSSIBLE_DUPLICATES.inc()
+                        continue
+                    if not ours:
+                        log.warning(
+                            "outbox %s (%s): sent after its lease expired", row.id, row.kind
+                        )
+                    assert result.message_id is not None and result.chat_id is not None
+                    sent.append(
+                        {"b_id": result.row_id, "b_message": result.message_id, "b_now": now}
+                    )
+                    delivered.append(Delivered(row, result.message_id, result.chat_id))
+                elif ours:
+                    others.append(
+                        {
+                            "b_id": result.row_id,
+                            "b_status": _STATUS_AFTER[result.outcome],
+                            "b_error": result.error,
+                            "b_not_before": result.not_before,
+                            "b_attempts": 1 if result.count_attempt else 0,
+                        }
+                    )
+                    if result.outcome == "unreachable":
+                        unreachable.append(row)
+            for row in unreachable:
+                await self.on_unreachable(session, row, now)
             if delivered:
                 await self.on_sent(session, delivered, now)
-        log.debug("outbox: %d outcomes written (%d sent)", len(results), len(delivered))
-        return [None] * len(results)
-
-    async def _apply(
-        self,
-        session: AsyncSession,
-        row: OutboxMessage,
-        result: _Result,
-        now: datetime,
-        delivered: list[Delivered],
-    ) -> None:
-        ours = row.lease_owner == self.claim_id and row.status in IN_HAND
-        if result.outcome == "sent":
-            if row.status == "sent":
-                log.warning("outbox %s (%s): another worker sent it as well", row.id, row.kind)
-                metrics.POSSIBLE_DUPLICATES.inc()
-                return
-            if not ours:
-                log.warning("outbox %s (%s): sent after its lease expired", row.id, row.kind)
-            assert result.message is not None
-            row.status = "sent"
-            row.sent_at = now
-            row.message_id = result.message.message_id
-            row.lease_until = None
-            row.last_error = None  # lease_owner stays: which worker sent it
-            row.attempts += 1
-            delivered.append(Delivered(row, result.message.message_id, result.message.chat_id))
-            return
-        if not ours:
-            return  # someone else holds it now; their outcome counts
-        row.lease_until = None
-        row.lease_owner = None
-        row.last_error = result.error
-        if result.count_attempt:
-            row.attempts += 1
-        if result.outcome == "released":
-            row.status = "pending"
-        elif result.outcome == "retry":
-            row.status = "pending"
-            if result.not_before is not None:
-                row.not_before = result.not_before
-        elif result.outcome == "unreachable":
-            row.status = "failed"
-            await self.on_unreachable(session, row, now)
-        else:
-            row.status = "parked"
+            if sent:
+                await connection.execute(_MARK_SENT, sent)
+            if others:
+                await connection.execute(
+                    _MARK_OTHER.where(col(OutboxMessage.lease_owner) == self.claim_id), others
+                )
+        log.debug("outbox: %d outcomes written (%d sent)", len(done), len(sent))
+        return [None] * len(done)
 
     # ------------------------------------------------------------------ the loop
 
@@ -618,7 +674,6 @@ class Sender:
 
 
 async def _send(bot: Any, message: Outgoing, paced: bool, paid: bool) -> Message:
-    markup = keyboard(message.buttons)
     extra: dict[str, Any] = {}
     if paced:
         # Already waited for its slot (cancellable, see Sender); a 429 comes back to the
@@ -633,7 +688,7 @@ async def _send(bot: Any, message: Outgoing, paced: bool, paid: bool) -> Message
             photo=InputFile(message.photo, filename=message.filename or "chart.png"),
             caption=message.text or None,
             parse_mode=ParseMode.HTML,
-            reply_markup=markup,
+            reply_markup=keyboard(message.buttons),
             **extra,
         )
         return sent
@@ -646,9 +701,11 @@ async def _send(bot: Any, message: Outgoing, paced: bool, paid: bool) -> Message
             **extra,
         )
         return sent
-    sent = await bot.send_message(
-        message.chat_id, message.text, parse_mode=ParseMode.HTML, reply_markup=markup, **extra
-    )
+    if message.buttons:
+        # The keyboard goes as the Bot API's JSON, the very request an InlineKeyboardMarkup
+        # makes, without building and serialising an object per button for every message.
+        extra["api_kwargs"] = {"reply_markup": keyboard_json(message.buttons)}
+    sent = await bot.send_message(message.chat_id, message.text, parse_mode=ParseMode.HTML, **extra)
     return sent
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from datetime import timedelta
 
@@ -14,7 +15,7 @@ from bot import metrics
 from bot.clock import ManualClock
 from bot.dispatcher import on_sent, on_unreachable
 from bot.flood import Gcra
-from bot.outbox import Sender
+from bot.outbox import Sender, keyboard, keyboard_json
 from bot.standin import BotAPIStandIn
 from storage.crypto import generate_key
 from storage.models import Client, OutboxMessage, Therapist
@@ -246,3 +247,13 @@ def test_gcra_spaces_events_and_allows_the_configured_burst() -> None:
     assert waits == pytest.approx([0.0, 0.0, 1 / 3, 2 / 3])
     pacer.hold_until(20.0)
     assert pacer.reserve(10.0) == pytest.approx(10.0)
+
+
+def test_the_keyboard_is_sent_as_the_json_python_telegram_bot_would_make() -> None:
+    """The outbox writes the inline keyboard's JSON itself; it is the same keyboard, labels
+    (any script) and callback data, that an InlineKeyboardMarkup serialises to."""
+    buttons = [
+        [("5 · völlig", "a:12:bond:5")],
+        [("Überspringen ✓", "a:12:comment:skip"), ("x", "sy")],
+    ]
+    assert json.loads(keyboard_json(buttons)) == keyboard(buttons).to_dict()
