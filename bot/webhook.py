@@ -73,7 +73,11 @@ def make_webhook_handler(application: Any, secret: str) -> Any:
             return web.Response(status=400)
         if update is None:
             return web.Response(status=400)
-        await application.process_update(update)
+        # Through the update processor, as polled updates go: one person's updates in
+        # order, at most UPDATE_CONCURRENCY at once (Telegram posts several concurrently).
+        await application.update_processor.process_update(
+            update, application.process_update(update)
+        )
         return web.Response(status=200)
 
     return receive

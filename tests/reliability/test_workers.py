@@ -213,3 +213,17 @@ async def test_webhook_rejects_a_wrong_secret_and_reports_health_and_metrics(
     assert 'alliance_outbox_messages{status="sent"} 2.0' in page
     assert "Client1" not in page and str(practice.client_chats[0]) not in page
     assert not [c for c in standin.calls if c.method == "sendMessage" and c.chat_id == 1]
+
+    # With the secret, an update is handled completely before the 200 goes back.
+    client = practice.client_chats[0]
+    replies = len(standin.sent_to(client))
+    update["update_id"] = 2
+    update["message"]["chat"] = {"id": client, "type": "private"}
+    update["message"]["from"] = {"id": client, "is_bot": False, "first_name": "Client"}
+    right = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{base}/telegram", json=update, headers=right) as response,
+    ):
+        assert response.status == 200
+    assert len(standin.sent_to(client)) == replies + 1, "the reply went out before the 200"
