@@ -649,21 +649,55 @@ class Sender:
         self._wake.set()
 
     async def run(self) -> None:
-        """Deliver until ``stop``: claim, send, record; wait a moment whenever nothing is due."""
+        """Deliver until ``stop``: claim, send, record; wait a moment whenever nothing is due.
+
+        Rows flow rather than go in rounds: at most ``batch`` rows are in hand at a time
+        (claimed and not yet recorded, the same bound as one claim), and more are claimed
+        as soon as half of them are done, so the requests of one claim still under way do
+        not leave the line to Telegram idle until the next. When a claim finds nothing, the
+        next one waits until everything in hand is recorded (a chat's next message may be
+        waiting for it), for ``wake`` or for the poll interval.
+        """
         failures = 0
+        in_hand: set[asyncio.Task[str]] = set()
+        # Wake the loop when no more than this many rows are left in hand.
+        low_water = [0]
+
+        def done(task: asyncio.Task[str]) -> None:
+            in_hand.discard(task)
+            if not task.cancelled() and (error := task.exception()) is not None:
+                log.error(
+                    "outbox: a send failed (%s); the row comes back after its lease",
+                    type(error).__name__,
+                )
+            if len(in_hand) <= low_water[0]:
+                self._wake.set()
+
         while not self._stopping:
+            rows: list[OutboxMessage] = []
             try:
-                claimed, _sent = await self.deliver()
+                if len(in_hand) < self.batch:
+                    rows = await self.claim(self.batch - len(in_hand))
                 failures = 0
             except Exception as exc:  # noqa: BLE001 - the loop must outlive a database hiccup
                 failures += 1
-                log.error("outbox: round failed (%s); trying again", type(exc).__name__)
-                claimed = 0
+                log.error("outbox: claiming failed (%s); trying again", type(exc).__name__)
                 await asyncio.sleep(min(2.0**failures, 30.0))
-            if claimed == 0 and not self._stopping:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+                continue
+            for row in rows:
+                task = asyncio.create_task(self._deliver_one(row))
+                in_hand.add(task)
+                task.add_done_callback(done)
+            if self._stopping:
+                break
+            low_water[0] = self.batch // 2 if rows else 0
+            if rows and len(in_hand) <= low_water[0]:
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+        if in_hand:
+            await asyncio.gather(*in_hand, return_exceptions=True)
 
     async def stop(self) -> None:
         """Stop taking work: sends in flight finish and are recorded, waiting ones go back."""
