@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -91,17 +91,20 @@ def _client_status(
     return _STATUSES.get(status, "stopped"), changed_at
 
 
-async def _rows(session: AsyncSession, statement: Executable) -> Sequence[Any]:
-    """A read as plain row tuples on the session's connection.
+async def _rows(session: AsyncSession, statement: Executable) -> Iterable[Any]:
+    """A read as plain rows on the session's connection, to be iterated once.
 
     Going past the ORM's result processing matters here: a digest reads thousands of
-    rows per therapist, and each row through the ORM cost more than reading it.
+    rows per therapist, and each row through the ORM cost more than reading it. The
+    rows are handed out one at a time from the fetched buffer rather than as a list,
+    so each lives only while it is used (thousands of rows alive at once would keep
+    the garbage collector busy for the rest of the digest).
     """
     if session.autoflush:
         # As the ORM would before a query: the read sees what this session wrote.
         await session.flush()
     connection = await session.connection()
-    return (await connection.execute(statement)).all()
+    return await connection.execute(statement)
 
 
 @dataclass(slots=True)
@@ -181,13 +184,14 @@ async def _add_anchors(session: AsyncSession, rows: dict[int, _Row], client_ids:
     silent = [cid for cid in client_ids if cid not in answered]
     if not silent:
         return
-    latest = await _rows(
+    found = await _rows(
         session,
         select(CheckIn.client_id, func.max(CheckIn.sequence))
         .join(Answer, col(Answer.checkin_id) == col(CheckIn.id))
         .where(col(CheckIn.client_id).in_(silent))
         .group_by(col(CheckIn.client_id)),
     )
+    latest = list(found)
     if not latest:
         return
     anchors = await _load_rows(
@@ -224,7 +228,7 @@ async def load_histories(
     ]
     if client_ids is not None:
         which.append(col(Client.id).in_(list(client_ids)))
-    clients = await _rows(
+    found = await _rows(
         session,
         Select(
             col(Client.id),
@@ -239,6 +243,7 @@ async def load_histories(
         .where(*which)
         .order_by(col(Client.alias)),
     )
+    clients = list(found)
     if not clients:
         return []
     # A subquery rather than a list of ids keeps each statement small however big the caseload.
