@@ -81,6 +81,7 @@ async def invite_client(services: Services, therapist: Therapist, alias: str) ->
             client = Client(
                 therapist_id=therapist.id or 0,
                 alias=alias,
+                alias_key=repo.alias_key(alias),
                 status="invited",
                 status_changed_at=now,
                 timezone=therapist.timezone,
@@ -88,7 +89,14 @@ async def invite_client(services: Services, therapist: Therapist, alias: str) ->
                 created_at=now,
             )
             session.add(client)
-            await session.flush()
+            try:
+                await session.flush()
+            except IntegrityError:
+                # Another invitation under the same alias (ignoring case) was stored between
+                # the look-up above and this insert: the unique key on (therapist, alias key)
+                # lets exactly one through, and this one is told the alias is taken.
+                await session.rollback()
+                return InviteResult("alias_active")
         else:
             client.status = "invited"
             client.status_changed_at = now

@@ -8,8 +8,10 @@ time zone. Free text is never stored in plain form: columns ending in
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, UniqueConstraint, event
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime
@@ -36,15 +38,39 @@ class Therapist(SQLModel, table=True):
     unreachable_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+def _alias_key(alias: str) -> str:
+    from storage.repo import alias_key  # repo imports the models; one definition of the key
+
+    return alias_key(alias)
+
+
+def _alias_key_on_insert(context: DefaultExecutionContext) -> str:
+    """The key of an inserted row's alias, for inserts that do not name it (bulk inserts)."""
+    parameters: dict[str, Any] = context.get_current_parameters()  # type: ignore[no-untyped-call]
+    return _alias_key(parameters["alias"])
+
+
 class Client(SQLModel, table=True):
-    """A client of one therapist, known to the therapist by an alias."""
+    """A client of one therapist, known to the therapist by an alias.
+
+    ``alias_key`` is the alias as aliases are compared (storage.repo.alias_key: NFKC and
+    case-folded), so "Alex" and "alex" cannot both exist for one therapist even when two
+    invitations race. It follows ``alias`` by itself: set on construction and on every
+    change of ``alias`` (see _keep_alias_key), and filled in by bulk inserts that omit it.
+    ``uq_client_alias`` stays as the index behind "a therapist's clients by alias".
+    """
 
     __tablename__ = "client"
-    __table_args__ = (UniqueConstraint("therapist_id", "alias", name="uq_client_alias"),)
+    __table_args__ = (
+        UniqueConstraint("therapist_id", "alias", name="uq_client_alias"),
+        UniqueConstraint("therapist_id", "alias_key", name="uq_client_alias_key"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     therapist_id: int = Field(foreign_key="therapist.id", index=True)
     alias: str = Field(max_length=32)
+    # Case folding may lengthen an alias (ß → ss; up to three characters for one).
+    alias_key: str = Field(max_length=128, sa_column_kwargs={"default": _alias_key_on_insert})
     telegram_user_id: int | None = Field(default=None, sa_type=BigInteger, unique=True)
     chat_id: int | None = Field(default=None, sa_type=BigInteger)
     # invited → active ⇄ paused → stopped; declined when the invitation was turned down.
@@ -57,6 +83,12 @@ class Client(SQLModel, table=True):
     consent_version: int | None = None
     created_at: datetime = Field(sa_type=UTCDateTime)
     unreachable_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+@event.listens_for(Client.alias, "set")
+def _keep_alias_key(target: Client, value: str, _old: object, _initiator: object) -> None:
+    """Whenever a client's alias is set (created or renamed), its key follows."""
+    target.alias_key = _alias_key(value)
 
 
 class Invitation(SQLModel, table=True):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from alembic import context
+from alembic.runtime.migration import MigrationContext, MigrationInfo
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
@@ -16,14 +18,32 @@ config = context.config
 
 
 def _run(connection: Connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
     context.configure(
         connection=connection,
         target_metadata=metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=sqlite,
         compare_type=True,
+        on_version_apply=_check_foreign_keys if sqlite else None,
     )
     with context.begin_transaction():
         context.run_migrations()
+
+
+def _check_foreign_keys(
+    ctx: MigrationContext, step: MigrationInfo, heads: Collection[Any], run_args: Mapping[str, Any]
+) -> None:
+    """Fail (and so roll back) a SQLite migration that left a reference dangling.
+
+    Enforcement is off while migrating (see _transactional_ddl), so every reference is
+    checked at the end of each migration, inside its transaction, as SQLite's documented
+    table-rebuild procedure does.
+    """
+    assert ctx.connection is not None
+    broken = ctx.connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        tables = sorted({row[0] for row in broken})
+        raise RuntimeError(f"migration left {len(broken)} dangling references in {tables}")
 
 
 def _transactional_ddl(engine: Engine) -> None:
@@ -33,11 +53,17 @@ def _transactional_ddl(engine: Engine) -> None:
     middle of a migration would leave half a schema that the next upgrade trips over.
     Taking over BEGIN makes the DDL and the alembic_version update one atomic step, as
     PostgreSQL does by itself.
+
+    Foreign keys are not enforced on this connection (a pragma SQLite ignores inside a
+    transaction, so it is set on connecting): batch migrations rebuild a table by copying
+    it and dropping the original, and with enforcement on, dropping a table that other
+    rows refer to fails. _check_foreign_keys checks every reference before the commit.
     """
 
     @event.listens_for(engine, "connect")
     def _no_driver_transactions(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
+        dbapi_connection.execute("PRAGMA foreign_keys=OFF")
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
