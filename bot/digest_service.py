@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,7 +25,15 @@ from sqlmodel.sql.expression import Select
 
 from bot.checkin_flow import comment_context
 from bot.core.chart import render_trend_chart
-from bot.core.digest import Digest, DigestEntry, chart_labels, compose_digest, render_digest
+from bot.core.digest import (
+    COMMENTS_PER_CLIENT,
+    Digest,
+    DigestEntry,
+    chart_labels,
+    comments_from,
+    compose_digest,
+    render_digest,
+)
 from bot.core.instrument import Instrument
 from bot.core.scoring import CheckinRecord, CheckinStatus
 from bot.core.strain import DEFAULT_SETTINGS, ClientHistory, ClientStatus
@@ -36,8 +44,9 @@ from storage.models import Answer, CheckIn, Client, SessionRating, Therapist, Th
 log = logging.getLogger(__name__)
 
 DIGEST_PERIOD = timedelta(days=7)
-# Comments are decrypted only where the digest may quote them: the period, or back
-# to the start of a strain the rules still remember (bot.core.digest._comments).
+# Comments are quoted from the period, or back to the start of a strain the rules
+# still remember (bot.core.digest._comments), never from further back than this; of
+# those, only the ones the digest quotes are decrypted.
 COMMENT_WINDOW = DIGEST_PERIOD + timedelta(days=DEFAULT_SETTINGS.strain_memory_days)
 # The digest reads each client's latest check-ins only: the chart's twelve, each
 # judged against the eight before it (StrainSettings.baseline_window), with room to
@@ -356,16 +365,68 @@ class DigestOutput:
 
 
 async def compose_for(services: Services, therapist: Therapist, now: datetime) -> Digest:
-    """Judge every client of a therapist at ``now``, most concerning first."""
+    """Judge every client of a therapist at ``now``, most concerning first.
+
+    Comments are decrypted after judging (which needs only whether one was left), and
+    only those the digest quotes.
+    """
     async with services.db.session() as session:
         histories = await load_histories(
-            session,
-            services.cipher,
-            therapist.id or 0,
-            comments_since=now - COMMENT_WINDOW,
-            depth=HISTORY_DEPTH,
+            session, services.cipher, therapist.id or 0, comments_since=None, depth=HISTORY_DEPTH
         )
-    return compose_digest(histories, services.instrument, now)
+    digest = compose_digest(histories, services.instrument, now)
+    return await _with_quoted_comments(services, digest, now - DIGEST_PERIOD, now)
+
+
+async def _with_quoted_comments(
+    services: Services, digest: Digest, start: datetime, end: datetime
+) -> Digest:
+    """The digest with the comments it will quote decrypted: per client, newest first,
+    until ``COMMENTS_PER_CLIENT`` of them read as text (bot.core.digest._comments)."""
+    oldest = end - COMMENT_WINDOW
+    candidates: dict[int, list[CheckinRecord]] = {}
+    for index, entry in enumerate(digest.entries):
+        first = max(comments_from(entry, start), oldest)
+        found = [
+            c
+            for c in reversed(entry.history.checkins)
+            if c.has_comment and first <= c.session_end <= end
+        ]
+        if found:
+            candidates[index] = found
+    if not candidates:
+        return digest
+    wanted = [c.checkin_id for found in candidates.values() for c in found]
+    tokens: dict[int, list[tuple[str, bytes]]] = {}
+    async with services.db.session() as session:
+        for checkin_id, item_id, token in await _rows(
+            session,
+            select(Answer.checkin_id, Answer.item_id, Answer.text_ciphertext)
+            .where(col(Answer.checkin_id).in_(wanted))
+            .where(col(Answer.text_ciphertext).is_not(None)),
+        ):
+            tokens.setdefault(checkin_id, []).append((item_id, token))
+    entries = list(digest.entries)
+    for index, found in candidates.items():
+        history = entries[index].history
+        texts: dict[int, str] = {}
+        for record in found:
+            if sum(1 for text in texts.values() if text) >= COMMENTS_PER_CLIENT:
+                break
+            for item_id, token in tokens.get(record.checkin_id, ()):
+                context = comment_context(record.checkin_id, history.client_id, item_id)
+                try:
+                    texts[record.checkin_id] = services.cipher.decrypt(token, context=context)
+                except DecryptionError:
+                    # Shown as "a comment was left" rather than failing the whole digest.
+                    log.warning("comment of check-in %s could not be decrypted", record.checkin_id)
+        if texts:
+            checkins = tuple(
+                replace(c, comment=texts[c.checkin_id]) if c.checkin_id in texts else c
+                for c in history.checkins
+            )
+            entries[index] = replace(entries[index], history=replace(history, checkins=checkins))
+    return replace(digest, entries=tuple(entries))
 
 
 def _render(services: Services, therapist: Therapist, digest: Digest, now: datetime) -> list[str]:

@@ -323,11 +323,17 @@ class _Writer:
         return lines, self.plain(f"conversation.{first}_hint")
 
 
-def _comments(entry: DigestEntry, start: datetime, end: datetime) -> list[str]:
-    """The client's comments from the period (or since the strain began), newest first."""
+def comments_from(entry: DigestEntry, period_start: datetime) -> datetime:
+    """Where the comments quoted for a client begin: the period's start, or the strain's."""
     since = entry.assessment.since
     if since is not None and entry.assessment.severity > Severity.STEADY:
-        start = min(start, since)
+        return min(period_start, since)
+    return period_start
+
+
+def _comments(entry: DigestEntry, start: datetime, end: datetime) -> list[str]:
+    """The client's comments from the period (or since the strain began), newest first."""
+    start = comments_from(entry, start)
     found = [
         c.comment
         for c in reversed(entry.history.checkins)
