@@ -408,7 +408,8 @@ class Sender:
             ids = list((await session.exec(query)).all())
             if not ids:
                 return []
-            taken = await session.exec(
+            connection = await session.connection()  # Core: nothing in the session to sync
+            taken = await connection.execute(
                 update(OutboxMessage)
                 .where(col(OutboxMessage.id).in_(ids))
                 .where(_due(now))
@@ -560,7 +561,8 @@ class Sender:
     async def _write_sending(self, ids: list[int]) -> list[bool]:
         """Note that these rows are about to be sent (taking one over later may duplicate it)."""
         async with self.services.db.session() as session:
-            taken = await session.exec(
+            connection = await session.connection()  # Core: nothing in the session to sync
+            taken = await connection.execute(
                 update(OutboxMessage)
                 .where(col(OutboxMessage.id).in_(ids))
                 .where(col(OutboxMessage.lease_owner) == self.claim_id)
