@@ -14,7 +14,7 @@ from dataclasses import dataclass
 # (``\d`` alone also accepts digits of other scripts, which int() happily converts).
 _ANSWER = re.compile(r"a:(\d{1,12}):([a-z0-9_]{1,24}):(-?\d{1,3}|skip)", re.ASCII)
 _CONSENT = re.compile(r"c([yn]):([A-Za-z0-9_-]{32,60})", re.ASCII)
-_STOP = re.compile(r"s([yn])", re.ASCII)
+_STOP = re.compile(r"s([yn]):(\d{1,12}):(\d{1,12})", re.ASCII)
 _LANGUAGE = re.compile(r"l:([a-z]{2})", re.ASCII)
 _RATE = re.compile(r"r:(\d{1,12}):([1-5])", re.ASCII)
 
@@ -41,9 +41,11 @@ class ConsentPress:
 
 @dataclass(frozen=True)
 class StopPress:
-    """Confirmation (or not) of leaving the programme."""
+    """The answer to /stop, bound to the client and the minute it was offered."""
 
     confirm: bool
+    client_id: int
+    issued_minute: int
 
 
 @dataclass(frozen=True)
@@ -93,9 +95,9 @@ def consent(agree: bool, token: str) -> str:
     return f"c{'y' if agree else 'n'}:{token}"
 
 
-def stop(confirm: bool) -> str:
+def stop(confirm: bool, client_id: int, issued_minute: int) -> str:
     """Callback data for the /stop confirmation."""
-    return f"s{'y' if confirm else 'n'}"
+    return f"s{'y' if confirm else 'n'}:{client_id}:{issued_minute}"
 
 
 def language(locale: str) -> str:
@@ -128,7 +130,7 @@ def parse(data: str | None) -> Press | None:
     if match := _CONSENT.fullmatch(data):
         return ConsentPress(match.group(1) == "y", match.group(2))
     if match := _STOP.fullmatch(data):
-        return StopPress(match.group(1) == "y")
+        return StopPress(match.group(1) == "y", int(match.group(2)), int(match.group(3)))
     if match := _LANGUAGE.fullmatch(data):
         return LanguagePress(match.group(1))
     if match := _RATE.fullmatch(data):

@@ -106,14 +106,23 @@ async def button(update: Update, context: BotContext) -> None:
         await _show(update, Screen(texts.render(locale, f"client.consent_{outcome}")))
         return
     if isinstance(press, callbacks.StopPress):
-        if person.client is None:
+        # Only on the confirmation message itself, by the client it was offered to: forged
+        # data pressed on any other message changes nothing. One offered before the client
+        # last agreed to the privacy notice (when joining again) belongs to the past.
+        stopping = person.client
+        if (
+            stopping is None
+            or stopping.id != press.client_id
+            or not _carries(query.message, query.data)
+            or press.issued_minute < rights.minute_of(stopping.consent_at or stopping.created_at)
+        ):
             await query.answer(texts.plain(person.locale, "common.button_invalid"))
             return
         await query.answer()
         if not press.confirm:
             await _show(update, Screen(texts.render(person.locale, "client.stop_cancelled")))
             return
-        left = await practice.leave_programme(services, person.client.id or 0)
+        left = await practice.leave_programme(services, stopping.id or 0)
         await _show(
             update,
             Screen(

@@ -325,6 +325,8 @@ async def stop(update: Update, context: BotContext) -> None:
     if client is None:
         return
     texts = context.services.texts
+    # Bound to this client and this moment; the press is honoured only on this very message.
+    stamp = rights.minute_of(context.services.clock.now())
     message = update.effective_message
     assert message is not None
     await message.reply_text(
@@ -332,8 +334,14 @@ async def stop(update: Update, context: BotContext) -> None:
         reply_markup=_markup(
             [
                 [
-                    (texts.plain(client.locale, "buttons.stop_yes"), callbacks.stop(True)),
-                    (texts.plain(client.locale, "buttons.stop_no"), callbacks.stop(False)),
+                    (
+                        texts.plain(client.locale, "buttons.stop_yes"),
+                        callbacks.stop(True, client.id or 0, stamp),
+                    ),
+                    (
+                        texts.plain(client.locale, "buttons.stop_no"),
+                        callbacks.stop(False, client.id or 0, stamp),
+                    ),
                 ]
             ]
         ),

@@ -13,7 +13,7 @@ from checks import db_snapshot, drain, rows, sends_to, shown
 from sqlalchemy import update
 from story import Person, answer_checkin, enrolled_client, enrolled_therapist, new_person
 
-from bot import callbacks, enrolment
+from bot import callbacks, enrolment, rights
 from bot.checkin_flow import comment_context
 from bot.dispatcher import DispatchReport, queue_due_checkins
 from bot.standin import channel_chat, group_chat, supergroup_chat
@@ -100,6 +100,7 @@ async def test_presses_that_are_not_valid_change_nothing_and_are_answered(bed: T
     alex_message = alex.message_with_buttons()
     kim_message = kim.message_with_buttons()
     invalid = shown(bed, "common.button_invalid")
+    minute = rights.minute_of(bed.clock.now())
     cases: list[tuple[Person, Any, str, str]] = [
         (kim, kim_message, callbacks.answer(alex_checkin or 0, "bond", 5), invalid),
         (alex, alex_message, callbacks.answer(alex_checkin or 0, "bond", 1), "Already answered"),
@@ -112,7 +113,7 @@ async def test_presses_that_are_not_valid_change_nothing_and_are_answered(bed: T
         (alex, alex_message, "a:1:bond", invalid),
         (alex, alex_message, "", invalid),
         (ada, ada.last(), callbacks.answer(kim_checkin or 0, "bond", 5), invalid),
-        (ada, ada.last(), callbacks.stop(True), invalid),
+        (ada, ada.last(), callbacks.stop(True, by_client["alex"] or 0, minute), invalid),
     ]
     before = await db_snapshot(bed)
     for person, message, data, expected in cases:
@@ -141,7 +142,12 @@ async def test_a_stranger_pressing_forged_buttons_changes_nothing(bed: Testbed) 
     await stranger.command("start")
     message = stranger.last()
     before = await db_snapshot(bed)
-    for data in (callbacks.answer(1, "bond", 5), callbacks.stop(True), callbacks.language("es")):
+    minute = rights.minute_of(bed.clock.now())
+    for data in (
+        callbacks.answer(1, "bond", 5),
+        callbacks.stop(True, 1, minute),
+        callbacks.language("es"),
+    ):
         answer = await stranger.press_data(message.message_id, data, strict=False)
         assert answer == shown(bed, "common.button_invalid")
     assert await db_snapshot(bed) == before

@@ -36,8 +36,11 @@ def test_consent_buttons_carry_the_token_and_fit(agree: bool) -> None:
 
 def test_the_small_buttons_round_trip() -> None:
     """Stop confirmation, language choice and the session rating."""
-    assert callbacks.parse(callbacks.stop(True)) == StopPress(True)
-    assert callbacks.parse(callbacks.stop(False)) == StopPress(False)
+    assert callbacks.parse(callbacks.stop(True, 12, 29_000_000)) == StopPress(True, 12, 29_000_000)
+    assert callbacks.parse(callbacks.stop(False, 12, 29_000_000)) == StopPress(
+        False, 12, 29_000_000
+    )
+    assert len(callbacks.stop(True, 10**12 - 1, 10**12 - 1)) <= 64
     assert callbacks.parse(callbacks.language("es")) == LanguagePress("es")
     assert callbacks.parse(callbacks.rating(12, 4)) == RatingPress(12, 4)
 
@@ -63,6 +66,9 @@ def test_the_small_buttons_round_trip() -> None:
         "cy:" + "A" * 42 + "!",
         "sy!",
         "s",
+        "sy",  # the unbound form of earlier versions
+        "sy:1",
+        "sy:1:2:3",
         "l:english",
         "l:E1",
         "r:1:6",
