@@ -16,7 +16,7 @@ from story import Person, answer_checkin, enrolled_client, enrolled_therapist, n
 from bot import dispatcher
 from bot.app import DISPATCH_JOB
 from bot.testbed import Testbed
-from storage.models import Answer, CheckIn, TherapySession
+from storage.models import Answer, CheckIn, Client, TherapySession
 
 JUNE = datetime(2026, 6, 2, 7, 0, tzinfo=UTC)  # a Tuesday, 09:00 in Berlin
 
@@ -210,6 +210,37 @@ async def test_reminders_held_by_quiet_hours_do_not_hold_up_the_others(
         assert (await bed.tick()).reminders == 3
         await drain(bed)
         assert all("gentle reminder" in person.last_text() for person in night)
+
+
+async def test_checkins_due_together_each_answer_their_own_checkin(database_url: str) -> None:
+    """Three sessions end at the same moment, so their check-ins go out in one dispatcher
+    pass. Alex and Bo see the same first question, Cleo sees it in German, and the buttons
+    of each message answer that person's own check-in."""
+    async with started_bed(database_url, JUNE.replace(hour=12)) as bed:
+        ada = await enrolled_therapist(bed)
+        people = {
+            alias: await enrolled_client(bed, ada, alias, language)
+            for alias, language in (("alex", "en"), ("bo", "en"), ("cleo", "de"))
+        }
+        for alias in people:
+            await ada.command("session", alias)
+        assert (await bed.advance(minutes=60)).queued == 3
+        await drain(bed)
+        user_of = {c.id: c.telegram_user_id for c in await rows(bed, Client)}
+        checkin_of = {user_of[c.client_id]: c.id for c in await rows(bed, CheckIn)}
+        shown = {alias: person.message_with_buttons() for alias, person in people.items()}
+        assert shown["alex"].text == shown["bo"].text and "felt heard" in (shown["bo"].text or "")
+        assert shown["cleo"].text != shown["alex"].text
+        for alias, person in people.items():
+            targets = {b.data.split(":")[1] for b in shown[alias].buttons if b.data}
+            assert targets == {str(checkin_of[person.user.id])}, alias
+        assert "saved" in (await people["bo"].press("4")).lower()
+        assert "saved" in (await people["alex"].press("2")).lower()
+        answers = {a.checkin_id: a.value for a in await rows(bed, Answer)}
+        assert answers == {
+            checkin_of[people["bo"].user.id]: 4,
+            checkin_of[people["alex"].user.id]: 2,
+        }
 
 
 async def test_a_newer_checkin_closes_an_older_open_one(database_url: str) -> None:
