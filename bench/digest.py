@@ -1,25 +1,33 @@
 """Digest composition at practice scale: every therapist's weekly digest, without sending.
 
 Run: .venv/bin/python bench/digest.py [--backend sqlite|postgres] [--therapists 200]
-                                      [--clients 40] [--weeks 52] [--charts]
+                                      [--clients 40] [--weeks 52] [--charts] [--profile N]
 
 Seeds THERAPISTS × CLIENTS clients with one answered check-in per week for WEEKS weeks
 (bulk inserts), then times bot.digest_service.weekly_digest for every therapist and
 counts the SQL statements each one issues (a bounded number per therapist means no
-N+1). --charts also draws the trend charts.
+N+1). --charts also draws the trend charts. --profile N runs the composition under
+cProfile and prints its N most expensive functions (use a smaller run, e.g.
+--therapists 20: the profiler slows Python code down several times).
+
+On PostgreSQL the tables are analysed after seeding, as autovacuum does on a live
+database soon after a bulk load: without statistics the planner reads all answers
+sequentially for each therapist, which measures the missing statistics, not the digest.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import pstats
 import statistics
 import time
 from datetime import timedelta
 from typing import Any
 
 from common import fresh_database, insert_rows, machine, seed_practice
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlmodel import select
 
 from bot.clock import SystemClock
@@ -89,7 +97,9 @@ async def seed_history(db: Database, client_ids: list[int], weeks: int, now: Any
     return len(answers)
 
 
-async def run(backend: str, therapists: int, clients: int, weeks: int, charts: bool) -> None:
+async def run(
+    backend: str, therapists: int, clients: int, weeks: int, charts: bool, profile: int
+) -> None:
     """Seed, then compose every digest and print the figures."""
     async with fresh_database(backend) as url:
         key = generate_key()
@@ -106,6 +116,10 @@ async def run(backend: str, therapists: int, clients: int, weeks: int, charts: b
             db, therapists=therapists, clients_per_therapist=clients, now=now, due_checkins=False
         )
         answers = await seed_history(db, seeded.client_ids, weeks, now)
+        if backend == "postgres":
+            async with db.engine.connect() as connection:
+                await connection.execute(text("ANALYZE"))
+                await connection.commit()
         print(
             f"seeded {therapists} therapists, {len(seeded.client_ids)} clients, "
             f"{len(seeded.client_ids) * weeks} check-ins, {answers} answers "
@@ -122,15 +136,22 @@ async def run(backend: str, therapists: int, clients: int, weeks: int, charts: b
         per_therapist: list[int] = []
         seconds: list[float] = []
         messages = 0
+        profiler = cProfile.Profile() if profile else None
         began = time.perf_counter()
         for therapist in everyone:
             before, start = statements[0], time.perf_counter()
+            if profiler is not None:
+                profiler.enable()
             output = await weekly_digest(services, therapist, now, charts=charts)
+            if profiler is not None:
+                profiler.disable()
             seconds.append(time.perf_counter() - start)
             per_therapist.append(statements[0] - before)
             messages += len(output.texts) + len(output.charts)
         total = time.perf_counter() - began
         await db.dispose()
+    if profiler is not None:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(profile)
     print(
         f"composed {len(everyone)} digests ({messages} messages{', with charts' if charts else ''})"
         f" in {total:.1f} s: {1000 * statistics.mean(seconds):.0f} ms mean, "
@@ -147,9 +168,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=40)
     parser.add_argument("--weeks", type=int, default=52)
     parser.add_argument("--charts", action="store_true")
+    parser.add_argument("--profile", type=int, default=0, metavar="N")
     args = parser.parse_args()
     print(f"digest benchmark on {machine()}")
-    asyncio.run(run(args.backend, args.therapists, args.clients, args.weeks, args.charts))
+    asyncio.run(
+        run(args.backend, args.therapists, args.clients, args.weeks, args.charts, args.profile)
+    )
 
 
 if __name__ == "__main__":
