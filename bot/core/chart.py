@@ -100,7 +100,11 @@ def render_trend_chart(
     handles.append(Patch(color=STRAIN_SHADE, label=_safe(locale_labels.get("strain", "strain"))))
     handles.append(
         Line2D(
-            [], [], marker="x", color="#777777", linestyle="none",
+            [],
+            [],
+            marker="x",
+            color="#777777",
+            linestyle="none",
             label=_safe(locale_labels.get("unanswered", "unanswered")),
         )
     )

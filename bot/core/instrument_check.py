@@ -99,7 +99,7 @@ def _tension_findings(instrument: Instrument) -> list[Finding]:
                 Finding(
                     "warning",
                     f"item '{repair[0].id}' is not asked only after tension "
-                    f"(ask_if = {{ item = \"{tension[0].id}\", values = [1, 2] }})",
+                    f'(ask_if = {{ item = "{tension[0].id}", values = [1, 2] }})',
                 )
             )
     return findings

@@ -98,9 +98,7 @@ def _answers(
     return answers
 
 
-def _client(
-    rng: random.Random, client_id: int, weeks: int, history_weeks: int
-) -> SimulatedClient:
+def _client(rng: random.Random, client_id: int, weeks: int, history_weeks: int) -> SimulatedClient:
     """One client: archetype, enrolment, weekly sessions and what they answered."""
     kind = rng.choices(ARCHETYPES, weights=[a.share for a in ARCHETYPES])[0]
     new = rng.random() < NEW_CLIENT_SHARE
@@ -118,9 +116,7 @@ def _client(
     status_changes: list[tuple[datetime, ClientStatus]] = []
     sequence = 0
     for week in range(first_week, weeks):
-        session_end = (
-            SIMULATION_START + timedelta(weeks=week, days=weekday, hours=hour, minutes=50)
-        )
+        session_end = SIMULATION_START + timedelta(weeks=week, days=weekday, hours=hour, minutes=50)
         if kind.name == "withdrawing" and week >= event and leaving != "active":
             # Paused, left or blocked the bot: no more check-ins are sent.
             status_changes.append((session_end - timedelta(days=2), leaving))

@@ -31,9 +31,21 @@ LIMIT = 4096
 # --- a small, strict reader of Telegram's HTML -----------------------------------
 
 ALLOWED = {
-    "b": set(), "strong": set(), "i": set(), "em": set(), "u": set(), "ins": set(),
-    "s": set(), "strike": set(), "del": set(), "tg-spoiler": set(), "span": {"class"},
-    "a": {"href"}, "code": {"class"}, "pre": set(), "blockquote": {"expandable"},
+    "b": set(),
+    "strong": set(),
+    "i": set(),
+    "em": set(),
+    "u": set(),
+    "ins": set(),
+    "s": set(),
+    "strike": set(),
+    "del": set(),
+    "tg-spoiler": set(),
+    "span": {"class"},
+    "a": {"href"},
+    "code": {"class"},
+    "pre": set(),
+    "blockquote": {"expandable"},
     "tg-emoji": {"emoji-id"},
 }
 TOKEN = re.compile(
@@ -51,7 +63,7 @@ def telegram_text(message: str) -> str:
     position = 0
     while position < len(message):
         match = TOKEN.match(message, position)
-        assert match, f"not Telegram HTML at {position}: {message[position:position + 40]!r}"
+        assert match, f"not Telegram HTML at {position}: {message[position : position + 40]!r}"
         token = match.group(0)
         position = match.end()
         if match.group(2):
@@ -338,6 +350,7 @@ def test_split_always_yields_valid_messages(paragraphs: list[str], limit: int) -
     messages = split_html_messages(paragraphs, limit=limit)
     for message in messages:
         assert utf16(telegram_text(message)) <= limit
+
     def squash(text: str) -> str:
         return re.sub(r"\s+", "", text)
 

@@ -96,7 +96,9 @@ def test_an_instrument_needs_a_core_item(tmp_path: Path) -> None:
 
 
 def test_core_items_must_be_scales(tmp_path: Path) -> None:
-    items = SCALE_ITEM.format(id="q", domain="bond", core="true") + """
+    items = (
+        SCALE_ITEM.format(id="q", domain="bond", core="true")
+        + """
 [[items]]
 id = "yesno"
 domain = "goals"
@@ -106,13 +108,16 @@ text = { en = "Q" }
 options = [ { value = 0, code = "no", label = { en = "No" } },
             { value = 1, code = "yes", label = { en = "Yes" } } ]
 """
+    )
     assert validate_instrument_file(write(tmp_path, items)) == [
         "item 'yesno': core items must be scales, not choice"
     ]
 
 
 def test_tension_item_must_be_coded_from_zero(tmp_path: Path) -> None:
-    items = SCALE_ITEM.format(id="q", domain="bond", core="true") + """
+    items = (
+        SCALE_ITEM.format(id="q", domain="bond", core="true")
+        + """
 [[items]]
 id = "tension"
 domain = "tension"
@@ -121,6 +126,7 @@ text = { en = "Q" }
 options = [ { value = 1, code = "none", label = { en = "None" } },
             { value = 2, code = "some", label = { en = "Some" } } ]
 """
+    )
     problems = validate_instrument_file(write(tmp_path, items))
     assert problems == ["item 'tension': needs an option with value 0 (no tension)"]
 

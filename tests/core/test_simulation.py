@@ -39,8 +39,9 @@ def test_history_as_of_hides_the_future() -> None:
     moment = SIMULATION_START + timedelta(weeks=3)
     view = history_as_of(client, moment)
     assert all(c.session_end <= moment for c in view.checkins)
-    assert all(c.status != "unanswered" or c.due_at + timedelta(hours=72) <= moment
-               for c in view.checkins)
+    assert all(
+        c.status != "unanswered" or c.due_at + timedelta(hours=72) <= moment for c in view.checkins
+    )
 
 
 def test_alert_burden_is_clinically_plausible() -> None:

@@ -100,8 +100,14 @@ def test_low_item_thresholds_follow_the_scale() -> None:
             "name": {"en": "Ten"},
             "scales": {"ten": {"min": 0, "max": 10, "labels": {"en": [""] * 11}}},
             "items": [
-                {"id": "fit", "domain": "tasks", "kind": "scale", "scale": "ten", "core": True,
-                 "text": {"en": "Fit"}},
+                {
+                    "id": "fit",
+                    "domain": "tasks",
+                    "kind": "scale",
+                    "scale": "ten",
+                    "core": True,
+                    "text": {"en": "Fit"},
+                },
             ],
         }
     )

@@ -107,7 +107,7 @@ async def test_a_therapist_link_works_once_and_a_second_start_is_harmless(bed: T
 
 
 async def test_aliases_are_unique_per_therapist_ignoring_case(bed: Testbed) -> None:
-    """"Alex" and "alex" are one client; a second therapist may use the same alias."""
+    """ "Alex" and "alex" are one client; a second therapist may use the same alias."""
     ada = await enrolled_therapist(bed, "Dr. Ada Example")
     await ada.command("invite", "Alex")
     first = ada.link_token()
@@ -462,7 +462,7 @@ async def test_stop_asks_first_and_no_stay_changes_nothing(bed: Testbed) -> None
 
 
 async def test_stop_leaves_for_good_and_the_therapist_is_told(bed: Testbed) -> None:
-    """"Yes, leave": no more check-ins (even for a session already recorded), the weekly
+    """ "Yes, leave": no more check-ins (even for a session already recorded), the weekly
     schedule stops, the therapist gets a note, and a second /stop says so plainly."""
     ada = await enrolled_therapist(bed)
     alex = await enrolled_client(bed, ada, "alex")

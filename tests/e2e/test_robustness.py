@@ -377,9 +377,7 @@ async def test_a_restart_after_queueing_and_before_sending_loses_nothing(bed: Te
     report = DispatchReport()
     await queue_due_checkins(bed.services, bed.clock.now(), report)
     assert report.queued == 1
-    assert [r.status for r in await rows(bed, OutboxMessage) if r.kind == "checkin"] == [
-        "pending"
-    ]
+    assert [r.status for r in await rows(bed, OutboxMessage) if r.kind == "checkin"] == ["pending"]
 
     await bed.restart()
     await drain(bed)

@@ -57,7 +57,7 @@ def test_invisible_markup_or_spaced_aliases_are_refused(alias: str) -> None:
 
 
 def test_a_composed_and_a_decomposed_name_are_one_alias() -> None:
-    """"José" typed with a combining accent is stored as the composed form."""
+    """ "José" typed with a combining accent is stored as the composed form."""
     assert normalise_alias("Jose\u0301") == "José"
 
 

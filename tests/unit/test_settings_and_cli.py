@@ -17,8 +17,15 @@ from storage.crypto import parse_keys
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Settings come only from what each test sets (no stray .env or variables)."""
     monkeypatch.chdir(tmp_path)
-    for name in ("TELEGRAM_BOT_TOKEN", "DATABASE_URL", "ENCRYPTION_KEYS", "CHECKIN_DELAY_MINUTES",
-                 "DISPATCH_INTERVAL_SECONDS", "TELEGRAM_API_BASE_URL", "DEFAULT_TIMEZONE"):
+    for name in (
+        "TELEGRAM_BOT_TOKEN",
+        "DATABASE_URL",
+        "ENCRYPTION_KEYS",
+        "CHECKIN_DELAY_MINUTES",
+        "DISPATCH_INTERVAL_SECONDS",
+        "TELEGRAM_API_BASE_URL",
+        "DEFAULT_TIMEZONE",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
