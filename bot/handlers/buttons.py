@@ -169,10 +169,12 @@ async def _answer_pressed(
         await _acknowledge(query, notice)
         return
     await asyncio.gather(_acknowledge(query, notice), _show(update, result.screen))
-    # An answer was stored: it may complete a picture of severe strain.
-    await alerts.after_answer(
-        services, press.checkin_id, answers=result.answers, instrument_id=result.instrument_id
-    )
+    if result.answers is not None:
+        # An answer was stored (not only a screen caught up): it may complete a picture
+        # of severe strain.
+        await alerts.after_answer(
+            services, press.checkin_id, answers=result.answers, instrument_id=result.instrument_id
+        )
 
 
 async def text_message(update: Update, context: BotContext) -> None:
