@@ -6,9 +6,9 @@ is mostly waiting (on SQLite's writer lock, on PostgreSQL, on the Bot API), so
 handling several people's updates side by side multiplies throughput. One person's
 updates must still run in the order they were sent — two quick taps are the first
 question's answer and then the second's — so each person has a lock, taken in arrival
-order (asyncio locks are fair) and dropped when nobody waits on it. A person's later
-update waits in its slot for their earlier one: a single person sending very many
-updates at once can hold several slots, never more than UPDATE_CONCURRENCY.
+order (asyncio locks are fair) and dropped when nobody waits on it. A slot is taken
+only by the update at the head of a person's line, so a person sending very many
+updates at once holds one slot and everyone else keeps the rest.
 
 This is python-telegram-bot's documented extension point for concurrent handling
 (``ApplicationBuilder.concurrent_updates`` with a ``BaseUpdateProcessor``).
@@ -35,29 +35,40 @@ def person_of(update: object) -> int | None:
     return None
 
 
-class PerPersonUpdateProcessor(BaseUpdateProcessor):
-    """Up to ``max_concurrent_updates`` updates at once; one person's one after another."""
+# python-telegram-bot takes its own concurrency slot before do_process_update runs; a
+# person's later updates would hold those slots while they wait for their earlier one.
+# Its bound is therefore set out of the way and the real one taken here, after the
+# person's lock, so that one person's backlog holds at most one slot.
+_OUT_OF_THE_WAY = 1 << 30
 
-    def __init__(self, max_concurrent_updates: int) -> None:
-        super().__init__(max_concurrent_updates)
+
+class PerPersonUpdateProcessor(BaseUpdateProcessor):
+    """Up to ``limit`` updates at once; one person's one after another."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(_OUT_OF_THE_WAY)
+        self.limit = limit
+        self._slots = asyncio.BoundedSemaphore(limit)
         self._locks: dict[int, asyncio.Lock] = {}
         self._waiting: dict[int, int] = {}
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        """Handle the update once this person's earlier updates are done.
+        """Handle the update once this person's earlier updates are done and a slot is free.
 
         Updates reach this method in arrival order (python-telegram-bot starts one task
-        per update in order, and the concurrency slots are handed out first come, first
-        served), and the person's lock keeps that order among their own updates.
+        per update in order and its own bound is never reached); the person's lock keeps
+        that order among their own updates, and only the update at the head of a
+        person's line waits for one of the ``limit`` slots.
         """
         person = person_of(update)
         if person is None:
-            await coroutine
+            async with self._slots:
+                await coroutine
             return
         lock = self._locks.setdefault(person, asyncio.Lock())
         self._waiting[person] = self._waiting.get(person, 0) + 1
         try:
-            async with lock:
+            async with lock, self._slots:
                 await coroutine
         finally:
             self._waiting[person] -= 1

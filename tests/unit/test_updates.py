@@ -20,7 +20,7 @@ def _update(update_id: int, user_id: int) -> Update:
 
 
 async def test_one_persons_updates_run_in_order_and_others_run_alongside() -> None:
-    processor = PerPersonUpdateProcessor(max_concurrent_updates=4)
+    processor = PerPersonUpdateProcessor(limit=4)
     log: list[str] = []
     gates = {name: asyncio.Event() for name in ("a1", "a2", "b1")}
 
@@ -52,7 +52,7 @@ async def test_one_persons_updates_run_in_order_and_others_run_alongside() -> No
 
 
 async def test_the_concurrency_bound_holds() -> None:
-    processor = PerPersonUpdateProcessor(max_concurrent_updates=2)
+    processor = PerPersonUpdateProcessor(limit=2)
     running = 0
     most = 0
     release = asyncio.Event()
@@ -74,6 +74,35 @@ async def test_the_concurrency_bound_holds() -> None:
     release.set()
     await asyncio.gather(*tasks)
     assert most == 2
+
+
+async def test_one_persons_backlog_holds_one_slot() -> None:
+    """Two slots; A sends three updates at once, then B and C one each. A's later updates
+    wait for A's first without a slot, so B runs at once and C as soon as B is done."""
+    processor = PerPersonUpdateProcessor(limit=2)
+    log: list[str] = []
+    gates = {name: asyncio.Event() for name in ("a1", "a2", "a3", "b1", "c1")}
+
+    async def handle(name: str) -> None:
+        log.append(f"start {name}")
+        await gates[name].wait()
+
+    arrivals = [("a1", 100), ("a2", 100), ("a3", 100), ("b1", 200), ("c1", 300)]
+    tasks = [
+        asyncio.create_task(processor.process_update(_update(n, person), handle(name)))
+        for n, (name, person) in enumerate(arrivals)
+    ]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert log == ["start a1", "start b1"]
+    gates["b1"].set()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert log == ["start a1", "start b1", "start c1"], "C took B's slot, not A's backlog"
+    for gate in gates.values():
+        gate.set()
+    await asyncio.gather(*tasks)
+    assert log[3:] == ["start a2", "start a3"]
 
 
 def test_whose_update_it_is() -> None:
