@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -163,18 +164,51 @@ def local_session_end(therapy_session: TherapySession | None, client: Client) ->
     return ended.astimezone(ZoneInfo(client.timezone))
 
 
+# States a check-in can still be closed from; a completed, expired or cancelled one
+# keeps its state whoever tries to close it afterwards.
+CLOSABLE = ("scheduled", *repo.OPEN_CHECKIN)
+
+
+class CheckinClosed(Exception):
+    """The check-in was closed (or completed) by someone else while an answer was stored."""
+
+
+def _in_step(checkin: CheckIn, **values: object) -> None:
+    """Set loaded attributes to what a guarded UPDATE wrote, without a second write."""
+    for name, value in values.items():
+        set_committed_value(checkin, name, value)
+
+
 async def close_checkins(
     session: AsyncSession, checkins: Sequence[CheckIn], status: str, now: datetime
 ) -> None:
     """Close check-ins ("expired"/"cancelled") and withdraw their messages not yet sent.
 
     Without the second step a check-in queued just before the client paused or left
-    (or before a newer one replaced it) would still go out afterwards.
+    (or before a newer one replaced it) would still go out afterwards. The change is a
+    guarded UPDATE: a check-in the client completed (or someone else closed) a moment
+    ago, since it was read, keeps that state.
     """
-    ids = [checkin.id for checkin in checkins if checkin.id is not None]
+    stored = {checkin.id: checkin for checkin in checkins if checkin.id is not None}
     for checkin in checkins:
-        checkin.status = status
-        checkin.closed_at = now
+        if checkin.id is None:  # not written yet: nobody else can have changed it
+            checkin.status = status
+            checkin.closed_at = now
+    if not stored:
+        return
+    closed = (
+        await session.exec(
+            update(CheckIn)
+            .where(col(CheckIn.id).in_(list(stored)))
+            .where(col(CheckIn.status).in_(CLOSABLE))
+            .values(status=status, closed_at=now)
+            .returning(col(CheckIn.id))
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    ids = [row[0] for row in closed]
+    for checkin_id in ids:
+        _in_step(stored[checkin_id], status=status, closed_at=now)
     if ids:
         await session.exec(
             update(OutboxMessage)
@@ -232,11 +266,23 @@ async def _move_on(
     screen = question_screen(
         services, checkin, client.locale, answers, local_session_end(therapy_session, client)
     )
+    values: dict[str, object] = (
+        {"status": "answering"} if screen is not None else {"status": "completed", "closed_at": now}
+    )
+    # Guarded: a check-in closed since it was read (the client paused, a newer session's
+    # check-in replaced it) stays closed, and the answer is not stored.
+    moved = await session.exec(
+        update(CheckIn)
+        .where(col(CheckIn.id) == checkin.id)
+        .where(col(CheckIn.status).in_(repo.OPEN_CHECKIN))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:
+        raise CheckinClosed
+    _in_step(checkin, **values)
     if screen is None:
-        checkin.status = "completed"
-        checkin.closed_at = now
         return closing_screen(services, client.locale, answers), True
-    checkin.status = "answering"
     return screen, False
 
 
@@ -245,6 +291,7 @@ async def press_answer(
 ) -> PressResult:
     """Validate and store one answer; the next question (or the thanks) comes back."""
     now = services.clock.now()
+    locale: str | None = None
     try:
         async with services.db.session() as session:
             # The presser, the pressed check-in (only if it is theirs) and its session, in
@@ -278,7 +325,13 @@ async def press_answer(
                     # question (the edit after the last answer never arrived, e.g. a
                     # restart in between): show the thanks it should have shown.
                     screen = closing_screen(services, locale, answers)
-                    return PressResult("checkin.already", screen, locale=locale)
+                    return PressResult(
+                        "checkin.already",
+                        screen,
+                        locale=locale,
+                        answers=answers,
+                        instrument_id=checkin.instrument_id,
+                    )
                 return PressResult("checkin.closed", locale=locale)
             item = services.instrument.next_item(checkin.item_ids(), answers)
             if item is None or item.id != press.item_id:
@@ -291,7 +344,13 @@ async def press_answer(
                 now_showing = question_screen(services, checkin, locale, answers, ended)
                 if now_showing is None:
                     now_showing = closing_screen(services, locale, answers)
-                return PressResult("checkin.already", now_showing, locale=locale)
+                return PressResult(
+                    "checkin.already",
+                    now_showing,
+                    locale=locale,
+                    answers=answers,
+                    instrument_id=checkin.instrument_id,
+                )
             if press.value is None:
                 if not item.optional:
                     return PressResult("common.button_invalid", locale=locale)
@@ -320,7 +379,9 @@ async def press_answer(
             )
     except IntegrityError:
         # Two presses raced for the same item: the first one was stored.
-        return PressResult("checkin.already")
+        return PressResult("checkin.already", locale=locale)
+    except CheckinClosed:
+        return PressResult("checkin.closed", locale=locale)
 
 
 @dataclass
@@ -335,6 +396,13 @@ class CommentResult:
 
 async def take_comment(services: Services, user_id: int, text: str) -> CommentResult | None:
     """Store a typed message as the comment of the client's open check-in, if one is waiting."""
+    try:
+        return await _take_comment(services, user_id, text)
+    except CheckinClosed:
+        return None  # closed in the same moment: the text is treated as not awaited
+
+
+async def _take_comment(services: Services, user_id: int, text: str) -> CommentResult | None:
     now = services.clock.now()
     async with services.db.session() as session:
         client = await repo.client_by_user(session, user_id)

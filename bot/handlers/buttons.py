@@ -168,13 +168,18 @@ async def _answer_pressed(
     if result.screen is None:
         await _acknowledge(query, notice)
         return
-    await asyncio.gather(_acknowledge(query, notice), _show(update, result.screen))
-    if result.answers is not None:
-        # An answer was stored (not only a screen caught up): it may complete a picture
-        # of severe strain.
-        await alerts.after_answer(
-            services, press.checkin_id, answers=result.answers, instrument_id=result.instrument_id
-        )
+    try:
+        await asyncio.gather(_acknowledge(query, notice), _show(update, result.screen))
+    finally:
+        # The answers may complete a picture of severe strain; checked even when the edit
+        # failed, and again on a tap handled after a restart (the check happens once).
+        if result.answers is not None:
+            await alerts.after_answer(
+                services,
+                press.checkin_id,
+                answers=result.answers,
+                instrument_id=result.instrument_id,
+            )
 
 
 async def text_message(update: Update, context: BotContext) -> None:

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from rig import START
 from sqlmodel import select
+from story import answer_checkin, enrolled_client, enrolled_therapist
 
-from bot import dispatcher, outbox
+from bot import checkin_flow, dispatcher, outbox, practice
+from bot.checkin_flow import close_checkins
 from bot.testbed import Testbed
-from storage.models import Answer, CheckIn
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))
-from story import answer_checkin, enrolled_client, enrolled_therapist  # noqa: E402
+from storage import repo
+from storage.models import Answer, CheckIn, Client
 
 
 @pytest.fixture
@@ -94,3 +92,56 @@ async def test_a_checkin_finished_before_its_send_is_recorded_stays_completed(
     assert checkin.status == "completed" and checkin.closed_at == sent_at
     assert checkin.message_id == shown.message_id and checkin.chat_id == alex.chat_id
     assert checkin.sent_at == sent_at, "the digest counts it as sent"
+
+
+async def test_a_tap_on_a_checkin_closed_in_the_same_moment_stores_nothing(
+    bed: Testbed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alex taps while the check-in is being closed (Alex pauses from another device in
+    the same moment): the tap read the check-in as open, but the closing wins, the answer
+    is not stored, the check-in stays cancelled and the tap is told it closed."""
+    therapist = await enrolled_therapist(bed)
+    alex = await enrolled_client(bed, therapist, "alex")
+    await therapist.command("session", "alex")
+    await bed.advance(minutes=60)
+    assert bed.services is not None
+    services = bed.services
+    original = repo.answers_of
+    closed: list[bool] = []
+
+    async def close_meanwhile(session: Any, checkin_id: int) -> Any:
+        if not closed:  # after the tap read the check-in, before it writes
+            closed.append(True)
+            async with services.db.session() as other:
+                client = (await other.exec(select(Client))).one()
+            assert await practice.set_client_status(services, client.id or 0, "paused") == "done"
+        return await original(session, checkin_id)
+
+    monkeypatch.setattr(checkin_flow.repo, "answers_of", close_meanwhile)
+    text = await alex.press("4")
+    assert closed and text == "This check-in has closed. Thank you anyway!"
+    async with services.db.session() as session:
+        checkin = (await session.exec(select(CheckIn))).one()
+        assert checkin.status == "cancelled"
+        assert (await session.exec(select(Answer))).all() == []
+
+
+async def test_closing_a_checkin_completed_since_it_was_read_keeps_it_completed(
+    bed: Testbed,
+) -> None:
+    """A check-in read as open and closed a moment later, after the client completed it
+    in between: it stays completed."""
+    therapist = await enrolled_therapist(bed)
+    alex = await enrolled_client(bed, therapist, "alex")
+    await therapist.command("session", "alex")
+    await bed.advance(minutes=60)
+    assert bed.services is not None
+    services = bed.services
+    async with services.db.session() as session:
+        stale = (await session.exec(select(CheckIn))).one()
+        assert stale.status in repo.OPEN_CHECKIN
+        await answer_checkin(alex, "5", "4", "3", "2", "No", "Skip")
+        await close_checkins(session, [stale], "expired", bed.clock.now())
+    async with services.db.session() as session:
+        checkin = (await session.exec(select(CheckIn))).one()
+        assert checkin.status == "completed"
