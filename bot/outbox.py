@@ -676,9 +676,12 @@ class Sender:
                 self._wake.set()
 
         while not self._stopping:
+            # Cleared before claiming: a send finishing during the claim must wake the wait.
+            self._wake.clear()
             rows: list[OutboxMessage] = []
+            claimed = len(in_hand) < self.batch
             try:
-                if len(in_hand) < self.batch:
+                if claimed:
                     rows = await self.claim(self.batch - len(in_hand))
                 failures = 0
             except Exception as exc:  # noqa: BLE001 - the loop must outlive a database hiccup
@@ -692,10 +695,11 @@ class Sender:
                 task.add_done_callback(done)
             if self._stopping:
                 break
-            low_water[0] = self.batch // 2 if rows else 0
+            # A full hand (nothing claimed) or a claim that found rows: claim again at half.
+            # A claim that found nothing: wait until everything in hand is recorded.
+            low_water[0] = self.batch // 2 if rows or not claimed else 0
             if rows and len(in_hand) <= low_water[0]:
                 continue
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
         if in_hand:
