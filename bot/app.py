@@ -135,7 +135,7 @@ def add_handlers(application: AppType) -> None:
     application.add_handler(TypeHandler(Update, metrics.count_update), group=-10)
     application.add_handler(TypeHandler(Update, common.drop_duplicates), group=-2)
     # Last: an update counts as handled only once everything above has run.
-    application.add_handler(TypeHandler(Update, common.remember_update), group=100)
+    application.add_handler(TypeHandler(Update, common.finish_update), group=100)
     # Within a group only the first matching handler runs: membership changes must come
     # before the catch-all private-chat check, or they would never be seen.
     application.add_handler(

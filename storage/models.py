@@ -260,7 +260,12 @@ class AuditEvent(SQLModel, table=True):
 
 
 class ProcessedUpdate(SQLModel, table=True):
-    """Update ids already handled, so a redelivered update has one effect."""
+    """Update ids taken by a worker, so a redelivered update has one effect.
+
+    ``processed_at`` is when a worker took the update, ``finished_at`` when all its
+    handlers had run; a row taken long ago and never finished is a worker that died
+    mid-update, and a redelivery of that update is handled again.
+    """
 
     __tablename__ = "processed_update"
 
@@ -268,3 +273,4 @@ class ProcessedUpdate(SQLModel, table=True):
         sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
     )
     processed_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import delete
+from sqlalchemy import update as update_statement
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 from telegram import Update
@@ -25,6 +26,9 @@ log = logging.getLogger(__name__)
 
 # Telegram re-sends an update for at most a day; a week of ids is plenty.
 PROCESSED_UPDATE_RETENTION = timedelta(days=7)
+# An update taken this long ago and never finished belongs to a worker that stopped
+# mid-update (handlers take seconds). A copy arriving sooner is still ignored.
+UPDATE_CLAIM = timedelta(seconds=120)
 
 
 @dataclass
@@ -79,35 +83,51 @@ def answers_itself(update: Update) -> bool:
 
 
 async def drop_duplicates(update: Update, context: BotContext) -> None:
-    """Give a redelivered update (same update_id) that was fully handled no second effect.
+    """Take the update for this worker, or give a redelivered one no second effect.
 
-    The update id is recorded only once every handler has run (:func:`remember_update`,
-    the last group), so an update whose handling was cut short by a crash is handled
-    again when Telegram resends it; the handlers check the stored state, so the part
-    that was done before the crash is not done twice.
+    The update id is written when a worker takes it and marked finished once every
+    handler has run (:func:`finish_update`, the last group). A second copy is ignored
+    while the first is finished or still being handled (on this worker or another);
+    a copy of an update taken more than ``UPDATE_CLAIM`` ago and never finished —
+    its worker died mid-update — is taken over and handled again. The handlers check
+    the stored state, so what was done before the crash is not done twice.
     """
     if answers_itself(update):
         return
     services = context.services
+    now = services.clock.now()
+    try:
+        async with services.db.session() as session:
+            session.add(ProcessedUpdate(update_id=update.update_id, processed_at=now))
+        return
+    except IntegrityError:
+        pass
     async with services.db.session() as session:
-        seen = await session.get(ProcessedUpdate, update.update_id)
-    if seen is not None:
-        log.info("update %s already handled; ignored", update.update_id)
-        raise ApplicationHandlerStop
+        taken_over = await session.exec(
+            update_statement(ProcessedUpdate)
+            .where(col(ProcessedUpdate.update_id) == update.update_id)
+            .where(col(ProcessedUpdate.finished_at).is_(None))
+            .where(col(ProcessedUpdate.processed_at) < now - UPDATE_CLAIM)
+            .values(processed_at=now)
+        )
+    if taken_over.rowcount == 1:
+        log.warning("update %s left unfinished by a stopped worker; taken over", update.update_id)
+        return
+    log.info("update %s already handled or being handled; ignored", update.update_id)
+    raise ApplicationHandlerStop
 
 
-async def remember_update(update: Update, context: BotContext) -> None:
-    """Record that this update was handled (runs after every other handler)."""
+async def finish_update(update: Update, context: BotContext) -> None:
+    """Mark the update finished (runs after every other handler)."""
     if answers_itself(update):
         return
     services = context.services
-    try:
-        async with services.db.session() as session:
-            session.add(
-                ProcessedUpdate(update_id=update.update_id, processed_at=services.clock.now())
-            )
-    except IntegrityError:
-        log.info("update %s was handled twice at once", update.update_id)
+    async with services.db.session() as session:
+        await session.exec(
+            update_statement(ProcessedUpdate)
+            .where(col(ProcessedUpdate.update_id) == update.update_id)
+            .values(finished_at=services.clock.now())
+        )
 
 
 async def prune_processed_updates(services: Services) -> None:

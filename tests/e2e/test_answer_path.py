@@ -4,6 +4,7 @@ update counts as handled."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from checks import drain, rows, shown
 from story import Person, enrolled_client, enrolled_therapist, new_person
@@ -128,26 +129,67 @@ async def test_one_persons_quick_taps_are_handled_in_order(bed: Testbed) -> None
     assert texts == [shown(bed, "checkin.saved"), shown(bed, "checkin.already")]
 
 
-async def test_an_update_counts_as_handled_only_once_its_handling_is_done(bed: Testbed) -> None:
-    """While a command is still being handled (its reply held up on the way to Telegram),
-    its update id is not recorded: had the process died there, Telegram's redelivery would
-    be handled, not dropped. Once the handling is done the id is recorded, and a second
-    copy of the update has no effect."""
+async def test_an_update_is_finished_only_once_its_handling_is_done(bed: Testbed) -> None:
+    """While a command is still being handled (its reply held up on the way to Telegram)
+    its update is taken but not finished; once the handling is done it is finished, and a
+    second copy of the update has no effect."""
     ada = await enrolled_therapist(bed)
     bed.standin.stall_next(method="sendMessage")
     update = bed.standin.send_command(ada.user, "invite", "alex")
     await bed.standin.wait_for(lambda: bed.standin.stalled_requests == 1)
-    recorded = {p.update_id for p in await rows(bed, ProcessedUpdate)}
-    assert update["update_id"] not in recorded, "recorded before its handling was done"
+    [taken] = [p for p in await rows(bed, ProcessedUpdate) if p.update_id == update["update_id"]]
+    assert taken.finished_at is None, "finished before its handling was done"
     bed.standin.release_stalled()
     await bed.settled(update["update_id"])
-    recorded = {p.update_id for p in await rows(bed, ProcessedUpdate)}
-    assert update["update_id"] in recorded
+    [taken] = [p for p in await rows(bed, ProcessedUpdate) if p.update_id == update["update_id"]]
+    assert taken.finished_at is not None
 
     replies = len(ada.messages())
     again = bed.standin.inject_update(update)
     await bed.settled(again["update_id"])
-    assert len(ada.messages()) == replies, "a redelivered, fully handled update did nothing"
+    assert len(ada.messages()) == replies, "a redelivered, finished update did nothing"
+
+
+async def _taken_by_another_worker(bed: Testbed, update_id: int, seconds_ago: float) -> None:
+    """Write the row a worker leaves when it takes an update and has not finished it."""
+    assert bed.services is not None
+    async with bed.services.db.session() as session:
+        session.add(
+            ProcessedUpdate(
+                update_id=update_id,
+                processed_at=bed.clock.now() - timedelta(seconds=seconds_ago),
+            )
+        )
+
+
+async def test_an_update_another_worker_is_handling_is_left_to_it(bed: Testbed) -> None:
+    """Telegram resent an update that another worker took a moment ago and is still
+    handling: this worker leaves it alone (one reply, not two)."""
+    ada = await enrolled_therapist(bed)
+    replies = len(ada.messages())
+    update_id = (bed.standin.last_update_id or 0) + 1
+    await _taken_by_another_worker(bed, update_id, seconds_ago=5)
+    update = bed.standin.send_command(ada.user, "help")
+    assert update["update_id"] == update_id
+    await bed.settled(update_id)
+    assert len(ada.messages()) == replies
+
+
+async def test_an_update_left_unfinished_by_a_stopped_worker_is_handled_again(
+    bed: Testbed,
+) -> None:
+    """A worker took an update and died before finishing it: when Telegram resends it
+    minutes later, it is taken over and handled, not lost."""
+    ada = await enrolled_therapist(bed)
+    replies = len(ada.messages())
+    update_id = (bed.standin.last_update_id or 0) + 1
+    await _taken_by_another_worker(bed, update_id, seconds_ago=600)
+    update = bed.standin.send_command(ada.user, "help")
+    assert update["update_id"] == update_id
+    await bed.settled(update_id)
+    assert len(ada.messages()) == replies + 1
+    [taken] = [p for p in await rows(bed, ProcessedUpdate) if p.update_id == update_id]
+    assert taken.finished_at is not None
 
 
 async def test_a_stranger_tapping_a_forged_answer_gets_their_own_language(bed: Testbed) -> None:
