@@ -87,14 +87,10 @@ def record_status(status: str, sent: bool, answered: bool) -> CheckinStatus:
     return "expired"
 
 
-def client_status(client: Client) -> tuple[ClientStatus, datetime | None]:
-    """The client's state for the rules, and since when (a blocked bot shows as unreachable)."""
-    return _client_status(client.status, client.unreachable_at, client.status_changed_at)
-
-
 def _client_status(
     status: str, unreachable_at: datetime | None, changed_at: datetime | None
 ) -> tuple[ClientStatus, datetime | None]:
+    """The client's state for the rules, and since when (a blocked bot shows as unreachable)."""
     if unreachable_at is not None and status in ("active", "paused"):
         return "unreachable", unreachable_at
     return _STATUSES.get(status, "stopped"), changed_at
