@@ -203,3 +203,20 @@ async def test_a_stranger_tapping_a_forged_answer_gets_their_own_language(bed: T
     text = await stranger.press_data(stranger.last().message_id, forged, strict=False)
     assert text == shown(bed, "common.button_invalid", locale="es")
     assert await rows(bed, Answer) == []
+
+
+async def test_one_persons_slow_update_does_not_hold_up_anothers_tap(bed: Testbed) -> None:
+    """The therapist's reply is held up on its way to Telegram; meanwhile a client's tap
+    is handled to the end (updates of different people run side by side)."""
+    ada, alex = await _open_checkin(bed)
+    bed.standin.stall_next(method="sendMessage")
+    slow = bed.standin.send_command(ada.user, "help")
+    await bed.standin.wait_for(lambda: bed.standin.stalled_requests == 1)
+    message = alex.message_with_buttons()
+    data = bed.standin.find_button(alex.chat_id, message.message_id, "5")
+    tap = bed.standin.press(alex.user, message.message_id, data)
+    await bed.settled(tap["update_id"])
+    assert slow["update_id"] not in bed.processed, "the held-up update was still in hand"
+    assert NEXT_QUESTION in alex.message_with_buttons().text
+    bed.standin.release_stalled()
+    await bed.settled(slow["update_id"])
