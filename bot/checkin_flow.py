@@ -289,6 +289,23 @@ async def _move_on(
     return screen, False
 
 
+def _caught_up(
+    screen: Screen, checkin: CheckIn, answers: Mapping[str, int | None], locale: str
+) -> PressResult:
+    """A tap on a question answered before: "already answered", and the screen as it is now.
+
+    The answers come along so the alert check runs again, cheaply, for a tap handled a
+    second time after a restart that came between storing the answer and that check.
+    """
+    return PressResult(
+        "checkin.already",
+        screen,
+        locale=locale,
+        answers=answers,
+        instrument_id=checkin.instrument_id,
+    )
+
+
 async def press_answer(
     services: Services, user_id: int, message_id: int | None, press: AnswerPress
 ) -> PressResult:
@@ -327,13 +344,8 @@ async def press_answer(
                     # A tap on the finished check-in's own message that still shows a
                     # question (the edit after the last answer never arrived, e.g. a
                     # restart in between): show the thanks it should have shown.
-                    screen = closing_screen(services, locale, answers)
-                    return PressResult(
-                        "checkin.already",
-                        screen,
-                        locale=locale,
-                        answers=answers,
-                        instrument_id=checkin.instrument_id,
+                    return _caught_up(
+                        closing_screen(services, locale, answers), checkin, answers, locale
                     )
                 return PressResult("checkin.closed", locale=locale)
             item = services.instrument.next_item(checkin.item_ids(), answers)
@@ -347,13 +359,7 @@ async def press_answer(
                 now_showing = question_screen(services, checkin, locale, answers, ended)
                 if now_showing is None:
                     now_showing = closing_screen(services, locale, answers)
-                return PressResult(
-                    "checkin.already",
-                    now_showing,
-                    locale=locale,
-                    answers=answers,
-                    instrument_id=checkin.instrument_id,
-                )
+                return _caught_up(now_showing, checkin, answers, locale)
             if press.value is None:
                 if not item.optional:
                     return PressResult("common.button_invalid", locale=locale)
