@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -182,3 +183,18 @@ class Testbed:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+@asynccontextmanager
+async def running_testbed(
+    database_url: str, start: datetime, **settings: Any
+) -> AsyncIterator[Testbed]:
+    """A started testbed, stopped afterwards; the stand-in must end without internal errors."""
+    bed = Testbed(database_url, start=start, **settings)
+    await bed.start()
+    try:
+        yield bed
+    finally:
+        errors = bed.standin.internal_errors
+        await bed.stop()
+        assert not errors, errors

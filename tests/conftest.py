@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import asyncpg
 import pytest
 
-from bot.testbed import Testbed
+from bot.testbed import Testbed, running_testbed
 from storage.migrate import upgrade
 
 T = TypeVar("T")
@@ -111,11 +111,5 @@ def testbed_options() -> dict[str, Any]:
 @pytest.fixture
 async def bed(database_url: str, testbed_options: dict[str, Any]) -> AsyncIterator[Testbed]:
     """A started testbed; the stand-in must end the test without internal errors."""
-    testbed = Testbed(database_url, start=TESTBED_START, **testbed_options)
-    await testbed.start()
-    try:
+    async with running_testbed(database_url, TESTBED_START, **testbed_options) as testbed:
         yield testbed
-    finally:
-        errors = testbed.standin.internal_errors
-        await testbed.stop()
-        assert not errors, errors
