@@ -162,16 +162,22 @@ async def _taken_by_another_worker(bed: Testbed, update_id: int, seconds_ago: fl
         )
 
 
+async def _help_resent_after_taken(bed: Testbed, person: Person, seconds_ago: float) -> int:
+    """/help arrives as an update another worker took ``seconds_ago``; its id once handled."""
+    update_id = (bed.standin.last_update_id or 0) + 1
+    await _taken_by_another_worker(bed, update_id, seconds_ago=seconds_ago)
+    update = bed.standin.send_command(person.user, "help")
+    assert update["update_id"] == update_id
+    await bed.settled(update_id)
+    return update_id
+
+
 async def test_an_update_another_worker_is_handling_is_left_to_it(bed: Testbed) -> None:
     """Telegram resent an update that another worker took a moment ago and is still
     handling: this worker leaves it alone (one reply, not two)."""
     ada = await enrolled_therapist(bed)
     replies = len(ada.messages())
-    update_id = (bed.standin.last_update_id or 0) + 1
-    await _taken_by_another_worker(bed, update_id, seconds_ago=5)
-    update = bed.standin.send_command(ada.user, "help")
-    assert update["update_id"] == update_id
-    await bed.settled(update_id)
+    await _help_resent_after_taken(bed, ada, seconds_ago=5)
     assert len(ada.messages()) == replies
 
 
@@ -182,11 +188,7 @@ async def test_an_update_left_unfinished_by_a_stopped_worker_is_handled_again(
     minutes later, it is taken over and handled, not lost."""
     ada = await enrolled_therapist(bed)
     replies = len(ada.messages())
-    update_id = (bed.standin.last_update_id or 0) + 1
-    await _taken_by_another_worker(bed, update_id, seconds_ago=600)
-    update = bed.standin.send_command(ada.user, "help")
-    assert update["update_id"] == update_id
-    await bed.settled(update_id)
+    update_id = await _help_resent_after_taken(bed, ada, seconds_ago=600)
     assert len(ada.messages()) == replies + 1
     [taken] = [p for p in await rows(bed, ProcessedUpdate) if p.update_id == update_id]
     assert taken.finished_at is not None

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from rig import START
 from sqlmodel import select
-from story import answer_checkin, enrolled_client, enrolled_therapist
+from story import Person, answer_checkin, enrolled_client, enrolled_therapist
 
 from bot import checkin_flow, dispatcher, outbox, practice
 from bot.checkin_flow import close_checkins
@@ -94,16 +94,22 @@ async def test_a_checkin_finished_before_its_send_is_recorded_stays_completed(
     assert checkin.sent_at == sent_at, "the digest counts it as sent"
 
 
+async def _checkin_on_screen(bed: Testbed) -> Person:
+    """A client (Alex) whose check-in has gone out."""
+    therapist = await enrolled_therapist(bed)
+    alex = await enrolled_client(bed, therapist, "alex")
+    await therapist.command("session", "alex")
+    await bed.advance(minutes=60)
+    return alex
+
+
 async def test_a_tap_on_a_checkin_closed_in_the_same_moment_stores_nothing(
     bed: Testbed, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Alex taps while the check-in is being closed (Alex pauses from another device in
     the same moment): the tap read the check-in as open, but the closing wins, the answer
     is not stored, the check-in stays cancelled and the tap is told it closed."""
-    therapist = await enrolled_therapist(bed)
-    alex = await enrolled_client(bed, therapist, "alex")
-    await therapist.command("session", "alex")
-    await bed.advance(minutes=60)
+    alex = await _checkin_on_screen(bed)
     assert bed.services is not None
     services = bed.services
     original = repo.answers_of
@@ -131,10 +137,7 @@ async def test_closing_a_checkin_completed_since_it_was_read_keeps_it_completed(
 ) -> None:
     """A check-in read as open and closed a moment later, after the client completed it
     in between: it stays completed."""
-    therapist = await enrolled_therapist(bed)
-    alex = await enrolled_client(bed, therapist, "alex")
-    await therapist.command("session", "alex")
-    await bed.advance(minutes=60)
+    alex = await _checkin_on_screen(bed)
     assert bed.services is not None
     services = bed.services
     async with services.db.session() as session:
