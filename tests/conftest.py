@@ -103,8 +103,9 @@ TESTBED_START = datetime(2026, 6, 2, 7, 0, tzinfo=UTC)
 @pytest.fixture
 def testbed_options() -> dict[str, Any]:
     """Options for the testbed: Telegram's per-chat pace (about one message a second) is
-    the outbox's business, tested there and in the end-to-end stories (tests/e2e asks for
-    the real pace); elsewhere it would only make every test wait."""
+    the outbox's business, tested there (tests/reliability/test_outbox.py) and in the core
+    loop's stories (tests/e2e/test_core_loop.py asks for the real pace); elsewhere it would
+    only make every test wait."""
     return {"send_rate_per_chat": 30, "send_burst_per_chat": 20}
 
 

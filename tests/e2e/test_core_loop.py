@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
+import pytest
 from sqlmodel import select
 from story import answer_checkin, enrolled_client, enrolled_therapist, new_person
 
 from bot.testbed import Testbed
 from storage.models import Answer, CheckIn, Client
+
+
+@pytest.fixture
+def testbed_options() -> dict[str, Any]:
+    """These stories run at Telegram's real per-chat pace (about one message a second, a
+    burst of three): the outbox paces them, and the stand-in refuses anything faster. The
+    other stories run at a fast pace, since pacing is not what they check."""
+    return {}
 
 
 async def test_the_whole_loop_from_invitation_to_digest(bed: Testbed) -> None:
