@@ -326,6 +326,8 @@ async def press_answer(
                     )
                     .outerjoin(TherapySession, col(TherapySession.id) == col(CheckIn.session_id))
                     .where(Client.telegram_user_id == user_id)
+                    # A person may hold several records; the one the check-in belongs to.
+                    .order_by(col(CheckIn.id).is_(None), col(Client.id).desc())
                 )
             ).first()
             if found is None:

@@ -38,6 +38,7 @@ from bot.core.instrument import Instrument
 from bot.core.scoring import CheckinRecord, CheckinStatus
 from bot.core.strain import DEFAULT_SETTINGS, ClientHistory, ClientStatus
 from bot.services import Services
+from storage import repo
 from storage.crypto import Cipher, DecryptionError
 from storage.models import Answer, CheckIn, Client, SessionRating, Therapist, TherapySession
 
@@ -238,6 +239,7 @@ async def load_histories(
         Select(
             col(Client.id),
             col(Client.alias),
+            col(Client.alias_key),
             col(Client.locale),
             col(Client.consent_at),
             col(Client.created_at),
@@ -319,12 +321,15 @@ async def load_histories(
             )
         )
     histories = []
-    for client_id, alias, locale, consent_at, created_at, status, unreachable, changed in clients:
+    for client_id, alias, key, locale, consent_at, created_at, status, unreachable, changed in (
+        clients
+    ):
         state, since = _client_status(status, unreachable, changed)
         histories.append(
             ClientHistory(
                 client_id=client_id,
-                alias=alias,
+                # A former client whose alias was given again is shown as "alex~2026-06-02".
+                alias=repo.display_alias(alias, key),
                 locale=locale,
                 enrolled_at=consent_at or created_at,
                 status=state,

@@ -6,8 +6,12 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import SQLModel, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.notices import tell_therapist
 from bot.services import Services
@@ -15,7 +19,7 @@ from bot.settings import WEEKDAYS
 from bot.texts import pick_locale
 from bot.tokens import hash_token, looks_like_token, new_token
 from storage import repo
-from storage.models import Client, Invitation, Therapist
+from storage.models import Client, Invitation, Therapist, WeeklySchedule
 
 # Aliases are the therapist's pseudonyms for clients: short, no spaces, no markup,
 # no invisible or direction-changing characters (they are not word characters).
@@ -25,7 +29,7 @@ ALIAS_PATTERN = re.compile(r"[\w.-]{1,32}")
 # (bot/rights.py). 2: names every stored item, the risk alert, /mydata and /delete.
 PRIVACY_NOTICE_VERSION = 2
 # Statuses in which a client takes part; anyone else may enrol again with a new link.
-PARTICIPATING = ("active", "paused")
+PARTICIPATING = repo.PARTICIPATING
 
 
 def normalise_alias(alias: str) -> str:
@@ -61,33 +65,77 @@ class InviteResult:
 
     status: str  # "ok" | "alias_invalid" | "alias_active"
     token: str | None = None
+    # The name under which a former client of this alias is now kept apart, if there is one.
+    former: str | None = None
+
+
+def holds_a_person(client: Client) -> bool:
+    """Whether a record belongs to someone: linked to their account, or holding their consent
+    (and so, perhaps, their answers). Such a record is never given to anyone else."""
+    return client.telegram_user_id is not None or client.consent_at is not None
+
+
+async def release_alias(
+    session: AsyncSession, client: Client, therapist: Therapist, now: datetime
+) -> str:
+    """Keep a former client's record apart so its alias can be given again; returns the name
+    the therapist now knows it by: the alias and the day they left ("alex~2026-06-02").
+
+    The record keeps its history and its link to its person (their /mydata and /delete keep
+    working); only its alias key changes, and every link still open for it stops working.
+    """
+    left = (client.status_changed_at or now).astimezone(ZoneInfo(therapist.timezone))
+    base = f"{repo.alias_key(client.alias)}{repo.RELEASED}{left.date().isoformat()}"
+    taken = {c.alias_key for c in await repo.clients_of(session, therapist.id or 0)}
+    key, n = base, 2
+    while key in taken:
+        key, n = f"{base}-{n}", n + 1
+    client.alias_key = key
+    if client.status == "invited":  # a link made before aliases were kept apart
+        client.status = "stopped"
+    await repo.revoke_invitations(session, client.id or 0, now)
+    await session.flush()
+    return repo.shown_as(client)
+
+
+def _new_record(therapist: Therapist, alias: str, now: datetime) -> Client:
+    return Client(
+        therapist_id=therapist.id or 0,
+        alias=alias,
+        alias_key=repo.alias_key(alias),
+        status="invited",
+        status_changed_at=now,
+        timezone=therapist.timezone,
+        locale=therapist.locale,
+        created_at=now,
+    )
 
 
 async def invite_client(services: Services, therapist: Therapist, alias: str) -> InviteResult:
-    """Create (or renew) a client invitation under an alias unique for this therapist."""
+    """Create (or renew) a client invitation under an alias unique for this therapist.
+
+    An alias whose client has left may be given again, but never with that client's
+    record: the new link leads to a new, empty record, and the former one is kept apart
+    (release_alias) until its own person comes back through the link (answer_consent).
+    """
     if not valid_alias(alias):
         return InviteResult("alias_invalid")
     alias = normalise_alias(alias)
     now = services.clock.now()
     token = new_token()
+    former = None
     async with services.db.session() as session:
         client = await repo.client_by_alias(session, therapist.id or 0, alias)
         if client is not None and client.status in PARTICIPATING:
             return InviteResult("alias_active")
+        if client is not None and holds_a_person(client):
+            former = await release_alias(session, client, therapist, now)
+            client = None
         if client is not None:
             # Only the newest link for an alias works: an older one may have gone astray.
             await repo.revoke_invitations(session, client.id or 0, now)
         if client is None:
-            client = Client(
-                therapist_id=therapist.id or 0,
-                alias=alias,
-                alias_key=repo.alias_key(alias),
-                status="invited",
-                status_changed_at=now,
-                timezone=therapist.timezone,
-                locale=therapist.locale,
-                created_at=now,
-            )
+            client = _new_record(therapist, alias, now)
             session.add(client)
             try:
                 await session.flush()
@@ -109,7 +157,7 @@ async def invite_client(services: Services, therapist: Therapist, alias: str) ->
                 expires_at=now + timedelta(days=services.settings.invitation_ttl_days),
             )
         )
-    return InviteResult("ok", token)
+    return InviteResult("ok", token, former)
 
 
 @dataclass
@@ -207,6 +255,10 @@ async def answer_consent(
     taps) racing with one link exactly one wins; a second tap by the winner gets
     the same answer again. A client who declines leaves nothing behind but the
     used invitation. Someone who left the programme may join again with a new link.
+
+    Identity rests on the person: a record that holds someone's history is bound to no
+    one else. Whoever agrees gets the invitation's empty record, except the person whose
+    former record was kept apart under this alias, who takes up their own record again.
     """
     now = services.clock.now()
     if not looks_like_token(token):
@@ -235,19 +287,24 @@ async def answer_consent(
                 return "agreed"
             return "invalid"
         client = await session.get(Client, invitation.client_id)
-        if client is None:
+        therapist = await session.get(Therapist, client.therapist_id) if client else None
+        if client is None or therapist is None:
             return "invalid"
+        if holds_a_person(client) and client.telegram_user_id != user_id:
+            # A link made before aliases were kept apart, on a former client's record:
+            # keep that record theirs and give this person a new one under the alias.
+            await release_alias(session, client, therapist, now)
+            client = _new_record(therapist, client.alias, now)
+            session.add(client)
+            await session.flush()
         if not agree:
             client.status = "declined"
             client.status_changed_at = now
             await tell_therapist(session, services, client, "declined", now)
             return "declined"
-        if previous is not None and previous.id != client.id:
-            # A former client joining anew under another alias: the old record keeps its
-            # answers for that therapist but no longer points at this Telegram account.
-            previous.telegram_user_id = None
-            previous.chat_id = None
-            await session.flush()
+        event, former = await _whose_record(session, client, user_id)
+        if event == "rejoined" and former is not None:
+            client = await _take_up(session, client, former)
         client.telegram_user_id = user_id
         client.chat_id = chat_id
         client.status = "active"
@@ -261,5 +318,53 @@ async def answer_consent(
         except IntegrityError:
             await session.rollback()
             return "invalid"
-        await tell_therapist(session, services, client, "joined", now)
+        former_name = repo.shown_as(former) if former is not None else ""
+        await tell_therapist(session, services, client, event, now, former=former_name)
     return "agreed"
+
+
+async def _whose_record(
+    session: AsyncSession, client: Client, user_id: int
+) -> tuple[str, Client | None]:
+    """Who is agreeing under this alias, as the therapist is told: "joined" (the alias is
+    new), "rejoined" (the person whose former record this alias kept apart, or who held
+    this record) or "joined_new" (someone else than the alias's former client)."""
+    if client.telegram_user_id == user_id:
+        return "rejoined", None
+    kept_apart = [
+        c
+        for c in await repo.clients_of(session, client.therapist_id)
+        if repo.released(c) and c.alias_key.partition(repo.RELEASED)[0] == client.alias_key
+    ]
+    kept_apart.sort(key=lambda c: c.id or 0, reverse=True)
+    own = [c for c in kept_apart if c.telegram_user_id == user_id]
+    if own:
+        return "rejoined", own[0]
+    if kept_apart:
+        return "joined_new", kept_apart[0]
+    return "joined", None
+
+
+async def _take_up(session: AsyncSession, new: Client, former: Client) -> Client:
+    """The person takes up their former record again: what was recorded under the new link
+    (sessions, their check-ins, a weekly schedule, the invitation) moves to it, the empty
+    new record goes, and the former record gets its alias back."""
+    target, source = former.id or 0, new.id or 0
+    if (
+        await session.exec(select(WeeklySchedule).where(WeeklySchedule.client_id == source))
+    ).first() is not None:
+        await session.exec(delete(WeeklySchedule).where(WeeklySchedule.client_id == target))  # type: ignore[call-overload]
+    for table in SQLModel.metadata.sorted_tables:
+        for foreign_key in table.foreign_keys:
+            if foreign_key.column.table.name == "client" and table.name != "client":
+                await session.exec(  # type: ignore[call-overload]
+                    update(table)
+                    .where(foreign_key.parent == source)
+                    .values({foreign_key.parent.name: target})
+                )
+    alias = new.alias
+    await session.delete(new)
+    await session.flush()
+    former.alias = alias  # the key follows (storage.models._keep_alias_key)
+    await session.flush()
+    return former

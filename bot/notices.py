@@ -13,13 +13,22 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import outbox
 from bot.services import Services
+from storage import repo
 from storage.models import Client, Therapist
 
-EVENTS = ("joined", "declined", "left", "unreachable")
+# "rejoined": the person who held this alias before, back with the same Telegram account;
+# "joined_new": someone else under an alias given again (``former`` names the earlier record).
+EVENTS = ("joined", "rejoined", "joined_new", "declined", "left", "unreachable")
 
 
 async def tell_therapist(
-    session: AsyncSession, services: Services, client: Client, event: str, now: datetime
+    session: AsyncSession,
+    services: Services,
+    client: Client,
+    event: str,
+    now: datetime,
+    *,
+    former: str = "",
 ) -> bool:
     """Queue the note about ``event`` for the client's therapist; True if queued."""
     if event not in EVENTS:
@@ -27,7 +36,12 @@ async def tell_therapist(
     therapist = await session.get(Therapist, client.therapist_id)
     if therapist is None or therapist.unreachable_at is not None:
         return False
-    text = services.texts.render(therapist.locale, f"therapist.client_{event}", alias=client.alias)
+    text = services.texts.render(
+        therapist.locale,
+        f"therapist.client_{event}",
+        alias=repo.shown_as(client),
+        former=former,
+    )
     return await outbox.enqueue(
         session,
         services.cipher,

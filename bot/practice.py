@@ -218,6 +218,8 @@ class ClientLine:
     latest: CheckIn | None
     answered: int
     schedule: WeeklySchedule | None
+    # The alias, or "alex~2026-06-02" for a former client whose alias was given again.
+    name: str = ""
 
 
 async def client_overview(services: Services, therapist_id: int) -> list[ClientLine]:
@@ -252,7 +254,9 @@ async def client_overview(services: Services, therapist_id: int) -> list[ClientL
             answered = 0
             if found is not None:
                 answered = len(await repo.answers_of(session, found.id or 0))
-            lines.append(ClientLine(client, found, answered, schedules.get(cid)))
+            lines.append(
+                ClientLine(client, found, answered, schedules.get(cid), repo.shown_as(client))
+            )
         return lines
 
 

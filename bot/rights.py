@@ -316,17 +316,26 @@ async def mydata(update: Update, context: BotContext) -> None:
     message = update.effective_message
     if document is None or message is None:
         return
+    # The person's records with other therapists (or under an alias they left) are theirs too.
+    exported = [(client.id or 0, document)]
+    for other in await _other_records(services, client):
+        found = await export_client(services, other)
+        if found is not None:
+            exported.append((other, found))
+    if len(exported) > 1:
+        document["earlier_records"] = [found for _id, found in exported[1:]]
     data = json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
     async with services.db.session() as session:
-        await audit.record(
-            session,
-            at=services.clock.now(),
-            actor_kind="client",
-            actor_id=client.id,
-            action="client_export",
-            client_id=client.id,
-            detail=audit.counts(checkins=len(document["checkins"])),
-        )
+        for record_id, record in exported:
+            await audit.record(
+                session,
+                at=services.clock.now(),
+                actor_kind="client",
+                actor_id=client.id,
+                action="client_export",
+                client_id=record_id,
+                detail=audit.counts(checkins=len(record["checkins"])),
+            )
     await message.reply_document(
         InputFile(data, filename="my-data.json"),
         caption=services.texts.render(client.locale, "rights.mydata_caption"),
@@ -365,6 +374,15 @@ async def delete_command(update: Update, context: BotContext) -> None:
             ]
         ),
     )
+
+
+async def _other_records(services: Services, client: Client) -> list[int]:
+    """Ids of the person's other client records (one per therapist they were with)."""
+    if client.telegram_user_id is None:
+        return []
+    async with services.db.session() as session:
+        records = await repo.records_of_person(session, client.telegram_user_id)
+    return [r.id or 0 for r in records if r.id != client.id]
 
 
 def _table(name: str) -> Table:
@@ -412,7 +430,7 @@ async def erase_client(
         if client is None:
             return None
         therapist = await session.get(Therapist, client.therapist_id)
-        alias = client.alias
+        alias = repo.shown_as(client)
         owned = await _rows_of(session, client_id)
         counts: dict[str, int] = {}
         for table in reversed(SQLModel.metadata.sorted_tables):  # children before parents
@@ -505,13 +523,15 @@ async def _answer_erase(
         await _edit(update, texts.render(client.locale, "rights.delete_stale"))
         return
     locale = client.locale
-    await erase_client(
-        services,
-        client.id or 0,
-        actor_kind="client",
-        action="erase",
-        note="rights.therapist_client_erased",
-    )
+    others = await _other_records(services, client)
+    for record in [client.id or 0, *others]:
+        await erase_client(
+            services,
+            record,
+            actor_kind="client",
+            action="erase",
+            note="rights.therapist_client_erased",
+        )
     await query.answer()
     await _edit(update, texts.render(locale, "rights.deleted"))
 

@@ -57,12 +57,17 @@ class Client(SQLModel, table=True):
     case-folded), so "Alex" and "alex" cannot both exist for one therapist even when two
     invitations race. It follows ``alias`` by itself: set on construction and on every
     change of ``alias`` (see _keep_alias_key), and filled in by bulk inserts that omit it.
-    ``uq_client_alias`` stays as the index behind "a therapist's clients by alias".
+    An alias may be given again once its client has left: the former record keeps its
+    history and its person, and its key is released as "<key>~<date it left>" (a form no
+    alias can produce), so the alias itself is not unique (bot.enrolment).
+
+    ``telegram_user_id`` is the person. It is not unique: someone who left one therapist and
+    joined another keeps both records; at most one of them takes part at a time.
     """
 
     __tablename__ = "client"
     __table_args__ = (
-        UniqueConstraint("therapist_id", "alias", name="uq_client_alias"),
+        Index("ix_client_therapist_alias", "therapist_id", "alias"),
         UniqueConstraint("therapist_id", "alias_key", name="uq_client_alias_key"),
     )
 
@@ -71,7 +76,7 @@ class Client(SQLModel, table=True):
     alias: str = Field(max_length=32)
     # Case folding may lengthen an alias (ß → ss; up to three characters for one).
     alias_key: str = Field(max_length=128, sa_column_kwargs={"default": _alias_key_on_insert})
-    telegram_user_id: int | None = Field(default=None, sa_type=BigInteger, unique=True)
+    telegram_user_id: int | None = Field(default=None, sa_type=BigInteger, index=True)
     chat_id: int | None = Field(default=None, sa_type=BigInteger)
     # invited → active ⇄ paused → stopped; declined when the invitation was turned down.
     status: str = Field(default="invited", max_length=16, index=True)

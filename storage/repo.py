@@ -21,10 +21,28 @@ async def therapist_by_user(session: AsyncSession, user_id: int) -> Therapist | 
     return result.first()
 
 
+PARTICIPATING = ("active", "paused")
+# Marks a released alias key ("alex~2026-06-02"): no alias can contain it.
+RELEASED = "~"
+
+
 async def client_by_user(session: AsyncSession, user_id: int) -> Client | None:
-    """The enrolled client with this Telegram user id."""
-    result = await session.exec(select(Client).where(Client.telegram_user_id == user_id))
-    return result.first()
+    """The person's current client record: the one taking part, else the latest.
+
+    A person may hold several records (one per therapist they have been with, and
+    none of them re-bound to anyone else); at most one takes part at a time.
+    """
+    records = await records_of_person(session, user_id)
+    taking_part = [c for c in records if c.status in PARTICIPATING]
+    return (taking_part or records or [None])[0]
+
+
+async def records_of_person(session: AsyncSession, user_id: int) -> list[Client]:
+    """Every client record linked to this Telegram account, the newest first."""
+    result = await session.exec(
+        select(Client).where(Client.telegram_user_id == user_id).order_by(col(Client.id).desc())
+    )
+    return list(result.all())
 
 
 def alias_key(alias: str) -> str:
@@ -32,15 +50,34 @@ def alias_key(alias: str) -> str:
     return unicodedata.normalize("NFKC", alias).casefold()
 
 
+def display_alias(alias: str, key: str) -> str:
+    """How the therapist sees and names a record (its alias and alias key): the alias, plus
+    the released suffix of a former client whose alias was given again ("alex~2026-06-02")."""
+    _base, mark, suffix = key.partition(RELEASED)
+    return f"{alias}{mark}{suffix}" if mark else alias
+
+
+def shown_as(client: Client) -> str:
+    """A client record as the therapist sees and names it (see display_alias)."""
+    return display_alias(client.alias, client.alias_key)
+
+
+def released(client: Client) -> bool:
+    """Whether this record's alias was given to someone else (a former client)."""
+    return RELEASED in client.alias_key
+
+
 async def client_by_alias(session: AsyncSession, therapist_id: int, alias: str) -> Client | None:
     """A therapist's client by alias, ignoring case.
 
     Compared in Python because SQLite's lower() folds only ASCII ("Ärger" ≠ "ärger"),
-    and the answer must be the same on both databases; a caseload is small.
+    and the answer must be the same on both databases; a caseload is small. The stored key
+    is compared, so a former client is found by the name they are shown under
+    ("alex~2026-06-02") and the current one by the alias.
     """
     wanted = alias_key(alias)
     for client in await clients_of(session, therapist_id):
-        if alias_key(client.alias) == wanted:
+        if client.alias_key == wanted:
             return client
     return None
 

@@ -109,6 +109,7 @@ async def invite(update: Update, context: BotContext) -> None:
             alias=enrolment.normalise_alias(args[0]),
             link=link,
             days=context.services.settings.invitation_ttl_days,
+            former=result.former,
         )
     elif result.status == "alias_active":
         await reply(update, context, person.locale, "therapist.alias_active", alias=args[0])

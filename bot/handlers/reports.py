@@ -17,8 +17,9 @@ from storage.models import Therapist
 
 log = logging.getLogger(__name__)
 
-# Longer than any alias can be (32): never echoed back, it may be pages of text.
-_ALIAS_ECHO_LIMIT = 32
+# Longer than any name a client can be shown under (an alias of 32, or a former client's
+# "alias~YYYY-MM-DD-n"): never echoed back, it may be pages of text.
+_ALIAS_ECHO_LIMIT = 48
 
 
 async def _therapist(update: Update, context: BotContext) -> Therapist | None:

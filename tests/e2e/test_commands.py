@@ -196,8 +196,9 @@ async def test_a_client_who_left_can_come_back_and_keeps_their_history(bed: Test
 
 
 async def test_a_former_client_can_join_another_therapist(bed: Testbed) -> None:
-    """Alex left Dr. Ada's check-ins and is invited by Dr. Bea: the new enrolment works and
-    Ada's record of alex keeps its answers but no longer points at Alex's account."""
+    """Alex left Dr. Ada's check-ins and is invited by Dr. Bea: the new enrolment works, and
+    Ada's record of alex keeps its answers and stays Alex's (their /mydata and /delete cover
+    it: tests/privacy/test_alias_reuse.py)."""
     ada = await enrolled_therapist(bed, "Dr. Ada Example")
     alex = await enrolled_client(bed, ada, "alex")
     await alex.command("stop")
@@ -210,7 +211,7 @@ async def test_a_former_client_can_join_another_therapist(bed: Testbed) -> None:
     assert "all set" in alex.last_text()
     clients = {c.alias: c for c in await rows(bed, Client)}
     assert clients["a-k"].telegram_user_id == alex.user.id
-    assert clients["alex"].telegram_user_id is None and clients["alex"].status == "stopped"
+    assert clients["alex"].telegram_user_id == alex.user.id and clients["alex"].status == "stopped"
 
 
 async def test_an_active_client_cannot_enrol_twice(bed: Testbed) -> None:
