@@ -277,3 +277,44 @@ async def test_one_account_invited_by_two_therapists(bed: Testbed) -> None:
     await alex.press("🗑")
     await bed.tick()
     assert await _clients(bed) == [], "erasure covers every record of the person"
+
+
+async def test_a_link_made_before_the_upgrade_on_a_former_record_binds_no_one_else(
+    bed: Testbed,
+) -> None:
+    """Before this rule, /invite revived the former client's own record ("invited", still
+    linked to them). Such a link, opened by someone else, gives them a new record and
+    leaves the former one to its person."""
+    from datetime import timedelta
+
+    from bot.tokens import hash_token, new_token
+    from storage.models import Invitation
+
+    ada = await enrolled_therapist(bed)
+    alex = await _client_who_answered(bed, ada, "alex", OLD_NOTE)
+    await _leaves(bed, alex)
+    assert bed.services is not None
+    token = new_token()
+    now = bed.services.clock.now()
+    async with bed.services.db.session() as session:
+        record = (await session.exec(select(Client))).one()
+        record.status = "invited"  # what the old /invite did to a former client's record
+        session.add(
+            Invitation(
+                token_hash=hash_token(token),
+                kind="client",
+                client_id=record.id,
+                created_at=now,
+                expires_at=now + timedelta(days=7),
+            )
+        )
+    robin = new_person(bed, "Robin")
+    await robin.command("start", token)
+    await robin.press("✅")
+    await bed.tick()
+    assert "different Telegram account" in ada.last_text()
+    robins = await _mydata(robin)
+    assert robins["checkins"] == [] and OLD_NOTE not in json.dumps(robins)
+    assert _notes(await _mydata(alex)) == [OLD_NOTE]
+    assert OLD_NOTE not in await _client_view(ada, "alex")
+    assert OLD_NOTE in await _client_view(ada, FORMER)
