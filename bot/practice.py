@@ -10,10 +10,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from bot.checkin_flow import close_checkins, create_for_session, session_near
-from bot.core.scheduling import next_weekly_end, parse_local_datetime
+from bot.core.scheduling import (
+    find_timezone,
+    format_clock,
+    next_weekly_end,
+    parse_clock,
+    parse_local_datetime,
+)
 from bot.notices import tell_therapist
 from bot.services import Services
-from bot.settings import WEEKDAYS, check_timezone, parse_hhmm
+from bot.settings import WEEKDAYS, parse_hhmm
 from storage import repo
 from storage.models import CheckIn, Client, Therapist, TherapySession, WeeklySchedule
 
@@ -44,7 +50,7 @@ WEEKDAY_ALIASES = {
 def parse_weekday(text: str) -> int | None:
     """'monday', 'mon', 'lunes', '1'…'7' → 0..6, else None."""
     key = text.strip().lower()
-    if key.isdigit() and 1 <= int(key) <= 7:
+    if key.isascii() and key.isdigit() and 1 <= int(key) <= 7:
         return int(key) - 1
     return WEEKDAY_ALIASES.get(key)
 
@@ -130,20 +136,24 @@ async def set_schedule(
         if len(args) not in (2, 3):
             return ScheduleResult("bad_args")
         weekday = parse_weekday(args[0])
+        minutes_text = args[2] if len(args) == 3 else "50"
         try:
-            start = parse_hhmm(args[1])
-            minutes = int(args[2]) if len(args) == 3 else 50
+            start = parse_clock(args[1])
         except ValueError:
             return ScheduleResult("bad_args")
-        if weekday is None or not 10 <= minutes <= 240:
+        if weekday is None or not (minutes_text.isascii() and minutes_text.isdigit()):
+            return ScheduleResult("bad_args")
+        minutes = int(minutes_text)
+        if not 10 <= minutes <= 240:
             return ScheduleResult("bad_args")
         tz = ZoneInfo(therapist.timezone)
         next_end = next_weekly_end(now, weekday, start, minutes, tz)
+        start_text = format_clock(start)  # "9:00" is stored and shown as "09:00"
         if existing is None:
             existing = WeeklySchedule(
                 client_id=client.id or 0,
                 weekday=weekday,
-                start_time=args[1],
+                start_time=start_text,
                 duration_minutes=minutes,
                 timezone=therapist.timezone,
                 next_end_at=next_end,
@@ -152,19 +162,19 @@ async def set_schedule(
             session.add(existing)
         else:
             existing.weekday = weekday
-            existing.start_time = args[1]
+            existing.start_time = start_text
             existing.duration_minutes = minutes
             existing.timezone = therapist.timezone
             existing.next_end_at = next_end
             existing.active = True
-        return ScheduleResult("ok", next_end, weekday, args[1], minutes)
+        return ScheduleResult("ok", next_end, weekday, start_text, minutes)
 
 
-async def set_timezone(services: Services, therapist_id: int, name: str) -> str | None:
-    """Set a therapist's IANA time zone (weekly schedules follow); None if unknown."""
-    try:
-        check_timezone(name)
-    except ValueError:
+async def set_timezone(services: Services, therapist_id: int, typed: str) -> str | None:
+    """Set a therapist's IANA time zone, typed in any case (weekly schedules follow);
+    returns its proper name, or None if it is not a place's time zone."""
+    name = find_timezone(typed)
+    if name is None:
         return None
     now = services.clock.now()
     async with services.db.session() as session:
@@ -197,7 +207,7 @@ async def set_digest_time(
     """Set the weekly digest's weekday and local time; None if either is malformed."""
     weekday = parse_weekday(weekday_text)
     try:
-        parse_hhmm(time_text)
+        at = format_clock(parse_clock(time_text))
     except ValueError:
         return None
     if weekday is None:
@@ -206,8 +216,8 @@ async def set_digest_time(
         therapist = await session.get(Therapist, therapist_id)
         assert therapist is not None
         therapist.digest_weekday = weekday
-        therapist.digest_time = time_text.strip()
-    return weekday, time_text.strip()
+        therapist.digest_time = at
+    return weekday, at
 
 
 @dataclass

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from bot.core.client_text import shown_text
 from bot.core.digest import DigestEntry, describe_assessment, split_html_messages
 from bot.core.instrument import Instrument
 from bot.core.scoring import CheckinRecord, score_checkin
@@ -88,7 +89,7 @@ def _checkin_line(
         talked=_option_code(instrument, "repair", score.talked_through) if score else None,
         state=record.status,
         rating=record.therapist_rating,
-        comment=record.comment,
+        comment=shown_text(record.comment) if record.comment else record.comment,
         has_comment=record.has_comment,
     )
 

@@ -45,6 +45,7 @@ from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import JobQueue
 
 from bot import outbox
+from bot.core.client_text import shown_text
 from bot.core.crisis import load_crisis_resources
 from bot.core.risk import RiskAssessment, assess_risk, default_lexicon
 from bot.services import BotContext, Services
@@ -305,7 +306,8 @@ async def queue_alert(services: Services, item: RiskMessage) -> QueuedAlert | No
             source = "comment"
         else:
             source = "message"
-        quote = item.text[:QUOTE_LIMIT]
+        words = shown_text(item.text)  # the one sanitiser for a client's words shown to others
+        quote = words[:QUOTE_LIMIT]
         alert = texts.render(
             therapist.locale,
             "safety.alert",
@@ -314,7 +316,7 @@ async def queue_alert(services: Services, item: RiskMessage) -> QueuedAlert | No
             source=source,
             at=item.received_at.astimezone(ZoneInfo(therapist.timezone)),
             quote=quote,
-            clipped=len(item.text) > QUOTE_LIMIT,
+            clipped=len(words) > QUOTE_LIMIT,
         )
         outbox_key = f"alert:{client.id}:{item.alert_key}"
         await outbox.enqueue(

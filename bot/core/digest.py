@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import html
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Literal
 
+from bot.core.client_text import shown_text
 from bot.core.instrument import Instrument
 from bot.core.strain import (
     AWAY_STATUSES,
@@ -224,17 +224,9 @@ def split_html_messages(
 # --- rendering -------------------------------------------------------------------
 
 
-# Direction overrides in a comment could visually reorder the digest around it.
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
 def excerpt(comment: str, limit: int = COMMENT_LIMIT) -> str:
     """A client's comment as one clean line, cut at a word with an ellipsis when long."""
-    printable = "".join(
-        " " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") or ch in _BIDI_CONTROLS else ch
-        for ch in comment
-    )
-    text = " ".join(printable.split())
+    text = shown_text(comment, one_line=True)  # the one sanitiser for a client's words
     if len(text) <= limit:
         return text
     cut = text[:limit]

@@ -9,8 +9,18 @@ what a person means by "09:00" on that day.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from functools import cache
+from zoneinfo import ZoneInfo, available_timezones
+
+# ASCII digits only (re.ASCII): "２０２６" or "٠٩:٣٠" are not read as a time, and so never
+# echoed back or stored as one. One- or two-digit hours, as people write them ("9:00").
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})", re.ASCII)
+_LOCAL_DATETIME = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})\s+(\d{1,2}):(\d{2})", re.ASCII)
+# Present in the tz database but not places: "localtime" is the server's own setting,
+# "Factory" a placeholder that shows "-00", "posixrules" a template for POSIX strings.
+_NOT_PLACES = frozenset({"localtime", "Factory", "posixrules"})
 
 
 def local_to_utc(day: date, at: time, tz: ZoneInfo) -> datetime:
@@ -82,6 +92,50 @@ def latest_digest_slot(now: datetime, weekday: int, at: time, tz: ZoneInfo) -> d
 
 
 def parse_local_datetime(text: str, tz: ZoneInfo) -> datetime:
-    """'2026-03-29 14:30' in a time zone → aware UTC; ValueError if malformed."""
-    naive = datetime.strptime(text.strip(), "%Y-%m-%d %H:%M")
-    return local_to_utc(naive.date(), naive.time(), tz)
+    """'2026-03-29 14:30' (or '9:30') in a time zone → aware UTC; ValueError if malformed
+    or outside what a calendar can hold in UTC (year 1 or 9999 in a far-off zone)."""
+    match = _LOCAL_DATETIME.fullmatch(text.strip())
+    if match is None:
+        raise ValueError("use YYYY-MM-DD HH:MM")
+    year, month, day, hour, minute = (int(part) for part in match.groups())
+    try:
+        return local_to_utc(date(year, month, day), time(hour, minute), tz)
+    except OverflowError as exc:
+        raise ValueError("that date cannot be placed in time") from exc
+
+
+def parse_clock(text: str) -> time:
+    """'9:00' or '09:00' (24-hour clock, ASCII digits) → time; ValueError on anything else."""
+    match = _CLOCK.fullmatch(text.strip())
+    if match is None:
+        raise ValueError("use HH:MM, 24-hour clock")
+    return time(int(match.group(1)), int(match.group(2)))  # ValueError past 23:59
+
+
+def format_clock(moment: time) -> str:
+    """A time of day as it is stored and shown: 'HH:MM'."""
+    return f"{moment.hour:02d}:{moment.minute:02d}"
+
+
+@cache
+def _places() -> dict[str, str]:
+    """Every time zone that names a place, by its case-folded name."""
+    return {name.casefold(): name for name in available_timezones() - _NOT_PLACES}
+
+
+def find_timezone(name: str) -> str | None:
+    """The IANA name of a time zone typed in any case ('europe/berlin' → 'Europe/Berlin'),
+    or None: an area alone ('Europe'), the server's 'localtime' and anything else are not."""
+    return _places().get(name.strip().casefold())
+
+
+def suggest_timezones(name: str, limit: int = 3) -> list[str]:
+    """Time zones whose city part is what was typed ('Berlin' → ['Europe/Berlin'],
+    'new york' → ['America/New_York']), for a name that is not a time zone itself."""
+    wanted = "_".join(name.strip().split()).casefold()
+    if not wanted:
+        return []
+    found = sorted(
+        real for key, real in _places().items() if key.rsplit("/", 1)[-1] == wanted and "/" in key
+    )
+    return found[:limit]

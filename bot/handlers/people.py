@@ -8,6 +8,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot import callbacks, enrolment, practice, rights
 from bot.core.digest import split_html_messages
+from bot.core.scheduling import suggest_timezones
 from bot.handlers import reports
 from bot.handlers.common import Person, identify, reply
 from bot.services import BotContext
@@ -193,7 +194,7 @@ async def timezone(update: Update, context: BotContext) -> None:
     if person is None or person.therapist is None:
         return
     args = context.args or []
-    if len(args) != 1:
+    if not args:
         await reply(
             update,
             context,
@@ -202,9 +203,20 @@ async def timezone(update: Update, context: BotContext) -> None:
             current=person.therapist.timezone,
         )
         return
-    name = await practice.set_timezone(context.services, person.therapist.id or 0, args[0])
-    key = "therapist.timezone_set" if name else "therapist.timezone_unknown"
-    await reply(update, context, person.locale, key, name=args[0][:64])
+    typed = "_".join(args)  # "New York" is America/New_York's city part
+    name = await practice.set_timezone(context.services, person.therapist.id or 0, typed)
+    if name is not None:
+        await reply(update, context, person.locale, "therapist.timezone_set", name=name)
+        return
+    await reply(
+        update,
+        context,
+        person.locale,
+        "therapist.timezone_unknown",
+        # Echoed only when it could be a name at all (never pages of text).
+        name=typed if len(typed) <= 64 and typed.isprintable() else "",
+        suggestions=suggest_timezones(typed),
+    )
 
 
 async def digest_time(update: Update, context: BotContext) -> None:
