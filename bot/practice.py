@@ -17,10 +17,13 @@ from bot.core.scheduling import (
     parse_clock,
     parse_local_datetime,
 )
+from bot.core.strain import ClientHistory, assess_strain
+from bot.digest_service import load_histories
 from bot.notices import tell_therapist
 from bot.services import Services
 from bot.settings import WEEKDAYS, parse_hhmm
 from storage import repo
+from storage.repo import PARTICIPATING
 from storage.models import CheckIn, Client, Therapist, TherapySession, WeeklySchedule
 
 # A session recorded "just now" may be typed a little late; one far in the past
@@ -59,7 +62,8 @@ def parse_weekday(text: str) -> int | None:
 class SessionResult:
     """Outcome of /session."""
 
-    # "ok" | "unknown_alias" | "not_active" | "bad_time" | "future" | "too_old" | "duplicate"
+    # "ok" | "unknown_alias" | "not_active" | "bad_time" | "future" | "too_old" | "too_late"
+    # | "duplicate"
     status: str
     due_at: datetime | None = None
     client: Client | None = None
@@ -80,6 +84,10 @@ async def record_session(
             return SessionResult("future")
         if ended < now - MAX_SESSION_AGE:
             return SessionResult("too_old")
+        due = ended + timedelta(minutes=services.settings.checkin_delay_minutes)
+        if due <= now - timedelta(hours=services.settings.expire_after_hours):
+            # Its check-in would expire the moment it fell due: promise nothing, record nothing.
+            return SessionResult("too_late")
     else:
         ended = now.replace(microsecond=0)
     async with services.db.session() as session:
@@ -230,10 +238,15 @@ class ClientLine:
     schedule: WeeklySchedule | None
     # The alias, or "alex~2026-06-02" for a former client whose alias was given again.
     name: str = ""
+    # What the strain rules say now (bot.core.strain.Severity: 0 steady, 1 worth watching,
+    # 2 a relationship conversation); None for someone not taking part or without answers.
+    attention: int | None = None
 
 
 async def client_overview(services: Services, therapist_id: int) -> list[ClientLine]:
-    """Each client with status, weekly schedule and latest check-in."""
+    """Each client with status, weekly schedule, latest check-in and whether they need
+    attention (the strain rules of the digest, applied now)."""
+    now = services.clock.now()
     async with services.db.session() as session:
         clients = await repo.clients_of(session, therapist_id)
         ids = [c.id for c in clients]
@@ -255,6 +268,12 @@ async def client_overview(services: Services, therapist_id: int) -> list[ClientL
             ).all():
                 if schedule.active:
                     schedules[schedule.client_id] = schedule
+        histories = {
+            h.client_id: h
+            for h in await load_histories(
+                session, services.cipher, therapist_id, comments_since=None
+            )
+        }
         lines = []
         for client in clients:
             if client.status == "declined":
@@ -265,9 +284,26 @@ async def client_overview(services: Services, therapist_id: int) -> list[ClientL
             if found is not None:
                 answered = len(await repo.answers_of(session, found.id or 0))
             lines.append(
-                ClientLine(client, found, answered, schedules.get(cid), repo.shown_as(client))
+                ClientLine(
+                    client,
+                    found,
+                    answered,
+                    schedules.get(cid),
+                    repo.shown_as(client),
+                    _attention(services, client, histories.get(cid), now),
+                )
             )
         return lines
+
+
+def _attention(
+    services: Services, client: Client, history: ClientHistory | None, now: datetime
+) -> int | None:
+    """The strain rules' severity for someone taking part who has answered, else None."""
+    if client.status not in PARTICIPATING or history is None:
+        return None
+    assessment = assess_strain(history, services.instrument, now)
+    return None if assessment.no_data else int(assessment.severity)
 
 
 async def set_client_status(services: Services, client_id: int, status: str) -> str:

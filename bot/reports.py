@@ -103,7 +103,10 @@ def render_client_view(
     assessment = assess_strain(history, instrument, now)
     findings, openers, hint = describe_assessment(texts, locale, assessment, tz)
     severities = checkin_severities(history, instrument)
-    shown = [c for c in history.checkins if c.session_end <= now]
+    # In the order the sessions took place: a backdated session recorded today sits on its day.
+    shown = sorted(
+        (c for c in history.checkins if c.session_end <= now), key=lambda c: c.session_end
+    )
 
     def date(moment: datetime | None) -> str:
         return texts.plain(locale, "calendar.date", value=moment.astimezone(tz)) if moment else ""

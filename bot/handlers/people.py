@@ -142,6 +142,8 @@ async def record_session(update: Update, context: BotContext) -> None:
             "therapist.session_recorded",
             alias=args[0],
             due=result.due_at.astimezone(tz),
+            # A backdated session's check-in is already due: it goes out now, not "at 14:50".
+            due_now=result.due_at <= context.services.clock.now(),
             invited=result.client is not None and result.client.status == "invited",
             paused=result.client is not None and result.client.status == "paused",
         )
@@ -151,7 +153,12 @@ async def record_session(update: Update, context: BotContext) -> None:
         await reply(update, context, person.locale, "therapist.unknown_alias", alias=args[0])
     else:
         await reply(
-            update, context, person.locale, f"therapist.session_{result.status}", alias=args[0]
+            update,
+            context,
+            person.locale,
+            f"therapist.session_{result.status}",
+            alias=args[0],
+            hours=round(context.services.settings.expire_after_hours),
         )
 
 
