@@ -321,9 +321,17 @@ async def load_histories(
             )
         )
     histories = []
-    for client_id, alias, key, locale, consent_at, created_at, status, unreachable, changed in (
-        clients
-    ):
+    for (
+        client_id,
+        alias,
+        key,
+        locale,
+        consent_at,
+        created_at,
+        status,
+        unreachable,
+        changed,
+    ) in clients:
         state, since = _client_status(status, unreachable, changed)
         histories.append(
             ClientHistory(

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import SQLModel, select
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.notices import tell_therapist
@@ -353,11 +353,11 @@ async def _take_up(session: AsyncSession, new: Client, former: Client) -> Client
     if (
         await session.exec(select(WeeklySchedule).where(WeeklySchedule.client_id == source))
     ).first() is not None:
-        await session.exec(delete(WeeklySchedule).where(WeeklySchedule.client_id == target))  # type: ignore[call-overload]
+        await session.exec(delete(WeeklySchedule).where(col(WeeklySchedule.client_id) == target))
     for table in SQLModel.metadata.sorted_tables:
         for foreign_key in table.foreign_keys:
             if foreign_key.column.table.name == "client" and table.name != "client":
-                await session.exec(  # type: ignore[call-overload]
+                await session.exec(
                     update(table)
                     .where(foreign_key.parent == source)
                     .values({foreign_key.parent.name: target})

@@ -23,8 +23,8 @@ from bot.notices import tell_therapist
 from bot.services import Services
 from bot.settings import WEEKDAYS, parse_hhmm
 from storage import repo
-from storage.repo import PARTICIPATING
 from storage.models import CheckIn, Client, Therapist, TherapySession, WeeklySchedule
+from storage.repo import PARTICIPATING
 
 # A session recorded "just now" may be typed a little late; one far in the past
 # would produce a check-in about a session the client no longer remembers well.

@@ -34,7 +34,8 @@ async def client_by_user(session: AsyncSession, user_id: int) -> Client | None:
     """
     records = await records_of_person(session, user_id)
     taking_part = [c for c in records if c.status in PARTICIPATING]
-    return (taking_part or records or [None])[0]
+    current = taking_part or records
+    return current[0] if current else None
 
 
 async def records_of_person(session: AsyncSession, user_id: int) -> list[Client]:

@@ -625,7 +625,8 @@ async def test_clients_lists_status_and_latest_checkin(bed: Testbed) -> None:
     await ada.command("clients")
     text = ada.last_text()
     assert "Your clients (3)" in text
-    assert "alex — active; Friday 10:00" in text and "partly answered, 2 answers" in text
+    assert "alex — active; Friday 10:00" in text and "2026: partly answered" in text
+    assert "answers" not in text, "a state a therapist can act on, not a count"
     assert "kim — paused" in text and "noor — invited, not joined yet" in text
 
 
