@@ -131,6 +131,9 @@ async def invite_client(services: Services, therapist: Therapist, alias: str) ->
         if client is not None and holds_a_person(client):
             former = await release_alias(session, client, therapist, now)
             client = None
+        else:
+            earlier = await _kept_apart(session, therapist.id or 0, repo.alias_key(alias))
+            former = repo.shown_as(earlier[0]) if earlier else None
         if client is not None:
             # Only the newest link for an alias works: an older one may have gone astray.
             await repo.revoke_invitations(session, client.id or 0, now)
@@ -331,18 +334,23 @@ async def _whose_record(
     this record) or "joined_new" (someone else than the alias's former client)."""
     if client.telegram_user_id == user_id:
         return "rejoined", None
-    kept_apart = [
-        c
-        for c in await repo.clients_of(session, client.therapist_id)
-        if repo.released(c) and c.alias_key.partition(repo.RELEASED)[0] == client.alias_key
-    ]
-    kept_apart.sort(key=lambda c: c.id or 0, reverse=True)
+    kept_apart = await _kept_apart(session, client.therapist_id, client.alias_key)
     own = [c for c in kept_apart if c.telegram_user_id == user_id]
     if own:
         return "rejoined", own[0]
     if kept_apart:
         return "joined_new", kept_apart[0]
     return "joined", None
+
+
+async def _kept_apart(session: AsyncSession, therapist_id: int, key: str) -> list[Client]:
+    """Former clients of this alias (by its key) kept apart for the therapist, newest first."""
+    found = [
+        c
+        for c in await repo.clients_of(session, therapist_id)
+        if repo.released(c) and c.alias_key.partition(repo.RELEASED)[0] == key
+    ]
+    return sorted(found, key=lambda c: c.id or 0, reverse=True)
 
 
 async def _take_up(session: AsyncSession, new: Client, former: Client) -> Client:

@@ -182,8 +182,10 @@ async def test_someone_else_declining_a_reused_alias_leaves_the_former_record(
     assert "invitation links" in robin.last_text()
     assert _notes(await _mydata(alex)) == [OLD_NOTE]
     assert OLD_NOTE in await _client_view(ada, FORMER)
-    # The alias can be given once more, and the same person may still come back.
-    token, _told = await _invite(ada, "alex")
+    # The alias can be given once more (the therapist is reminded of the former client),
+    # and the same person may still come back.
+    token, told = await _invite(ada, "alex")
+    assert FORMER in told, told
     await alex.command("start", token)
     await alex.press("✅")
     assert OLD_NOTE in await _client_view(ada, "alex")
