@@ -15,6 +15,15 @@ SQLite that includes the database work, for PostgreSQL the server's share is not
 per check-in queued and per message sent: steadier than the rates on a machine that is
 busy otherwise.
 
+The send floor (ceiling only, unless --skip-floor): right after the bot has sent them, the
+very same messages (texts, keyboards, chats) are sent again through the same stand-in by a
+bare python-telegram-bot script (bench/floor_send.py) with the bot's SEND_CONCURRENCY, in
+its own process, twice: on python-telegram-bot's own HTTP transport (httpx, its default)
+and on the aiohttp BaseRequest the bot uses (bot/transport.py). Its rate and CPU per
+message are printed beside the bot's, with the ratios (bot CPU per message / floor CPU
+per message; floor rate / bot send rate). The floor has no database, encryption, outbox
+or pacing: against the same transport, the ratio is what the bot adds.
+
 At the real limit: the stand-in enforces Telegram's 30/s overall and 1/s per chat, the
 bot runs with its defaults; the figure is the achieved rate as a share of 30/s over
 LIMITED_COUNT messages, and how many 429 answers the stand-in had to give.
@@ -24,7 +33,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from common import (
@@ -42,7 +56,7 @@ from sqlmodel import col, select
 from bot.app import build_application
 from bot.clock import SystemClock
 from bot.dispatcher import DispatchReport, on_sent, on_unreachable, queue_due_checkins
-from bot.outbox import WAITING, Sender
+from bot.outbox import WAITING, Outgoing, Sender, _payload_context
 from bot.services import Services
 from bot.settings import load_settings
 from storage.crypto import Cipher, generate_key
@@ -68,7 +82,55 @@ async def _unsent(db: Database) -> int:
         return int(result.one())
 
 
-async def run_case(backend: str, count: int, limited: bool) -> dict[str, Any]:
+async def _waiting_messages(services: Services) -> list[Outgoing]:
+    """Every queued message, decrypted: what the floor will send again afterwards."""
+    async with services.db.session() as session:
+        rows = (
+            await session.exec(select(OutboxMessage).where(col(OutboxMessage.status).in_(WAITING)))
+        ).all()
+    return [
+        Outgoing.from_json(
+            services.cipher.decrypt(
+                row.payload_ciphertext, context=_payload_context(row.dedupe_key)
+            )
+        )
+        for row in rows
+    ]
+
+
+FLOOR_TRANSPORTS = ("httpx", "aiohttp")
+
+
+def run_floor(
+    base_url: str, messages: list[Outgoing], concurrency: int, transport: str
+) -> dict[str, float]:
+    """Send the same messages with bare python-telegram-bot (bench/floor_send.py)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "messages.json"
+        path.write_text(
+            json.dumps(
+                [
+                    {
+                        "chat_id": m.chat_id,
+                        "text": m.text,
+                        "buttons": [list(map(list, r)) for r in m.buttons],
+                    }
+                    for m in messages
+                ]
+            )
+        )
+        script = Path(__file__).with_name("floor_send.py")
+        done = subprocess.run(
+            [sys.executable, str(script), base_url, TOKEN, str(path), str(concurrency), transport],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+async def run_case(backend: str, count: int, limited: bool, floor: bool = True) -> dict[str, Any]:
     """Seed COUNT due check-ins, then queue and send them all; return the figures."""
     limits = {"global_rate": 30.0, "per_chat_rate": 1.0} if limited else {}
     with standin_process(count, **limits) as standin:
@@ -114,10 +176,14 @@ async def run_case(backend: str, count: int, limited: bool) -> dict[str, Any]:
                     page = await queue_due_checkins(services, now, report, page)
                 queued_after = clock.seconds()
                 cpu_queued = time.process_time()
+                # Read outside both timings: the floor sends these same messages afterwards.
+                messages = await _waiting_messages(services) if floor and not limited else []
+                sending = Stopwatch()
+                cpu_sending = time.process_time()
                 running = asyncio.create_task(sender.run())
                 while await _waiting(db):  # noqa: ASYNC110 - the sender task does the work
                     await asyncio.sleep(0.05)
-                total = clock.seconds()
+                total = queued_after + sending.seconds()
                 cpu_end = time.process_time()
                 await sender.stop()
                 await running
@@ -126,9 +192,29 @@ async def run_case(backend: str, count: int, limited: bool) -> dict[str, Any]:
                 await application.shutdown()
                 await db.dispose()
             stats = await standin.stats()
+            floors = {
+                transport: run_floor(
+                    standin.base_url, messages, settings.send_concurrency, transport
+                )
+                for transport in (FLOOR_TRANSPORTS if messages else ())
+            }
     sent = stats["by_method"].get("sendMessage", 0)
     if unsent:
         raise RuntimeError(f"{unsent} messages were not sent")
+    send_cpu_ms = 1000 * (cpu_end - cpu_sending) / max(1, sent)
+    send_rate = sent / (total - queued_after)
+    floor_rows: dict[str, dict[str, float]] = {}
+    for transport, figures in floors.items():
+        if int(figures["sent"]) != sent:
+            raise RuntimeError(f"the floor sent {figures['sent']} of {sent} messages")
+        floor_cpu_ms = 1000 * figures["cpu_s"] / max(1, sent)
+        floor_rate = sent / figures["wall_s"]
+        floor_rows[transport] = {
+            "rate": floor_rate,
+            "cpu_ms": floor_cpu_ms,
+            "cpu_ratio": send_cpu_ms / floor_cpu_ms,
+            "rate_ratio": floor_rate / send_rate,
+        }
     return {
         "backend": backend,
         "limited": limited,
@@ -137,10 +223,11 @@ async def run_case(backend: str, count: int, limited: bool) -> dict[str, Any]:
         "queue_s": queued_after,
         "total_s": total,
         "rate": sent / total,
-        "send_rate": sent / (total - queued_after),
+        "send_rate": send_rate,
         "queue_cpu_ms": 1000 * (cpu_queued - cpu_start) / max(1, report.queued),
-        "send_cpu_ms": 1000 * (cpu_end - cpu_queued) / max(1, sent),
+        "send_cpu_ms": send_cpu_ms,
         "429": stats["too_many_requests_sent"],
+        "floors": floor_rows,
     }
 
 
@@ -151,12 +238,17 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--limited-count", type=int, default=1_800)
     parser.add_argument("--skip-limited", action="store_true")
+    parser.add_argument(
+        "--skip-floor", action="store_true", help="do not run the bare python-telegram-bot floor"
+    )
     args = parser.parse_args()
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     print(f"dispatch benchmark on {machine()}")
     rows = []
     for backend in backends:
-        rows.append(asyncio.run(run_case(backend, args.count, limited=False)))
+        rows.append(
+            asyncio.run(run_case(backend, args.count, limited=False, floor=not args.skip_floor))
+        )
         if not args.skip_limited:
             rows.append(asyncio.run(run_case(backend, args.limited_count, limited=True)))
     print(
@@ -173,6 +265,24 @@ def main() -> None:
             f"{row['delivered']:>8} {row['queue_s']:>8.1f} {row['total_s']:>8.1f} "
             f"{row['rate']:>7.0f} {row['send_rate']:>11.0f} {cpu:>13} {share:>13} {row['429']:>5}"
         )
+    floored = [row for row in rows if row["floors"]]
+    if floored:
+        print()
+        print(
+            "send floor: the same messages sent by bare python-telegram-bot (bench/floor_send.py)"
+        )
+        print(
+            f"{'backend':9} {'floor on':9} {'messages':>8} {'bot send/s':>10} {'floor/s':>8} "
+            f"{'floor÷bot':>9} {'bot cpu ms':>10} {'floor cpu ms':>12} {'bot÷floor cpu':>13}"
+        )
+        for row in floored:
+            for transport, floor in row["floors"].items():
+                print(
+                    f"{row['backend']:9} {transport:9} {row['delivered']:>8} "
+                    f"{row['send_rate']:>10.0f} {floor['rate']:>8.0f} "
+                    f"{floor['rate_ratio']:>8.2f}x {row['send_cpu_ms']:>10.2f} "
+                    f"{floor['cpu_ms']:>12.2f} {floor['cpu_ratio']:>12.2f}x"
+                )
 
 
 if __name__ == "__main__":

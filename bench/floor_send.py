@@ -1,0 +1,75 @@
+"""The framework's send floor: a bare python-telegram-bot script sends a list of messages.
+
+Run by bench/dispatch.py as
+``python bench/floor_send.py BASE_URL TOKEN MESSAGES CONCURRENCY [httpx|aiohttp]``,
+where MESSAGES is a JSON file of ``{"chat_id", "text", "buttons"}`` objects: the very
+messages the bot just sent in the same invocation (same texts, keyboards and chats). It
+sends them all, at most CONCURRENCY at once (the bot's SEND_CONCURRENCY), with HTML parse
+mode and an InlineKeyboardMarkup per message, as a first bot would: no database, no
+encryption, no outbox, no pacing. It prints one JSON line: messages sent, wall seconds and
+the process's CPU seconds spent sending (start-up excluded).
+
+Transport: ``httpx`` is python-telegram-bot's own (HTTPXRequest, its default); ``aiohttp``
+is the bot's BaseRequest on aiohttp (bot/transport.py), so that the ratio against the bot
+shows what the bot adds beyond the HTTP layer it chose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.constants import ParseMode
+from telegram.request import BaseRequest, HTTPXRequest
+
+
+def _markup(buttons: list[list[list[str]]]) -> InlineKeyboardMarkup | None:
+    if not buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(text, callback_data=data) for text, data in row] for row in buttons]
+    )
+
+
+def _request(transport: str, concurrency: int) -> BaseRequest:
+    """The HTTP layer, with a pool large enough for the concurrency asked (the default
+    pool of one connection would make the floor artificially slow)."""
+    if transport == "aiohttp":
+        from bot.transport import AiohttpRequest
+
+        return AiohttpRequest(connection_pool_size=concurrency)
+    return HTTPXRequest(connection_pool_size=concurrency)
+
+
+async def main(base_url: str, token: str, path: str, concurrency: int, transport: str) -> None:
+    """Send every message in the file, CONCURRENCY at a time; print the figures."""
+    messages = json.loads(Path(path).read_text())  # noqa: ASYNC240 - before any timing
+    request = _request(transport, concurrency)
+    bot = Bot(token, base_url=base_url, request=request)
+    slots = asyncio.Semaphore(concurrency)
+
+    async def send(message: dict[str, object]) -> None:
+        async with slots:
+            await bot.send_message(
+                int(message["chat_id"]),  # type: ignore[call-overload]
+                str(message["text"]),
+                parse_mode=ParseMode.HTML,
+                reply_markup=_markup(message["buttons"]),  # type: ignore[arg-type]
+            )
+
+    async with bot:
+        wall = time.perf_counter()
+        cpu = time.process_time()
+        await asyncio.gather(*(send(message) for message in messages))
+        wall = time.perf_counter() - wall
+        cpu = time.process_time() - cpu
+    print(json.dumps({"sent": len(messages), "wall_s": wall, "cpu_s": cpu}), flush=True)
+
+
+if __name__ == "__main__":
+    transport = sys.argv[5] if len(sys.argv) > 5 else "httpx"
+    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), transport))
