@@ -15,7 +15,9 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "core"))
+ROOT = Path(__file__).resolve().parents[1]
+# This checkout's code and test stories, whichever copy of the project is installed.
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "core")]
 
 from heldout_histories import HELDOUT, HeldOut  # noqa: E402
 from scenarios import FIRST_SESSION, WEEK, build_history, digest_time  # noqa: E402
