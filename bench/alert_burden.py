@@ -198,6 +198,11 @@ def main() -> None:
             ", ".join(f"{rule} {count / flagged:.0%}" for rule, count in rules) if flagged else "–"
         )
         print(f"  what put clients at conversation (a client can have several): {shares}")
+        styles = ", ".join(
+            f"{style} {quality.event_free_flagged_styles.get(style, 0) / count:.0%} of {count}"
+            for style, count in sorted(quality.event_free_styles.items())
+        )
+        print(f"  event-free clients flagged in the quarter, by response style: {styles}")
         print()
 
 

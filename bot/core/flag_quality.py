@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.core.instrument import Instrument
 from bot.core.scoring import CheckinRecord
@@ -85,6 +86,9 @@ class Quality:
     longest_run_event_free: int = 0
     detections: tuple[Detection, ...] = ()
     conversation_rules: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    # Event-free clients per response style, and how many of them were flagged.
+    event_free_styles: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    event_free_flagged_styles: Mapping[str, int] = dataclasses.field(default_factory=dict)
 
     @property
     def watch_share(self) -> float:
@@ -137,22 +141,26 @@ class Quality:
         return [d for d in self.detections if wanted is None or d.kind in wanted]
 
 
+_COUNTERS = ("conversation_rules", "event_free_styles", "event_free_flagged_styles")
+_MAXIMA = ("longest_run", "longest_run_event_free")
+
+
 def merge(parts: Iterable[Quality]) -> Quality:
-    """Add up the counts of several caseloads."""
+    """Add up the counts of several caseloads (runs: the longest)."""
     total = Quality()
     for part in parts:
-        rules = Counter(total.conversation_rules)
-        rules.update(part.conversation_rules)
-        total = Quality(
-            **{
-                f.name: getattr(total, f.name) + getattr(part, f.name)
-                for f in dataclasses.fields(Quality)
-                if f.name not in ("longest_run", "longest_run_event_free", "conversation_rules")
-            },
-            longest_run=max(total.longest_run, part.longest_run),
-            longest_run_event_free=max(total.longest_run_event_free, part.longest_run_event_free),
-            conversation_rules=dict(rules),
-        )
+        added = {
+            f.name: getattr(total, f.name) + getattr(part, f.name)
+            for f in dataclasses.fields(Quality)
+            if f.name not in _COUNTERS + _MAXIMA
+        }
+        longest = {name: max(getattr(total, name), getattr(part, name)) for name in _MAXIMA}
+        counted = {
+            name: dict(Counter(getattr(total, name)) + Counter(getattr(part, name)))
+            for name in _COUNTERS
+        }
+        fields: dict[str, Any] = {**added, **longest, **counted}
+        total = Quality(**fields)
     return total
 
 
@@ -291,6 +299,8 @@ def judge(
     """Compare the rules' trace on one caseload with what really happened."""
     counts: Counter[str] = Counter()
     rules: Counter[str] = Counter()
+    free_styles: Counter[str] = Counter()
+    flagged_styles: Counter[str] = Counter()
     detections: list[Detection] = []
     longest = longest_free = 0
     by_id = {c.history.client_id: c for c in caseload}
@@ -323,6 +333,8 @@ def judge(
             counts["event_free"] += 1
             counts["event_free_flagged"] += flagged
             counts["event_free_conversation"] += talked
+            free_styles[client.style] += 1
+            flagged_styles[client.style] += flagged
             longest_free = max(longest_free, run)
         detections += [_detect(client, trace, e, digests) for e in client.events]
     return Quality(
@@ -341,6 +353,8 @@ def judge(
         longest_run_event_free=longest_free,
         detections=tuple(detections),
         conversation_rules=dict(rules),
+        event_free_styles=dict(free_styles),
+        event_free_flagged_styles=dict(flagged_styles),
     )
 
 

@@ -7,7 +7,7 @@ from statistics import fmean
 
 import pytest
 
-from bot.core.flag_quality import ClientTrace, judge, trace_caseload
+from bot.core.flag_quality import ClientTrace, judge, merge, trace_caseload
 from bot.core.instrument import get_instrument
 from bot.core.scoring import CheckinRecord
 from bot.core.simulation import (
@@ -191,12 +191,23 @@ def test_quality_figures_on_a_hand_made_caseload() -> None:
     assert quality.event_free == 2
     assert quality.event_free_flagged_share == 1 / 2
     assert quality.event_free_conversation_share == 1 / 2
+    assert quality.event_free_styles == {"ordinary": 2}
+    assert quality.event_free_flagged_styles == {"ordinary": 1}
     assert quality.longest_run == 3
     assert quality.longest_run_event_free == 3
     assert quality.alerts == 4
     assert quality.alerts_per_week == 1.0
     assert quality.alerts_in_event == 0
     assert quality.alerts_repeated == 2
+
+
+def test_caseloads_add_up() -> None:
+    one = judge(HAND_CASELOAD, HAND_TRACES, DIGESTS)
+    both = merge([one, one])
+    assert both.client_weeks == 32 and both.alerts_repeated == 4
+    assert both.precision == one.precision and both.longest_run == 3
+    assert len(both.detections) == 4
+    assert both.event_free_flagged_styles == {"ordinary": 2}
 
 
 def test_a_new_tension_or_a_new_event_is_news_for_an_alert() -> None:
