@@ -79,6 +79,22 @@ def test_non_response_clusters_within_persons_and_after_strain(
     assert spread > 2 * binomial
 
 
+def test_a_strained_session_makes_the_next_check_in_likelier_missed(
+    caseload: list[SimulatedClient],
+) -> None:
+    after_strain, after_calm = [], []
+    for client in caseload:
+        sent = [c for c in client.history.checkins if c.session_end >= SIMULATION_START]
+        for before, after in zip(sent, sent[1:], strict=False):
+            tension = before.answers.get("tension")
+            if not before.responded or tension is None:
+                continue
+            unresolved = tension > 0 and before.answers.get("talked_through") != 2
+            (after_strain if unresolved else after_calm).append(after.non_response)
+    assert len(after_strain) > 50
+    assert fmean(after_strain) > fmean(after_calm) + 0.07
+
+
 def test_first_sessions_sit_lower_than_later_ones(caseload: list[SimulatedClient]) -> None:
     def core_mean(record: CheckinRecord) -> float:
         return fmean(v for i in CORE_ITEMS if (v := record.answers.get(i)) is not None)
