@@ -281,14 +281,29 @@ def _worse(new: CheckinRecord, old: CheckinRecord) -> bool:
     return tension > 0 and new.answers.get("talked_through") != 2
 
 
+def _recovered(record: CheckinRecord) -> bool:
+    """Whether a check-in has every core answer above the midpoint of the 1-5 scale."""
+    core = [record.answers.get(item) for item in CORE_ITEMS]
+    answered = [v for v in core if v is not None]
+    return bool(answered) and all(v > 3 for v in answered)
+
+
 def _repeated_alerts(client: SimulatedClient, alerts: Sequence[int]) -> int:
-    """Alerts whose check-in adds nothing to the client's previous alert and no new event began."""
-    by_id = {c.checkin_id: c for c in client.history.checkins}
+    """Alerts that add nothing to the client's previous alert.
+
+    Something is new when the check-in is worse than the one alerted on before, when a
+    simulated event began in between, or when the client recovered in between (every
+    core answer above the midpoint) and has now fallen again.
+    """
+    checkins = sorted(client.history.checkins, key=lambda c: c.sequence)
+    by_id = {c.checkin_id: c for c in checkins}
     ordered = sorted((by_id[a] for a in alerts if a in by_id), key=lambda c: c.sequence)
     repeated = 0
     for before, after in zip(ordered, ordered[1:], strict=False):
         new_event = any(before.session_end < e.start <= after.session_end for e in client.events)
-        if not new_event and not _worse(after, before):
+        between = [c for c in checkins if before.sequence < c.sequence < after.sequence]
+        recovered = any(_recovered(c) for c in between)
+        if not (new_event or recovered or _worse(after, before)):
             repeated += 1
     return repeated
 

@@ -231,8 +231,16 @@ def test_a_new_tension_or_a_new_event_is_news_for_an_alert() -> None:
     talked = [_record(6, 0, 2), _record(6, 1, 2, tension=2, talked_through=2)]
     event = SimulatedEvent("rupture", _session(1), _session(1), 1.0)
     fresh = [_record(7, 0, 2), _record(7, 1, 2)]
-    caseload = [_client(5, tense), _client(6, talked), _client(7, fresh, event)]
+    # Client 8 recovered in week 1 and fell back in week 2: news again.
+    relapse = [_record(8, 0, 2), _record(8, 1, 4), _record(8, 2, 2)]
+    caseload = [
+        _client(5, tense),
+        _client(6, talked),
+        _client(7, fresh, event),
+        _client(8, relapse),
+    ]
     traces = [ClientTrace(n, (STEADY,) * 4, alerts=(n * 100, n * 100 + 1)) for n in (5, 6, 7)]
+    traces.append(ClientTrace(8, (STEADY,) * 4, alerts=(800, 802)))
     # Only client 6 repeats: tension talked through adds nothing new to the low answers.
     assert judge(caseload, traces, DIGESTS).alerts_repeated == 1
 
