@@ -1,17 +1,19 @@
-"""The immediate alert for severe strain: at most one per check-in; everything else waits.
+"""The immediate alert for severe strain: at most one per check-in, once it is finished.
 
-After each answer a client gives, the check-in is judged with everything before it
-(``bot.core.strain.assess_checkin_alert``). Only the severe end — a lot of tension
-not talked through, or several core domains low at once — alerts the therapist at
-once; milder strain goes into the weekly digest, so that alerts keep their meaning.
+A check-in is judged for an alert when it is finished — completed after its last
+question, or closed unfinished (expired, or replaced by the next session's) — never
+on partial answers in mid check-in, so the alert rests on every answer and carries
+the client's note (``bot.core.strain.assess_checkin_alert``). Only the severe end
+alerts at once, and only with new information (a client who stays low is alerted
+once); milder strain goes into the weekly digest, so that alerts keep their meaning.
 An ``Alert`` row (unique per client and check-in) makes the alert happen once,
-whichever answer tipped it and however many workers run. Risk language is handled
-separately by ``bot.safety`` (keys ``risk:…``); these use ``strain:<check-in id>``.
+however many times the check is made and however many workers run. Risk language is
+handled separately by ``bot.safety`` (keys ``risk:…``); these use ``strain:<check-in id>``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -22,11 +24,10 @@ from sqlmodel import select
 from bot import outbox
 from bot.core.digest import render_alert
 from bot.core.instrument import Instrument
-from bot.core.scoring import CheckinRecord
-from bot.core.strain import ClientHistory, assess_checkin_alert, assess_strain
+from bot.core.strain import assess_checkin_alert, assess_strain, could_be_severe
 from bot.digest_service import load_histories
 from bot.services import Services
-from storage.models import Alert, CheckIn, Client, Therapist
+from storage.models import Alert, CheckIn, Client, Therapist, TherapySession
 
 
 def alert_key(checkin_id: int) -> str:
@@ -34,37 +35,23 @@ def alert_key(checkin_id: int) -> str:
     return f"strain:{checkin_id}"
 
 
+# A check-in in these states is finished: every answer it will get is in.
+FINISHED = ("completed", "expired")
+
+
 def could_alert(
     instrument: Instrument, answers: Mapping[str, int | None], instrument_id: str, now: datetime
 ) -> bool:
-    """Whether these answers alone are severe enough for an immediate alert.
+    """Whether these answers alone could be severe enough for an immediate alert.
 
-    Severity is decided by the check-in's own answers (a lot of tension not talked
-    through, or several core domains low); earlier check-ins shape the reasons shown,
-    not whether the alert is due. So a check-in that is not severe on its own can never
-    alert, and the full judgement (which reads the client's history) is skipped for it:
-    the common case, on every answer.
+    Severity needs the check-in's own answers to be severe (a lot of tension not fully
+    talked through, or several core domains low); the client's history only decides
+    whether it is new. So a check-in that cannot be severe on its own never alerts, and
+    the full judgement (which reads the history) is skipped for it: the common case.
     """
-    record = CheckinRecord(
-        checkin_id=0,
-        sequence=1,
-        session_end=now,
-        due_at=now,
-        status="pending",
-        answers=answers,
-        has_comment=False,
-        instrument_id=instrument_id,
-    )
-    alone = ClientHistory(
-        client_id=0,
-        alias="",
-        locale="en",
-        enrolled_at=now,
-        status="active",
-        status_since=None,
-        checkins=(record,),
-    )
-    return assess_checkin_alert(alone, instrument)
+    if instrument_id != instrument.id:
+        return False
+    return could_be_severe(instrument, answers, now)
 
 
 async def after_answer(
@@ -73,8 +60,9 @@ async def after_answer(
     answers: Mapping[str, int | None] | None = None,
     instrument_id: str | None = None,
 ) -> bool:
-    """Queue the therapist's alert if this check-in now shows severe strain; True if queued.
+    """Queue the therapist's alert if this finished check-in is severe news; True if queued.
 
+    A check-in still being answered is left alone (it is judged when it is finished).
     With the check-in's ``answers`` (and its ``instrument_id``) at hand, a check-in that
     cannot be severe is dismissed without touching the database.
     """
@@ -89,8 +77,10 @@ async def after_answer(
     try:
         async with services.db.session() as session:
             checkin = await session.get(CheckIn, checkin_id)
-            client = await session.get(Client, checkin.client_id) if checkin else None
-            if checkin is None or client is None or client.id is None:
+            if checkin is None or checkin.status not in FINISHED:
+                return False
+            client = await session.get(Client, checkin.client_id)
+            if client is None or client.id is None:
                 return False
             therapist = await session.get(Therapist, client.therapist_id)
             if therapist is None or therapist.unreachable_at is not None:
@@ -100,11 +90,12 @@ async def after_answer(
             )
             if seen.first() is not None:
                 return False
+            therapy_session = await session.get(TherapySession, checkin.session_id)
             histories = await load_histories(
                 session,
                 services.cipher,
                 therapist.id or 0,
-                comments_since=None,
+                comments_since=therapy_session.ended_at if therapy_session else None,
                 client_ids=[client.id],
             )
             if not histories:
@@ -118,6 +109,9 @@ async def after_answer(
             if not assess_checkin_alert(history, services.instrument):
                 return False
             assessment = assess_strain(history, services.instrument, now)
+            comment = next(
+                (c.comment for c in history.checkins if c.checkin_id == checkin_id), None
+            )
             session.add(Alert(client_id=client.id, kind="strain", dedupe_key=key, created_at=now))
             await session.flush()
             text = render_alert(
@@ -126,6 +120,7 @@ async def after_answer(
                 client.alias,
                 assessment,
                 ZoneInfo(therapist.timezone),
+                comment=comment,
             )
             return await outbox.enqueue(
                 session,
@@ -139,3 +134,11 @@ async def after_answer(
             )
     except IntegrityError:
         return False  # another worker queued this alert a moment ago
+
+
+async def after_close(services: Services, checkin_ids: Iterable[int]) -> int:
+    """Judge check-ins just closed unfinished (expired or replaced); how many alerted."""
+    queued = 0
+    for checkin_id in checkin_ids:
+        queued += await after_answer(services, checkin_id)
+    return queued
