@@ -203,6 +203,10 @@ def main() -> None:
             for style, count in sorted(quality.event_free_styles.items())
         )
         print(f"  event-free clients flagged in the quarter, by response style: {styles}")
+        weeks = quality.event_free_flagged_weeks
+        free = sorted(quality.event_free_rules.items(), key=lambda kv: -kv[1])
+        why = ", ".join(f"{rule} {count / weeks:.0%}" for rule, count in free) if weeks else "–"
+        print(f"  what flagged event-free clients ({weeks} client-weeks): {why}")
         print()
 
 

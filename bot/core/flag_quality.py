@@ -51,6 +51,8 @@ class ClientTrace:
     severities: tuple[Severity | None, ...]  # None: not enrolled yet at that digest
     alerts: tuple[int, ...] = ()  # check-in ids that raised an immediate alert
     conversation_rules: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    # Digests in which each rule gave the client's flag (watch or conversation).
+    flag_rules: Mapping[str, int] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,9 @@ class Quality:
     # Event-free clients per response style, and how many of them were flagged.
     event_free_styles: Mapping[str, int] = dataclasses.field(default_factory=dict)
     event_free_flagged_styles: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    # What flagged event-free clients: digests per rule, and flagged digests in all.
+    event_free_rules: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    event_free_flagged_weeks: int = 0
 
     @property
     def watch_share(self) -> float:
@@ -141,7 +146,12 @@ class Quality:
         return [d for d in self.detections if wanted is None or d.kind in wanted]
 
 
-_COUNTERS = ("conversation_rules", "event_free_styles", "event_free_flagged_styles")
+_COUNTERS = (
+    "conversation_rules",
+    "event_free_styles",
+    "event_free_flagged_styles",
+    "event_free_rules",
+)
 _MAXIMA = ("longest_run", "longest_run_event_free")
 
 
@@ -183,12 +193,14 @@ def trace_caseload(
     for client in caseload:
         severities: list[Severity | None] = []
         rules: Counter[str] = Counter()
+        flags: Counter[str] = Counter()
         for moment in digests:
             if client.history.enrolled_at > moment:
                 severities.append(None)
                 continue
             assessment = assess_strain(history_as_of(client, moment), instrument, moment, settings)
             severities.append(assessment.severity)
+            flags.update({r.rule for r in assessment.reasons if r.severity == assessment.severity})
             if assessment.severity == Severity.CONVERSATION:
                 rules.update(
                     {r.rule for r in assessment.reasons if r.severity == Severity.CONVERSATION}
@@ -201,7 +213,11 @@ def trace_caseload(
             and since < record.session_end <= digests[-1]
             and assess_checkin_alert(_closed_view(client, record), instrument, settings)
         )
-        traces.append(ClientTrace(client.history.client_id, tuple(severities), alerts, dict(rules)))
+        traces.append(
+            ClientTrace(
+                client.history.client_id, tuple(severities), alerts, dict(rules), dict(flags)
+            )
+        )
     return traces
 
 
@@ -316,6 +332,7 @@ def judge(
     rules: Counter[str] = Counter()
     free_styles: Counter[str] = Counter()
     flagged_styles: Counter[str] = Counter()
+    free_rules: Counter[str] = Counter()
     detections: list[Detection] = []
     longest = longest_free = 0
     by_id = {c.history.client_id: c for c in caseload}
@@ -349,6 +366,10 @@ def judge(
             counts["event_free_flagged"] += flagged
             counts["event_free_conversation"] += talked
             free_styles[client.style] += 1
+            free_rules.update(trace.flag_rules)
+            counts["event_free_flagged_weeks"] += sum(
+                s is not None and s > Severity.STEADY for s in trace.severities
+            )
             flagged_styles[client.style] += flagged
             longest_free = max(longest_free, run)
         detections += [_detect(client, trace, e, digests) for e in client.events]
@@ -370,6 +391,8 @@ def judge(
         conversation_rules=dict(rules),
         event_free_styles=dict(free_styles),
         event_free_flagged_styles=dict(flagged_styles),
+        event_free_rules=dict(free_rules),
+        event_free_flagged_weeks=counts["event_free_flagged_weeks"],
     )
 
 

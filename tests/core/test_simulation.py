@@ -180,7 +180,7 @@ HAND_CASELOAD = [
 ]
 HAND_TRACES = [
     ClientTrace(1, (STEADY, TALK, WATCH, STEADY)),
-    ClientTrace(2, (WATCH, WATCH, WATCH, TALK)),
+    ClientTrace(2, (WATCH, WATCH, WATCH, TALK), flag_rules={"low_item": 3, "decline": 1}),
     # Alerts on weeks 0, 1 (the same answers: a repeat), 2 (a repeat) and 3 (lower: news).
     ClientTrace(3, (STEADY, STEADY, STEADY, STEADY), alerts=(300, 301, 302, 303)),
     ClientTrace(4, (STEADY, STEADY, STEADY, STEADY)),
@@ -209,6 +209,8 @@ def test_quality_figures_on_a_hand_made_caseload() -> None:
     assert quality.event_free_conversation_share == 1 / 2
     assert quality.event_free_styles == {"ordinary": 2}
     assert quality.event_free_flagged_styles == {"ordinary": 1}
+    assert quality.event_free_flagged_weeks == 4
+    assert quality.event_free_rules == {"low_item": 3, "decline": 1}
     assert quality.longest_run == 3
     assert quality.longest_run_event_free == 3
     assert quality.alerts == 4
