@@ -24,7 +24,13 @@ from sqlmodel import select
 from bot import outbox
 from bot.core.digest import render_alert
 from bot.core.instrument import Instrument
-from bot.core.strain import assess_checkin_alert, assess_strain, could_be_severe
+from bot.core.strain import (
+    DEFAULT_SETTINGS,
+    StrainSettings,
+    assess_checkin_alert,
+    assess_strain,
+    could_be_severe,
+)
 from bot.digest_service import load_histories
 from bot.services import Services
 from storage.models import Alert, CheckIn, Client, Therapist, TherapySession
@@ -40,7 +46,11 @@ FINISHED = ("completed", "expired")
 
 
 def could_alert(
-    instrument: Instrument, answers: Mapping[str, int | None], instrument_id: str, now: datetime
+    instrument: Instrument,
+    answers: Mapping[str, int | None],
+    instrument_id: str,
+    now: datetime,
+    settings: StrainSettings = DEFAULT_SETTINGS,
 ) -> bool:
     """Whether these answers alone could be severe enough for an immediate alert.
 
@@ -51,7 +61,7 @@ def could_alert(
     """
     if instrument_id != instrument.id:
         return False
-    return could_be_severe(instrument, answers, now)
+    return could_be_severe(instrument, answers, now, settings)
 
 
 async def after_answer(
@@ -70,7 +80,7 @@ async def after_answer(
     if (
         answers is not None
         and instrument_id is not None
-        and not could_alert(services.instrument, answers, instrument_id, now)
+        and not could_alert(services.instrument, answers, instrument_id, now, services.strain)
     ):
         return False
     key = alert_key(checkin_id)
@@ -106,9 +116,9 @@ async def after_answer(
                 histories[0],
                 checkins=tuple(c for c in histories[0].checkins if c.sequence <= checkin.sequence),
             )
-            if not assess_checkin_alert(history, services.instrument):
+            if not assess_checkin_alert(history, services.instrument, services.strain):
                 return False
-            assessment = assess_strain(history, services.instrument, now)
+            assessment = assess_strain(history, services.instrument, now, services.strain)
             comment = next(
                 (c.comment for c in history.checkins if c.checkin_id == checkin_id), None
             )

@@ -11,6 +11,7 @@ Pure: no clock is read, ``now`` is passed in.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -231,6 +232,41 @@ class StrainSettings:
 
 
 DEFAULT_SETTINGS = StrainSettings()
+
+
+class StrainPolicyError(ValueError):
+    """A strain policy that names an unknown threshold, has a wrong type or contradicts itself."""
+
+
+def settings_from_policy(policy: Mapping[str, object]) -> StrainSettings:
+    """Strain settings from a practice's policy (threshold name -> value), defaults elsewhere.
+
+    Unknown names and values of the wrong type are refused with every problem named, so
+    a typo never silently leaves a default in force.
+    """
+    fields = {f.name: f for f in dataclasses.fields(StrainSettings)}
+    problems = [f"unknown threshold '{name}'" for name in policy if name not in fields]
+    values: dict[str, object] = {}
+    for name, value in policy.items():
+        if name not in fields:
+            continue
+        default = getattr(DEFAULT_SETTINGS, name)
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            value = float(value) if ok else value  # type: ignore[arg-type]
+        if not ok:
+            problems.append(f"'{name}' must be a {type(default).__name__}, not {value!r}")
+        values[name] = value
+    if problems:
+        raise StrainPolicyError("; ".join(problems))
+    try:
+        return StrainSettings(**values)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise StrainPolicyError(str(exc)) from exc
 
 
 @dataclass(frozen=True)
@@ -761,8 +797,12 @@ def _evaluate(
         if convergence is not None:
             reasons.append(convergence)
     # A rupture by its scores alone (tension leaves the scores a fair baseline).
-    rupture = s.baseline_excludes_ruptures and any(
-        r.severity == Severity.CONVERSATION and r.rule != "early_low" for r in reasons
+    # An early check-in's midpoint answer is a conversation by rule 4 but can be the
+    # client's ordinary level; an answer below the midpoint is a rupture at any time.
+    below_midpoint = any(value <= rule.low_conversation for rule, value in lowest_core.values())
+    rupture = s.baseline_excludes_ruptures and (
+        below_midpoint
+        or any(r.severity == Severity.CONVERSATION and r.rule != "early_low" for r in reasons)
     )
     tension, severe_tension, a_lot_partly = _tension_reason(p, record, score, s)
     if tension is not None:
