@@ -99,6 +99,11 @@ ROWS: tuple[tuple[str, Callable[[Quality], str], str], ...] = (
     ),
     ("alerts repeated without new information", lambda q: str(q.alerts_repeated), "0"),
     ("conversation: precision (client-weeks)", lambda q: _pct(q.precision), ""),
+    (
+        "  counting reported tension not talked through as real",
+        lambda q: _pct(q.precision_with_tension),
+        "",
+    ),
     ("conversation: recall (all events)", lambda q: _pct(q.recall()), ""),
     (
         "ruptures/declines/withdrawals, first digest: watch+",

@@ -40,7 +40,9 @@ from bot.core.strain import (
 # A flag this soon after an event's last session still refers to it: a strain is
 # carried until a steady check-in follows, and sessions are weekly.
 RELEVANCE = timedelta(days=14)
-TIMED_KINDS = ("rupture", "large_rupture", "decline", "withdrawal", "chronic_low")
+# Reported tension is carried this long when precision counts it as real (the rules
+# carry a strain for up to four weeks).
+TENSION_MEMORY = timedelta(days=28)
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ class Quality:
     watch_weeks: int = 0
     conversation_weeks: int = 0
     conversation_in_event: int = 0
+    # Outside any event, but the client had reported tension not (fully) talked through.
+    conversation_on_tension: int = 0
     digests: int = 0
     alerts: int = 0
     alerts_in_event: int = 0
@@ -111,6 +115,12 @@ class Quality:
         return (
             self.conversation_in_event / self.conversation_weeks if self.conversation_weeks else 0.0
         )
+
+    @property
+    def precision_with_tension(self) -> float:
+        """Precision if reported tension left not (fully) talked through counts as real too."""
+        right = self.conversation_in_event + self.conversation_on_tension
+        return right / self.conversation_weeks if self.conversation_weeks else 0.0
 
     @property
     def alerts_per_week(self) -> float:
@@ -219,6 +229,16 @@ def trace_caseload(
             )
         )
     return traces
+
+
+def _open_tension(client: SimulatedClient, moment: datetime) -> bool:
+    """Whether the client reported tension not (fully) talked through in the four weeks before."""
+    return any(
+        moment - TENSION_MEMORY < c.session_end <= moment
+        and (c.answers.get("tension") or 0) > 0
+        and c.answers.get("talked_through") != 2
+        for c in client.history.checkins
+    )
 
 
 def _relevant(event: SimulatedEvent, moment: datetime) -> bool:
@@ -349,6 +369,7 @@ def judge(
                 counts["conversation_weeks"] += 1
                 in_event = any(_relevant(e, moment) for e in client.events)
                 counts["conversation_in_event"] += in_event
+                counts["conversation_on_tension"] += not in_event and _open_tension(client, moment)
             flagged |= severity >= Severity.WATCH
             talked |= severity >= Severity.CONVERSATION
         run = _longest_run(trace.severities)
@@ -378,6 +399,7 @@ def judge(
         watch_weeks=counts["watch_weeks"],
         conversation_weeks=counts["conversation_weeks"],
         conversation_in_event=counts["conversation_in_event"],
+        conversation_on_tension=counts["conversation_on_tension"],
         alerts=counts["alerts"],
         alerts_in_event=counts["alerts_in_event"],
         alerts_repeated=counts["alerts_repeated"],

@@ -171,7 +171,14 @@ RUPTURE = SimulatedEvent("rupture", _session(1), _session(1), 1.0)
 DECLINE = SimulatedEvent("decline", _session(1), _session(3), 1.0)
 HAND_CASELOAD = [
     _client(1, [_record(1, w, 2 if w == 1 else 5) for w in range(4)], RUPTURE),
-    _client(2, [_record(2, w, 4) for w in range(4)]),
+    # Client 2 reports a little tension, partly talked through, in week 2.
+    _client(
+        2,
+        [
+            _record(2, w, 4, **({"tension": 1, "talked_through": 1} if w == 2 else {}))
+            for w in range(4)
+        ],
+    ),
     _client(
         3,
         [_record(3, 0, 2), _record(3, 1, 2), _record(3, 2, 2), _record(3, 3, 1)],
@@ -194,6 +201,8 @@ def test_quality_figures_on_a_hand_made_caseload() -> None:
     assert quality.conversation_share == 2 / 16
     # Client 1's conversation falls in its rupture, client 2's in nothing.
     assert quality.precision == 1 / 2
+    # ... but client 2 had reported tension not fully talked through the week before.
+    assert quality.precision_with_tension == 1.0
     # The rupture reached conversation, the decline never did.
     assert quality.recall() == 1 / 2
     assert quality.recall(["rupture"]) == 1.0
