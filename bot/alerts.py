@@ -15,13 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot import outbox
+from bot.checkin_flow import answer_map
 from bot.core.digest import render_alert
 from bot.core.instrument import Instrument
 from bot.core.strain import (
@@ -33,7 +35,8 @@ from bot.core.strain import (
 )
 from bot.digest_service import load_histories
 from bot.services import Services
-from storage.models import Alert, CheckIn, Client, Therapist, TherapySession
+from storage import repo
+from storage.models import Alert, Answer, CheckIn, Client, Therapist, TherapySession
 
 
 def alert_key(checkin_id: int) -> str:
@@ -43,6 +46,8 @@ def alert_key(checkin_id: int) -> str:
 
 # A check-in in these states is finished: every answer it will get is in.
 FINISHED = ("completed", "expired")
+# How far back a check-in left mid-way is looked for by each sweep.
+STALLED_LOOKBACK = timedelta(days=1)
 
 
 def could_alert(
@@ -69,10 +74,13 @@ async def after_answer(
     checkin_id: int,
     answers: Mapping[str, int | None] | None = None,
     instrument_id: str | None = None,
+    *,
+    settled: bool = False,
 ) -> bool:
     """Queue the therapist's alert if this finished check-in is severe news; True if queued.
 
-    A check-in still being answered is left alone (it is judged when it is finished).
+    A check-in still being answered is left alone (it is judged when it is finished),
+    unless ``settled``: the client left it for the grace period (``sweep_stalled``).
     With the check-in's ``answers`` (and its ``instrument_id``) at hand, a check-in that
     cannot be severe is dismissed without touching the database.
     """
@@ -87,7 +95,9 @@ async def after_answer(
     try:
         async with services.db.session() as session:
             checkin = await session.get(CheckIn, checkin_id)
-            if checkin is None or checkin.status not in FINISHED:
+            if checkin is None or not (
+                checkin.status in FINISHED or (settled and checkin.status == "answering")
+            ):
                 return False
             client = await session.get(Client, checkin.client_id)
             if client is None or client.id is None:
@@ -116,7 +126,9 @@ async def after_answer(
                 histories[0],
                 checkins=tuple(c for c in histories[0].checkins if c.sequence <= checkin.sequence),
             )
-            if not assess_checkin_alert(history, services.instrument, services.strain):
+            if not assess_checkin_alert(
+                history, services.instrument, services.strain, settled=settled
+            ):
                 return False
             assessment = assess_strain(history, services.instrument, now, services.strain)
             comment = next(
@@ -151,4 +163,38 @@ async def after_close(services: Services, checkin_ids: Iterable[int]) -> int:
     queued = 0
     for checkin_id in checkin_ids:
         queued += await after_answer(services, checkin_id)
+    return queued
+
+
+async def sweep_stalled(services: Services, now: datetime) -> int:
+    """Judge check-ins the client left mid-way for the grace period; how many alerted.
+
+    A severe answer need not wait days for the check-in to expire: once the client has
+    given no answer for ``alert_grace_minutes`` (time to type a note), the answers so
+    far are judged as if the check-in had closed. Each check-in still alerts at most
+    once, and the cheap check on its own answers comes first.
+    """
+    grace = timedelta(minutes=services.strain.alert_grace_minutes)
+    last_answer = func.max(Answer.answered_at)
+    async with services.db.session() as session:
+        stalled = (
+            await session.exec(
+                select(CheckIn.id, CheckIn.instrument_id)
+                .join(Answer, col(Answer.checkin_id) == col(CheckIn.id))
+                .where(CheckIn.status == "answering")
+                .group_by(col(CheckIn.id), col(CheckIn.instrument_id))
+                # Left within the last day: older ones were judged then (or close soon).
+                .having(last_answer <= now - grace)
+                .having(last_answer > now - grace - STALLED_LOOKBACK)
+            )
+        ).all()
+        answers = {
+            checkin_id: answer_map(await repo.answers_of(session, checkin_id or 0))
+            for checkin_id, _ in stalled
+        }
+    queued = 0
+    for checkin_id, instrument_id in stalled:
+        queued += await after_answer(
+            services, checkin_id or 0, answers[checkin_id], instrument_id, settled=True
+        )
     return queued

@@ -564,6 +564,7 @@ async def run_due_work(services: Services, bot: Any) -> DispatchReport:
     page = await queue_reminders_and_expiry(services, now, report)
     while page is not None:
         page = await queue_reminders_and_expiry(services, now, report, page)
+    await alerts.sweep_stalled(services, now)
     await queue_weekly_digests(services, now, report)
     await rights.housekeeping(services, now)
     report.sent = await outbox.deliver_due(

@@ -193,6 +193,10 @@ class StrainSettings:
     # Also severe: "a lot" of tension only partly talked through together with a
     # deep (conversation-level) drop below the client's own range on a core domain.
     severe_partly_with_deep_drop: bool = True
+    # A check-in left mid-way is judged for an alert after this long without a new
+    # answer (the client may still be typing the note); one that is finished is
+    # judged at once. A design choice: long enough for a note, short for a therapist.
+    alert_grace_minutes: int = 30
 
     # A strain is carried until a steady check-in follows it, for at most this long
     # (about four weekly sessions; a design choice, not a research figure).
@@ -219,6 +223,8 @@ class StrainSettings:
             problems.append("withdrawal counts must be ≥ 1 and watch ≤ conversation")
         if self.severe_low_domains < 1 or self.early_checkins < 0 or self.tension_a_lot < 1:
             problems.append("severe_low_domains, tension_a_lot ≥ 1 and early_checkins ≥ 0")
+        if self.alert_grace_minutes < 1:
+            problems.append("alert_grace_minutes must be ≥ 1")
         if not 1 <= self.recurring_tension_reports <= self.recurring_tension_window:
             problems.append("recurring_tension_reports must be ≥ 1 and ≤ its window")
         if self.convergence_points < 2 or self.chronic_checkins < 2:
@@ -342,6 +348,10 @@ class _Evaluation:
     severe_low: bool = False
     # Several core domains low at once, whatever else (to tell a repeat from news).
     many_low: bool = False
+    # How many core domains were at or below the severe threshold.
+    low_count: int = 0
+    # Every core answer above the midpoint: the client recovered (re-arms the alert).
+    recovered: bool = False
     # A rupture by itself: kept out of the baseline that judges later check-ins.
     rupture: bool = False
     # Midpoint answers not counted as news because they are usual for this client.
@@ -823,6 +833,9 @@ def _evaluate(
         severity,
         severe_low=severe_low and not severe_tension,
         many_low=severe_low,
+        low_count=low_domains,
+        recovered=bool(lowest_core)
+        and all(value > rule.low_watch for rule, value in lowest_core.values()),
         rupture=rupture,
         notes=tuple(notes),
     )
@@ -1029,18 +1042,34 @@ def _chronic_reason(
     )
 
 
-def _alert_due(evaluations: Sequence[_Evaluation]) -> bool:
-    """Whether the newest judged check-in is severe news.
+def _alert_due(evaluations: Sequence[_Evaluation], s: StrainSettings) -> bool:
+    """Whether the newest judged check-in is severe *news*.
 
-    Several core domains low is not news again when the check-in before already
-    showed it (a stably low client gets one alert, not one a week); tension is a new
-    event each time it is reported.
+    Several core domains low is news unless an earlier alert showed it and the client
+    has not recovered since (every core answer above the midpoint) nor got worse: a
+    client who stays low gets one alert, not one a week. Tension is news unless an
+    earlier alert about tension is still open (nothing talked through since) within
+    the strain memory.
     """
     if not evaluations or not evaluations[-1].severe:
         return False
     last = evaluations[-1]
-    repeated = len(evaluations) > 1 and evaluations[-2].many_low
-    return not (last.severe_low and repeated)
+    memory = timedelta(days=s.strain_memory_days)
+    for earlier in reversed(evaluations[:-1]):
+        if last.severe_low:
+            if earlier.recovered:
+                return True
+            if earlier.many_low:
+                return last.low_count > earlier.low_count
+        else:
+            if (
+                earlier.score.repaired
+                or last.record.session_end - earlier.record.session_end > memory
+            ):
+                return True
+            if earlier.severe and not earlier.severe_low:
+                return False
+    return True
 
 
 def assess_strain(
@@ -1099,7 +1128,7 @@ def assess_strain(
         dipped=_dipped(reasons),
         since=min(starts) if starts else None,
         repaired=bool(repaired_reasons),
-        severe=last is not None and _alert_due(evaluations[: evaluations.index(last) + 1]),
+        severe=last is not None and _alert_due(evaluations[: evaluations.index(last) + 1], s),
         latest=evaluations[-1].score if evaluations else None,
         no_data=not any(c.responded for c in checkins),
         repaired_reasons=tuple(repaired_reasons),
@@ -1112,20 +1141,32 @@ def assess_strain(
 
 
 def assess_checkin_alert(
-    history: ClientHistory, instrument: Instrument, settings: StrainSettings = DEFAULT_SETTINGS
+    history: ClientHistory,
+    instrument: Instrument,
+    settings: StrainSettings = DEFAULT_SETTINGS,
+    *,
+    settled: bool = False,
 ) -> bool:
     """Whether the client's newest check-in, now finished, is severe news for an immediate alert.
 
     A check-in still open (``pending``) is not judged: the alert waits until it is
-    completed or closed, so it rests on every answer and carries the client's note.
+    completed or closed, so it rests on every answer and carries the client's note —
+    or, with ``settled``, until the client has left it for the grace period, when the
+    answers given are judged as if it had closed.
     """
     if not history.checkins:
         return False
     newest = max(history.checkins, key=lambda c: c.sequence)
+    checkins: Sequence[CheckinRecord] = history.checkins
     if newest.status == "pending":
-        return False
-    evaluations = _evaluate_all(instrument, history.checkins, settings)
-    return bool(evaluations) and evaluations[-1].record is newest and _alert_due(evaluations)
+        if not settled:
+            return False
+        newest = replace(newest, status="partial")
+        checkins = [newest if c.sequence == newest.sequence else c for c in checkins]
+    evaluations = _evaluate_all(instrument, checkins, settings)
+    return (
+        bool(evaluations) and evaluations[-1].record is newest and _alert_due(evaluations, settings)
+    )
 
 
 def could_be_severe(

@@ -18,6 +18,7 @@ from bot.core.strain import (
     Severity,
     StrainPolicyError,
     StrainSettings,
+    assess_checkin_alert,
     assess_strain,
     settings_from_policy,
 )
@@ -124,3 +125,30 @@ def test_doctor_reports_a_bad_policy_file_in_one_line(tmp_path: Path) -> None:
     assert "unknown threshold 'not_a_rule'" in check.detail
     assert "\n" not in check.line()
     assert check_strain_policy().status == "OK"
+
+
+def alert(visits: list) -> bool:  # type: ignore[type-arg]
+    """Whether the newest check-in of these visits alerts at once."""
+    return assess_checkin_alert(build_history(visits), get_instrument())
+
+
+def test_a_client_who_stays_low_is_alerted_again_only_after_recovering_or_worsening() -> None:
+    low = c(2, 2, 3, 3)
+    assert alert([*steady(4, 4, 4, 4, 4), low])
+    assert not alert([*steady(4, 4, 4, 4, 4), low, c(3, 3, 3, 3), low]), "not recovered"
+    assert alert([*steady(4, 4, 4, 4, 4), low, c(4, 4, 4, 4), low]), "recovered in between"
+    assert alert([*steady(4, 4, 4, 4, 4), low, c(2, 2, 2, 3)]), "worse: a third domain"
+
+
+def test_open_tension_alerts_once_until_it_is_talked_through() -> None:
+    lot_no = c(5, 5, 5, 5, tension=2, talked=0)
+    assert alert([*steady(4), lot_no])
+    assert not alert([*steady(4), lot_no, c(5, 5, 5, 5), lot_no]), "still open"
+    talked = c(5, 5, 5, 5, tension=1, talked=2)
+    assert alert([*steady(4), lot_no, talked, lot_no]), "talked through in between: new"
+
+
+def test_a_check_in_left_mid_way_is_judged_only_when_settled() -> None:
+    history = build_history([*steady(4), c(5, 5, 5, 5, tension=2, talked=None, status="pending")])
+    assert not assess_checkin_alert(history, get_instrument())
+    assert assess_checkin_alert(history, get_instrument(), settled=True)

@@ -57,9 +57,10 @@ async def test_an_alert_comes_once_after_the_last_answer_and_carries_the_note(
     assert len(alerts_about(therapist, "sam")) == 1, "never a second alert for it"
 
 
-async def test_a_check_in_left_unfinished_alerts_when_it_closes(bed: Testbed) -> None:
-    """Sam reports a lot of tension, not talked through, and stops before the note: the
-    alert waits until the check-in closes unfinished, then comes once, without a note."""
+async def test_a_check_in_left_mid_way_alerts_after_the_grace_period(bed: Testbed) -> None:
+    """Sam reports a lot of tension, not talked through, and stops before the note: no
+    alert while Sam may still be typing; once the grace period has passed without an
+    answer, one alert (without a note); the note typed hours later adds no second one."""
     therapist = await enrolled_therapist(bed)
     sam = await enrolled_client(bed, therapist, "sam")
     await steady_weeks(bed, therapist, sam, 2)
@@ -67,17 +68,43 @@ async def test_a_check_in_left_unfinished_alerts_when_it_closes(bed: Testbed) ->
     await therapist.command("session", "sam")
     await bed.advance(minutes=60)
     await answer_checkin(sam, "5", "5", "5", "5", "A lot", "No")
-    await bed.advance(hours=12)
-    assert alerts_about(therapist, "sam") == [], "the check-in is still open"
-
     assert bed.services is not None
-    await bed.advance(hours=bed.services.settings.expire_after_hours)
+    grace = bed.services.strain.alert_grace_minutes
+    await bed.advance(minutes=grace - 5)
+    assert alerts_about(therapist, "sam") == [], "the client may still be typing"
+
+    await bed.advance(minutes=10)
     await bed.tick()
     alerts = alerts_about(therapist, "sam")
     assert len(alerts) == 1
     assert "A lot of tension" in (alerts[0].text or "")
     assert "💬" not in (alerts[0].text or "")
-    await bed.advance(days=1)
+
+    await bed.advance(hours=3)
+    await sam.says("it was about the fee")
+    await bed.advance(hours=bed.services.settings.expire_after_hours)
+    await bed.tick()
+    assert len(alerts_about(therapist, "sam")) == 1, "one alert per check-in"
+
+
+async def test_a_check_in_closed_unfinished_is_judged_when_it_closes(bed: Testbed) -> None:
+    """Sam answers 2 on bond and goals and leaves the check-in; a newer session's check-in
+    replaces it before the grace period ends. The closed check-in still alerts, once."""
+    therapist = await enrolled_therapist(bed)
+    sam = await enrolled_client(bed, therapist, "sam")
+    await steady_weeks(bed, therapist, sam, 2)
+
+    await therapist.command("session", "sam")
+    await bed.advance(minutes=60)
+    await answer_checkin(sam, "2", "2")
+    await bed.tick()
+    assert alerts_about(therapist, "sam") == [], "not on partial answers"
+    await therapist.command("session", "sam")  # the next session, recorded at once
+    await bed.advance(minutes=60)
+    alerts = alerts_about(therapist, "sam")
+    assert len(alerts) == 1
+    assert "Felt heard and respected: 2/5" in (alerts[0].text or "")
+    await bed.advance(hours=2)
     assert len(alerts_about(therapist, "sam")) == 1
 
 
