@@ -1045,30 +1045,29 @@ def _chronic_reason(
 def _alert_due(evaluations: Sequence[_Evaluation], s: StrainSettings) -> bool:
     """Whether the newest judged check-in is severe *news*.
 
-    Several core domains low is news unless an earlier alert showed it and the client
-    has not recovered since (every core answer above the midpoint) nor got worse: a
-    client who stays low gets one alert, not one a week. Tension is news unless an
-    earlier alert about tension is still open (nothing talked through since) within
-    the strain memory.
+    Several core domains low is news unless it was shown before since the client last
+    recovered (every core answer above the midpoint), and the client is not worse now
+    (more domains low than at any point since): a client who stays low gets one alert,
+    not one a week. Tension is news unless an earlier alert about tension is still
+    open (nothing talked through since) within the strain memory.
     """
     if not evaluations or not evaluations[-1].severe:
         return False
     last = evaluations[-1]
+    if last.severe_low:
+        worst_since = 0
+        for earlier in reversed(evaluations[:-1]):
+            if earlier.recovered:
+                break
+            if earlier.many_low:
+                worst_since = max(worst_since, earlier.low_count)
+        return last.low_count > worst_since
     memory = timedelta(days=s.strain_memory_days)
     for earlier in reversed(evaluations[:-1]):
-        if last.severe_low:
-            if earlier.recovered:
-                return True
-            if earlier.many_low:
-                return last.low_count > earlier.low_count
-        else:
-            if (
-                earlier.score.repaired
-                or last.record.session_end - earlier.record.session_end > memory
-            ):
-                return True
-            if earlier.severe and not earlier.severe_low:
-                return False
+        if earlier.score.repaired or last.record.session_end - earlier.record.session_end > memory:
+            return True
+        if earlier.severe and not earlier.severe_low:
+            return False
     return True
 
 

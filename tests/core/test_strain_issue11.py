@@ -138,6 +138,10 @@ def test_a_client_who_stays_low_is_alerted_again_only_after_recovering_or_worsen
     assert not alert([*steady(4, 4, 4, 4, 4), low, c(3, 3, 3, 3), low]), "not recovered"
     assert alert([*steady(4, 4, 4, 4, 4), low, c(4, 4, 4, 4), low]), "recovered in between"
     assert alert([*steady(4, 4, 4, 4, 4), low, c(2, 2, 2, 3)]), "worse: a third domain"
+    # "Worse" is measured against the worst since the client was last well, not
+    # against the check-in just before.
+    worst, milder = c(2, 2, 2, 2), c(2, 2, 3, 3)
+    assert not alert([*steady(4, 4, 4, 4, 4), worst, milder, c(3, 3, 3, 3), c(2, 2, 2, 3)])
 
 
 def test_open_tension_alerts_once_until_it_is_talked_through() -> None:
