@@ -2,6 +2,7 @@
 
 Run:  .venv/bin/python bench/alert_burden.py [--seeds 20] [--clients 40] [--weeks 13]
                                              [--tension 0.20 0.35] [--weekly SEED]
+                                             [--first-seed 1]
 
 Simulates caseloads that know the truth (bot.core.simulation: response styles,
 clustered non-response, ruptures, declines, withdrawals, dropout) and runs the rules
@@ -48,14 +49,18 @@ TARGET_KINDS = ("rupture", "large_rupture", "decline", "withdrawal")
 
 
 def run(
-    tension: float, seeds: int, clients: int, weeks: int, weekly: int | None = None
+    tension: float,
+    seeds: range,
+    clients: int,
+    weeks: int,
+    weekly: int | None = None,
 ) -> tuple[Quality, list[CaseloadRates]]:
-    """Simulate and judge `seeds` caseloads at one tension rate."""
+    """Simulate and judge one caseload per seed at one tension rate."""
     config = SimulationConfig(tension_rate=tension)
     digests = digest_moments(weeks)
     instrument = get_instrument()
     parts, rates = [], []
-    for seed in range(1, seeds + 1):
+    for seed in seeds:
         caseload = simulate_caseload(seed, clients, weeks, config)
         traces = trace_caseload(caseload, instrument, digests)
         parts.append(judge(caseload, traces, digests))
@@ -164,6 +169,12 @@ def main() -> None:
     """Print the quality table for each tension rate, then the detail per kind of event."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20, help="caseloads per tension rate")
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=1,
+        help="seeds run from here (1001: caseloads the rules were not tuned on)",
+    )
     parser.add_argument("--clients", type=int, default=40)
     parser.add_argument("--weeks", type=int, default=13, help="weekly digests (13: a quarter)")
     parser.add_argument(
@@ -172,12 +183,11 @@ def main() -> None:
     parser.add_argument("--weekly", type=int, default=None, help="also list this seed week by week")
     args = parser.parse_args()
 
-    results = [
-        (t, *run(t, args.seeds, args.clients, args.weeks, args.weekly)) for t in args.tension
-    ]
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    results = [(t, *run(t, seeds, args.clients, args.weeks, args.weekly)) for t in args.tension]
     print(
-        f"Strain rules on simulated caseloads: {args.seeds} seeds × {args.clients} clients × "
-        f"{args.weeks} weekly digests"
+        f"Strain rules on simulated caseloads: seeds {seeds.start}–{seeds.stop - 1}, "
+        f"{args.clients} clients × {args.weeks} weekly digests each"
     )
     width = 58
     header = "".join(f"{'tension ' + format(t, '.0%'):>14}" for t, _, _ in results)
