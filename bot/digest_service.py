@@ -383,7 +383,7 @@ async def compose_for(services: Services, therapist: Therapist, now: datetime) -
         histories = await load_histories(
             session, services.cipher, therapist.id or 0, comments_since=None, depth=HISTORY_DEPTH
         )
-    digest = compose_digest(histories, services.instrument, now)
+    digest = compose_digest(histories, services.instrument, now, services.strain)
     return await _with_quoted_comments(services, digest, now - DIGEST_PERIOD, now)
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import callbacks, outbox, ratings, rights
+from bot import alerts, callbacks, outbox, ratings, rights
 from bot.checkin_flow import (
     Screen,
     answer_map,
@@ -131,6 +131,8 @@ async def queue_due_checkins(
     thousands of due check-ins, and rows left waiting (quiet hours) never hide the rest.
     """
     expire_after = timedelta(hours=services.settings.expire_after_hours)
+    # Check-ins closed unfinished with some answers: judged for an alert once committed.
+    closed_answered: list[int] = []
     async with services.db.session() as session:
         due = (
             await session.exec(
@@ -210,6 +212,7 @@ async def queue_due_checkins(
                         one.status = "expired"
                         one.closed_at = now
                 written = [one for one in older if one.status != "expired"]
+                closed_answered += [one.id or 0 for one in written if one.status == "answering"]
                 await close_checkins(session, written, "expired", now)
                 report.expired += len(older)
             screen = screens.first(checkin, client, sessions.get(checkin.session_id))
@@ -219,6 +222,7 @@ async def queue_due_checkins(
             pending[checkin.id or 0] = (checkin, client, screen)
             open_by_client[client.id or 0] = [checkin]
         report.queued += await _write_queued(session, services, list(pending.values()), now)
+    await alerts.after_close(services, closed_answered)
     if len(due) < BATCH:
         return None
     return due[-1].due_at, due[-1].id or 0
@@ -344,6 +348,7 @@ async def queue_reminders_and_expiry(
     """
     remind_after = timedelta(hours=services.settings.reminder_after_hours)
     expire_after = timedelta(hours=services.settings.expire_after_hours)
+    closed_answered: list[int] = []
     async with services.db.session() as session:
         open_ones = (
             await session.exec(
@@ -369,6 +374,8 @@ async def queue_reminders_and_expiry(
         for checkin in open_ones:
             assert checkin.sent_at is not None
             if checkin.sent_at <= now - expire_after:
+                if checkin.status == "answering":
+                    closed_answered.append(checkin.id or 0)
                 await close_checkins(session, [checkin], "expired", now)
                 report.expired += 1
                 continue
@@ -404,6 +411,8 @@ async def queue_reminders_and_expiry(
             )
             checkin.reminder_sent_at = now
             report.reminders += 1
+    # Closed unfinished: the answers given are all there will be (and the note, if any).
+    await alerts.after_close(services, closed_answered)
     if len(open_ones) < BATCH:
         return None
     last = open_ones[-1]
@@ -555,6 +564,7 @@ async def run_due_work(services: Services, bot: Any) -> DispatchReport:
     page = await queue_reminders_and_expiry(services, now, report)
     while page is not None:
         page = await queue_reminders_and_expiry(services, now, report, page)
+    await alerts.sweep_stalled(services, now)
     await queue_weekly_digests(services, now, report)
     await rights.housekeeping(services, now)
     report.sent = await outbox.deliver_due(

@@ -271,6 +271,20 @@ def check_templates(texts: Texts | None = None, instrument_id: str | None = None
     )
 
 
+def check_strain_policy(path: Path | None = None) -> Check:
+    """The practice's strain thresholds (prompts/strain_policy.toml) are known, typed, coherent."""
+    from bot.core.strain import StrainPolicyError
+    from bot.strain_policy import POLICY_FILE, read_strain_policy
+
+    path = path or POLICY_FILE
+    try:
+        read_strain_policy(path)
+    except StrainPolicyError as exc:
+        return Check("strain policy", "FAIL", str(exc))
+    found = "read" if path.exists() else "absent: the defaults apply"
+    return Check("strain policy", "OK", f"{path.name} {found}")
+
+
 def check_crisis_resources(today: date, texts: Texts | None = None) -> Check:
     """Every locale has valid crisis numbers of its own, and none is overdue for review."""
     from bot.core.crisis import CrisisDataError, is_review_overdue, load_crisis_resources
@@ -394,6 +408,7 @@ async def diagnose(
     # The questionnaire in use (INSTRUMENT) must speak every language the templates do.
     instrument_id = getattr(state.settings, "instrument", None) if state.settings else None
     checks.append(check_templates(texts, instrument_id))
+    checks.append(check_strain_policy())
     checks.append(check_crisis_resources(today or SystemClock().now().date(), texts))
     checks.append(await check_telegram(state))
     webhook = await check_webhook(state) if checks[-1].status == "OK" else None

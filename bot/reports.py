@@ -17,7 +17,14 @@ from bot.core.client_text import shown_text
 from bot.core.digest import DigestEntry, describe_assessment, split_html_messages
 from bot.core.instrument import Instrument
 from bot.core.scoring import CheckinRecord, score_checkin
-from bot.core.strain import ClientHistory, Severity, assess_strain, checkin_severities
+from bot.core.strain import (
+    DEFAULT_SETTINGS,
+    ClientHistory,
+    Severity,
+    StrainSettings,
+    assess_strain,
+    checkin_severities,
+)
 from bot.digest_service import chart_png, load_histories
 from bot.services import Services
 from bot.texts import Texts
@@ -100,9 +107,9 @@ def render_client_view(
     """The client's state now and their recent check-ins, newest first, as HTML messages."""
     texts, instrument, locale = services.texts, services.instrument, therapist.locale
     tz = ZoneInfo(therapist.timezone)
-    assessment = assess_strain(history, instrument, now)
+    assessment = assess_strain(history, instrument, now, services.strain)
     findings, openers, hint = describe_assessment(texts, locale, assessment, tz)
-    severities = checkin_severities(history, instrument)
+    severities = checkin_severities(history, instrument, services.strain)
     # In the order the sessions took place: a backdated session recorded today sits on its day.
     shown = sorted(
         (c for c in history.checkins if c.session_end <= now), key=lambda c: c.session_end
@@ -191,7 +198,11 @@ def _cell(value: object) -> str:
 
 
 def export_rows(
-    histories: list[ClientHistory], instrument: Instrument, tz: ZoneInfo, now: datetime
+    histories: list[ClientHistory],
+    instrument: Instrument,
+    tz: ZoneInfo,
+    now: datetime,
+    settings: StrainSettings = DEFAULT_SETTINGS,
 ) -> list[list[str]]:
     """The header and one row per check-in: identifiers, answers, scores, tension, severity."""
     answerable = [item for item in instrument.items if item.kind != "text"]
@@ -213,7 +224,7 @@ def export_rows(
     ]
     rows = [header]
     for history in histories:
-        severities = checkin_severities(history, instrument)
+        severities = checkin_severities(history, instrument, settings)
         for record in history.checkins:
             if record.session_end > now:
                 continue
@@ -267,7 +278,9 @@ async def export_csv(services: Services, therapist: Therapist, now: datetime) ->
         histories = await load_histories(
             session, services.cipher, therapist.id or 0, comments_since=None
         )
-        rows = export_rows(histories, services.instrument, ZoneInfo(therapist.timezone), now)
+        rows = export_rows(
+            histories, services.instrument, ZoneInfo(therapist.timezone), now, services.strain
+        )
         clients = len({row[0] for row in rows[1:]})
         await audit.record(
             session,

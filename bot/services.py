@@ -12,7 +12,9 @@ from telegram.ext import CallbackContext, ExtBot
 
 from bot.clock import Clock
 from bot.core.instrument import DEFAULT_INSTRUMENT_ID, Instrument, get_instrument
+from bot.core.strain import StrainSettings
 from bot.settings import Settings, parse_hhmm
+from bot.strain_policy import practice_strain_settings
 from bot.texts import Texts, default_texts
 from storage.crypto import Cipher
 from storage.db import Database
@@ -28,6 +30,8 @@ class Services:
     cipher: Cipher
     texts: Texts = field(default_factory=default_texts)
     instrument: Instrument = field(default_factory=get_instrument)
+    # The strain thresholds of prompts/strain_policy.toml: a bad file stops the start.
+    strain: StrainSettings = field(default_factory=practice_strain_settings)
     bot_username: str = ""
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 

@@ -81,13 +81,26 @@ def _group(history: ClientHistory, assessment: StrainAssessment) -> Group:
     return "steady"
 
 
+def _weight(reasons: Iterable[Reason]) -> int:
+    """How much the findings weigh together: each domain (or rule without one) counts once.
+
+    A domain that tripped several rules (a low answer that is also below the
+    baseline) is one finding, so noise on one item cannot outrank a real pattern.
+    """
+    heaviest: dict[str, int] = {}
+    for reason in reasons:
+        key = reason.domain or reason.rule
+        heaviest[key] = max(heaviest.get(key, 0), int(reason.severity))
+    return sum(heaviest.values())
+
+
 def _concern(entry: DigestEntry) -> tuple[int, int, int, int, str, int]:
     """Sort key: severity, then an immediate-alert signal, then the weight of the reasons."""
     a = entry.assessment
     return (
         -int(a.severity),
         -int(a.severe),
-        -sum(int(r.severity) for r in a.reasons),
+        -_weight(a.reasons),
         -int(a.repaired),
         entry.history.alias.casefold(),
         entry.history.client_id,
@@ -295,6 +308,10 @@ class _Writer:
             status=reason.status or "",
             rating=reason.therapist_rating or "",
             date=self.date(reason.since),
+            low=self.number(reason.usual_low),
+            high=self.number(reason.usual_high),
+            window=reason.window or 0,
+            higher=(reason.gap or 0.0) > 0,
         )
 
     def findings(self, reasons: Sequence[Reason]) -> list[str]:
@@ -347,6 +364,7 @@ def _strained(w: _Writer, entry: DigestEntry, start: datetime, end: datetime) ->
         severe=a.severe,
         findings=w.findings(a.reasons),
         talked_through=any(r.rule == "talked_through" for r in a.repaired_reasons),
+        usual=[w.reason(r) for r in a.usual_notes],
         comments=_comments(entry, start, end),
         conversation=conversation,
         openers=lines if conversation else lines[:1],
@@ -393,6 +411,7 @@ def _line(w: _Writer, entry: DigestEntry, digest: Digest, start: datetime, end: 
         unanswered=unanswered,
         away=w.reason(away) if away else "",
         findings=[w.reason(r) for r in a.reasons if r is not away],
+        usual=[w.reason(r) for r in a.usual_notes],
         comments=_comments(entry, start, end),
     )
 
@@ -439,9 +458,14 @@ def render_digest(
 
 
 def render_alert(
-    texts: Texts, locale: str, alias: str, assessment: StrainAssessment, tz: tzinfo
+    texts: Texts,
+    locale: str,
+    alias: str,
+    assessment: StrainAssessment,
+    tz: tzinfo,
+    comment: str | None = None,
 ) -> str:
-    """The short immediate alert for a severe check-in."""
+    """The short immediate alert for a severe check-in, with the client's note if they left one."""
     w = _Writer(texts, locale, tz)
     lines, hint = w.openers(assessment)
     latest = [r for r in assessment.reasons if r.severity == Severity.CONVERSATION]
@@ -451,6 +475,7 @@ def render_alert(
         alias=alias,
         date=w.date(assessment.latest_at),
         findings=w.findings(latest or assessment.reasons)[:3],
+        comment=excerpt(comment) if comment else "",
         opener=lines[0],
         hint=hint,
     )

@@ -11,8 +11,9 @@ Pure: no clock is read, ``now`` is passed in.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import IntEnum
 from functools import lru_cache
@@ -35,6 +36,9 @@ from bot.core.scoring import (
 ClientStatus = Literal["active", "paused", "stopped", "unreachable", "invited"]
 Rule = Literal[
     "unresolved_tension",
+    "recurring_tension",
+    "convergence",
+    "chronic_low",
     "early_low",
     "below_baseline",
     "low_item",
@@ -42,13 +46,17 @@ Rule = Literal[
     "withdrawal",
     "disagreement",
     "talked_through",
+    "within_range",
 ]
 
 # Order of importance when two findings weigh the same: the moment of tension is
 # the most concrete thing to talk about, then the bond, the core of the alliance
 # (Bordin), then agreement on goals and tasks.
 RULE_ORDER: tuple[str, ...] = (
+    "recurring_tension",
     "unresolved_tension",
+    "convergence",
+    "chronic_low",
     "early_low",
     "below_baseline",
     "low_item",
@@ -56,6 +64,7 @@ RULE_ORDER: tuple[str, ...] = (
     "withdrawal",
     "disagreement",
     "talked_through",
+    "within_range",
 )
 DOMAIN_ORDER: tuple[str, ...] = (
     "tension",
@@ -91,6 +100,10 @@ class StrainSettings:
     low_item_watch_at_or_below: float = 3.0
     # An answer below the midpoint ("a little", "not at all") is a disagreement.
     low_item_conversation_at_or_below: float = 2.0
+    # A midpoint answer is not news for a client whose usual answers on that domain
+    # include it (their baseline window reaches as low); answers below the midpoint
+    # always count.
+    low_item_relative: bool = True
 
     # Rule 2, below the client's own baseline. The baseline is the mean of the last
     # `baseline_window` earlier check-ins, needing `baseline_min_checkins` of them.
@@ -106,11 +119,29 @@ class StrainSettings:
     # makes 5 -> 3 in a ceiling client count as one.
     baseline_conversation_sd: float = 2.0
     baseline_conversation_floor: float = 1.5
+    # A drop is news only when it leaves the client's own usual range (the lowest
+    # and highest answers of the baseline window): on a single 5-point item one SD
+    # is often less than one answer step, so a noisy client's ordinary 3 would
+    # otherwise count as a drop most weeks.
+    baseline_needs_range: bool = True
+    # A check-in that was itself a rupture (a conversation-level drop or low answer)
+    # does not join the baseline that judges the next one: otherwise its low scores
+    # widen the spread and hide the next rupture (Stiles et al. 2004 describe
+    # ruptures as departures from the client's own level, not part of it).
+    baseline_excludes_ruptures: bool = True
 
     # Rule 3, unresolved tension: coded 0 none, 1 a little, 2 a lot. "A lot" not
     # talked through, or only partly, is a conversation; clients report tension in
     # 19-42 % of sessions (Eubanks et al. 2018), so "a little, partly" is a watch.
     tension_a_lot: int = 2
+    # Repair is confirmed, not inferred: an unresolved tension stays open until a
+    # later check-in says a tension was talked through (a quiet week is not a
+    # repair). Unresolved reports recurring -- this many within the last
+    # `recurring_tension_window` judged check-ins -- are a conversation: repeated
+    # unrepaired ruptures go with dropout (Eubanks, Muran & Safran 2018; Muran et
+    # al. 2009).
+    recurring_tension_reports: int = 2
+    recurring_tension_window: int = 5
 
     # Rule 4, early low alliance: a midpoint answer in the first check-ins already
     # calls for a conversation, because weak early alliance predicts dropout
@@ -139,10 +170,33 @@ class StrainSettings:
     # client's view predicts outcome best (Horvath & Bedi).
     disagreement_gap: float = 1.5
 
+    # Convergence: findings pointing the same way add up. In one check-in, each
+    # core domain below the client's own range or low counts once, a sustained
+    # decline once, and a therapist rating clearly higher than the client once
+    # (the worrying direction: clients usually rate higher, Tryon et al. 2007).
+    # This many points, or a baseline drop, a decline and a low answer together,
+    # are a conversation: convergent evidence is more reliable than any single
+    # item (Lambert & Shimokawa 2011 use several signals for "not on track").
+    convergence_points: int = 3
+
+    # Chronic weakness: the core mean at or below the midpoint this many answered
+    # check-ins in a row is a conversation, from the start of the run; a weak
+    # alliance that persists predicts dropout as much as an early one (Sharf et
+    # al. 2010), and three is the early rule's own span.
+    chronic_checkins: int = 3
+    chronic_at_or_below: float = 3.0
+
     # Immediate alert, kept to the severe end to avoid alert fatigue (CLINICAL.md
     # §4): "a lot" of tension not talked through, or several core domains low at once.
     severe_low_domains: int = 2
     severe_low_at_or_below: float = 2.0
+    # Also severe: "a lot" of tension only partly talked through together with a
+    # deep (conversation-level) drop below the client's own range on a core domain.
+    severe_partly_with_deep_drop: bool = True
+    # A check-in left mid-way is judged for an alert after this long without a new
+    # answer (the client may still be typing the note); one that is finished is
+    # judged at once. A design choice: long enough for a note, short for a therapist.
+    alert_grace_minutes: int = 30
 
     # A strain is carried until a steady check-in follows it, for at most this long
     # (about four weekly sessions; a design choice, not a research figure).
@@ -169,6 +223,14 @@ class StrainSettings:
             problems.append("withdrawal counts must be ≥ 1 and watch ≤ conversation")
         if self.severe_low_domains < 1 or self.early_checkins < 0 or self.tension_a_lot < 1:
             problems.append("severe_low_domains, tension_a_lot ≥ 1 and early_checkins ≥ 0")
+        if self.alert_grace_minutes < 1:
+            problems.append("alert_grace_minutes must be ≥ 1")
+        if not 1 <= self.recurring_tension_reports <= self.recurring_tension_window:
+            problems.append("recurring_tension_reports must be ≥ 1 and ≤ its window")
+        if self.convergence_points < 2 or self.chronic_checkins < 2:
+            problems.append("convergence_points and chronic_checkins must be ≥ 2")
+        if not 1.0 <= self.chronic_at_or_below <= 5.0:
+            problems.append("chronic_at_or_below must be on the 1-5 scale")
         if self.strain_memory_days < 1 or self.repair_lookback_days < 1:
             problems.append("strain_memory_days and repair_lookback_days must be ≥ 1")
         if problems:
@@ -176,6 +238,41 @@ class StrainSettings:
 
 
 DEFAULT_SETTINGS = StrainSettings()
+
+
+class StrainPolicyError(ValueError):
+    """A strain policy that names an unknown threshold, has a wrong type or contradicts itself."""
+
+
+def settings_from_policy(policy: Mapping[str, object]) -> StrainSettings:
+    """Strain settings from a practice's policy (threshold name -> value), defaults elsewhere.
+
+    Unknown names and values of the wrong type are refused with every problem named, so
+    a typo never silently leaves a default in force.
+    """
+    fields = {f.name: f for f in dataclasses.fields(StrainSettings)}
+    problems = [f"unknown threshold '{name}'" for name in policy if name not in fields]
+    values: dict[str, object] = {}
+    for name, value in policy.items():
+        if name not in fields:
+            continue
+        default = getattr(DEFAULT_SETTINGS, name)
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            value = float(value) if ok else value  # type: ignore[arg-type]
+        if not ok:
+            problems.append(f"'{name}' must be a {type(default).__name__}, not {value!r}")
+        values[name] = value
+    if problems:
+        raise StrainPolicyError("; ".join(problems))
+    try:
+        return StrainSettings(**values)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise StrainPolicyError(str(exc)) from exc
 
 
 @dataclass(frozen=True)
@@ -211,6 +308,9 @@ class Reason:
     status: str | None = None
     since: datetime | None = None
     checkin_id: int | None = None
+    usual_low: float | None = None  # the client's usual range on this domain
+    usual_high: float | None = None
+    window: int | None = None  # check-ins looked at (recurring tension)
 
 
 @dataclass(frozen=True)
@@ -228,6 +328,9 @@ class StrainAssessment:
     repaired_reasons: tuple[Reason, ...] = ()
     latest_at: datetime | None = None
     strained_checkins: tuple[int, ...] = ()
+    # Answers in the latest check-in that look low but are usual for this client:
+    # shown with their range, to say why they are not news.
+    usual_notes: tuple[Reason, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -240,6 +343,19 @@ class _Evaluation:
     severe: bool
     # The weightiest finding of this check-in (read several times per assessment).
     severity: Severity
+    # Why it is severe: several core domains low at once (repeated weekly by a client
+    # who is stably low, so an alert is only due when it is new) or the tension.
+    severe_low: bool = False
+    # Several core domains low at once, whatever else (to tell a repeat from news).
+    many_low: bool = False
+    # How many core domains were at or below the severe threshold.
+    low_count: int = 0
+    # Every core answer above the midpoint: the client recovered (re-arms the alert).
+    recovered: bool = False
+    # A rupture by itself: kept out of the baseline that judges later check-ins.
+    rupture: bool = False
+    # Midpoint answers not counted as news because they are usual for this client.
+    notes: tuple[Reason, ...] = ()
 
 
 def _on_scale(item: Item, points_on_five: float) -> float:
@@ -299,6 +415,7 @@ class _ScaleRule:
     baseline_watch_floor: float
     decline_conversation: float
     decline_watch: float
+    chronic: float
 
 
 @dataclass(frozen=True)
@@ -330,6 +447,7 @@ def _scale_rule(item: Item, s: StrainSettings) -> _ScaleRule:
         baseline_watch_floor=_span(item, s.baseline_watch_floor),
         decline_conversation=_span(item, s.decline_conversation_drop) - _EPSILON,
         decline_watch=_span(item, s.decline_watch_drop) - _EPSILON,
+        chronic=_on_scale(item, s.chronic_at_or_below) + _EPSILON,
     )
 
 
@@ -385,17 +503,44 @@ def _lowest_answers(
     return lowest
 
 
+@dataclass(frozen=True)
+class _Usual:
+    """A client's usual answers on one domain: the baseline window and its figures."""
+
+    window: tuple[float, ...]
+    mean: float
+    sd: float
+    low: float
+    high: float
+
+
+def _usual(earlier: Sequence[float], s: StrainSettings) -> _Usual | None:
+    """The baseline of one domain, or None before there is enough history."""
+    window = tuple(earlier[-s.baseline_window :])
+    if len(window) < s.baseline_min_checkins:
+        return None
+    mean, sd = _window_stats(window)
+    return _Usual(window, mean, sd, min(window), max(window))
+
+
 def _low_item_reasons(
     lowest_core: Mapping[str, tuple[_ScaleRule, float]],
     lowest_other: Mapping[str, tuple[_ScaleRule, float]],
+    usual: Mapping[str, _Usual],
     record: CheckinRecord,
     s: StrainSettings,
-) -> list[Reason]:
-    """Rules 1 and 4: answers at or below the midpoint, weighing more early on."""
-    reasons = []
+) -> tuple[list[Reason], list[Reason]]:
+    """Rules 1 and 4: answers at or below the midpoint, weighing more early on.
+
+    Returns the findings and the notes: midpoint answers left out because the
+    client's usual answers on that domain include them.
+    """
+    reasons: list[Reason] = []
+    notes: list[Reason] = []
     early = record.sequence <= s.early_checkins
     for core, lowest in ((True, lowest_core), (False, lowest_other)):
         for domain, (rule, score) in lowest.items():
+            known = usual.get(domain) if core else None
             if core and early and score <= rule.early_low:
                 kind: Rule = "early_low"
                 severity = Severity.CONVERSATION
@@ -404,39 +549,44 @@ def _low_item_reasons(
                 # context, not the therapy relationship itself: they stay a watch.
                 kind, severity = "low_item", Severity.CONVERSATION if core else Severity.WATCH
             elif score <= rule.low_watch:
-                kind, severity = "low_item", Severity.WATCH
+                if s.low_item_relative and known is not None and known.low <= score + _EPSILON:
+                    kind, severity = "within_range", Severity.STEADY
+                else:
+                    kind, severity = "low_item", Severity.WATCH
             else:
                 continue
-            reasons.append(
-                Reason(
-                    kind,
-                    severity,
-                    domain=domain,
-                    value=score,
-                    scale_max=rule.item.scale_max,
-                    count=record.sequence,
-                    since=record.session_end,
-                    checkin_id=record.checkin_id,
-                )
+            found = Reason(
+                kind,
+                severity,
+                domain=domain,
+                value=score,
+                scale_max=rule.item.scale_max,
+                baseline=known.mean if known else None,
+                count=record.sequence,
+                since=record.session_end,
+                checkin_id=record.checkin_id,
+                usual_low=known.low if known else None,
+                usual_high=known.high if known else None,
             )
-    return reasons
+            (notes if kind == "within_range" else reasons).append(found)
+    return reasons, notes
 
 
 def _baseline_reason(
     rule: _ScaleRule,
     current: float,
-    earlier: list[float],
+    usual: _Usual | None,
     record: CheckinRecord,
     s: StrainSettings,
 ) -> Reason | None:
-    """Rule 2: a drop below the client's own mean, in SDs of their own variability."""
-    window = earlier[-s.baseline_window :]
-    if len(window) < s.baseline_min_checkins:
+    """Rule 2: a drop out of the client's own usual range, in SDs of their own variability."""
+    if usual is None:
         return None
-    mean, sd = _window_stats(tuple(window))
-    drop = mean - current
-    deep = max(s.baseline_conversation_sd * sd, rule.baseline_conversation_floor)
-    clear = max(s.baseline_watch_sd * sd, rule.baseline_watch_floor)
+    if s.baseline_needs_range and current >= usual.low - _EPSILON:
+        return None  # inside the client's own usual range: not news
+    drop = usual.mean - current
+    deep = max(s.baseline_conversation_sd * usual.sd, rule.baseline_conversation_floor)
+    clear = max(s.baseline_watch_sd * usual.sd, rule.baseline_watch_floor)
     if drop >= deep - _EPSILON:
         severity = Severity.CONVERSATION
     elif drop >= clear - _EPSILON:
@@ -450,12 +600,14 @@ def _baseline_reason(
         domain=item.domain,
         value=current,
         scale_max=item.scale_max,
-        baseline=mean,
-        sd=sd,
+        baseline=usual.mean,
+        sd=usual.sd,
         drop=drop,
-        count=len(window),
+        count=len(usual.window),
         since=record.session_end,
         checkin_id=record.checkin_id,
+        usual_low=usual.low,
+        usual_high=usual.high,
     )
 
 
@@ -494,16 +646,18 @@ def _decline_reason(
 
 @dataclass
 class _Series:
-    """Earlier scores of each domain and of the overall mean, oldest first."""
+    """Earlier scores of each domain (ruptures left out) and of the overall mean, oldest first."""
 
     domains: dict[str, list[float]]
     overall: list[float]
 
-    def add(self, score: CheckinScore) -> None:
+    def add(self, score: CheckinScore, rupture: bool) -> None:
         """Extend the series with one more judged check-in."""
-        for domain, value in score.domains.items():
-            self.domains.setdefault(domain, []).append(value)
+        if not rupture:
+            for domain, value in score.domains.items():
+                self.domains.setdefault(domain, []).append(value)
         if score.overall is not None:
+            # The trend keeps every check-in: a decline is made of its low points.
             self.overall.append(score.overall)
 
 
@@ -511,6 +665,7 @@ def _trend_reasons(
     p: _Prepared,
     record: CheckinRecord,
     score: CheckinScore,
+    usual: Mapping[str, _Usual],
     earlier: _Series,
     s: StrainSettings,
 ) -> list[Reason]:
@@ -520,7 +675,7 @@ def _trend_reasons(
         rule = p.by_domain.get(domain)
         if rule is None:
             continue
-        found = _baseline_reason(rule, current, earlier.domains.get(domain, []), record, s)
+        found = _baseline_reason(rule, current, usual.get(domain), record, s)
         if found is not None:
             reasons.append(found)
     if score.overall is not None and p.overall is not None:
@@ -532,11 +687,11 @@ def _trend_reasons(
 
 def _tension_reason(
     p: _Prepared, record: CheckinRecord, score: CheckinScore, s: StrainSettings
-) -> tuple[Reason | None, bool]:
-    """Rule 3: tension not (fully) talked through; and whether it is severe."""
+) -> tuple[Reason | None, bool, bool]:
+    """Rule 3: tension not (fully) talked through; whether it is severe, and a lot but partly."""
     tension_item = p.tension_item
     if not score.unresolved or tension_item is None or score.tension is None:
-        return None, False
+        return None, False, False
     repair_item = p.repair_item
     talked = score.talked_through
     partly = (
@@ -559,7 +714,7 @@ def _tension_reason(
         since=record.session_end,
         checkin_id=record.checkin_id,
     )
-    return reason, a_lot and not partly
+    return reason, a_lot and not partly, a_lot and partly
 
 
 def _disagreement_reason(p: _Prepared, record: CheckinRecord, s: StrainSettings) -> Reason | None:
@@ -593,6 +748,39 @@ def _disagreement_reason(p: _Prepared, record: CheckinRecord, s: StrainSettings)
     )
 
 
+def _convergence_reason(
+    reasons: Sequence[Reason],
+    core_domains: Collection[str],
+    record: CheckinRecord,
+    s: StrainSettings,
+) -> Reason | None:
+    """Watch-level findings of one check-in pointing the same way, added up.
+
+    Each core domain counts once however many rules it tripped; a decline once; a
+    therapist rating clearly higher than the client once (the worrying direction).
+    """
+    domains = {
+        r.domain
+        for r in reasons
+        if r.rule in ("below_baseline", "low_item") and r.domain in core_domains
+    }
+    rules = {r.rule for r in reasons}
+    declining = "decline" in rules
+    higher = any(r.rule == "disagreement" and (r.gap or 0.0) > 0 for r in reasons)
+    points = len(domains) + int(declining) + int(higher)
+    together = {"below_baseline", "decline", "low_item"} <= rules
+    if points < s.convergence_points and not together:
+        return None
+    return Reason(
+        "convergence",
+        Severity.CONVERSATION,
+        count=points,
+        value=float(len(domains)),
+        since=record.session_end,
+        checkin_id=record.checkin_id,
+    )
+
+
 def _evaluate(
     p: _Prepared,
     record: CheckinRecord,
@@ -601,21 +789,56 @@ def _evaluate(
     s: StrainSettings,
 ) -> _Evaluation:
     """Apply the per-check-in rules (1-5, 7) to one check-in given the ones before it."""
+    usual: dict[str, _Usual] = {}
+    for domain in p.by_domain:
+        found_usual = _usual(earlier.domains.get(domain, ()), s)
+        if found_usual is not None:
+            usual[domain] = found_usual
     lowest_core = _lowest_answers(p.core_scales, record.answers)
-    reasons = _low_item_reasons(
-        lowest_core, _lowest_answers(p.other_scales, record.answers), record, s
+    reasons, notes = _low_item_reasons(
+        lowest_core, _lowest_answers(p.other_scales, record.answers), usual, record, s
     )
-    reasons += _trend_reasons(p, record, score, earlier, s)
-    tension, severe_tension = _tension_reason(p, record, score, s)
-    if tension is not None:
-        reasons.append(tension)
+    reasons += _trend_reasons(p, record, score, usual, earlier, s)
     disagreement = _disagreement_reason(p, record, s)
     if disagreement is not None:
         reasons.append(disagreement)
+    if not any(r.severity == Severity.CONVERSATION for r in reasons):
+        convergence = _convergence_reason(reasons, p.by_domain.keys(), record, s)
+        if convergence is not None:
+            reasons.append(convergence)
+    # A rupture by its scores alone (tension leaves the scores a fair baseline).
+    # An early check-in's midpoint answer is a conversation by rule 4 but can be the
+    # client's ordinary level; an answer below the midpoint is a rupture at any time.
+    below_midpoint = any(value <= rule.low_conversation for rule, value in lowest_core.values())
+    rupture = s.baseline_excludes_ruptures and (
+        below_midpoint
+        or any(r.severity == Severity.CONVERSATION and r.rule != "early_low" for r in reasons)
+    )
+    tension, severe_tension, a_lot_partly = _tension_reason(p, record, score, s)
+    if tension is not None:
+        reasons.append(tension)
     low_domains = sum(1 for rule, value in lowest_core.values() if value <= rule.severe_low)
-    severe = severe_tension or low_domains >= s.severe_low_domains
+    severe_low = low_domains >= s.severe_low_domains
+    deep_drop = any(
+        r.rule == "below_baseline" and r.severity == Severity.CONVERSATION for r in reasons
+    )
+    if s.severe_partly_with_deep_drop and a_lot_partly and deep_drop:
+        severe_tension = True
     severity = max((r.severity for r in reasons), default=Severity.STEADY)
-    return _Evaluation(record, score, tuple(reasons), severe, severity)
+    return _Evaluation(
+        record,
+        score,
+        tuple(reasons),
+        severe_tension or severe_low,
+        severity,
+        severe_low=severe_low and not severe_tension,
+        many_low=severe_low,
+        low_count=low_domains,
+        recovered=bool(lowest_core)
+        and all(value > rule.low_watch for rule, value in lowest_core.values()),
+        rupture=rupture,
+        notes=tuple(notes),
+    )
 
 
 def _evaluate_all(
@@ -632,8 +855,9 @@ def _evaluate_all(
         score = score_checkin(instrument, record)
         if not score.scored and score.tension is None:
             continue
-        evaluations.append(_evaluate(p, record, score, earlier, s))
-        earlier.add(score)
+        evaluation = _evaluate(p, record, score, earlier, s)
+        evaluations.append(evaluation)
+        earlier.add(score, evaluation.rupture)
     return evaluations
 
 
@@ -747,6 +971,106 @@ def _talked_through(instrument: Instrument, evaluation: _Evaluation) -> Reason:
     )
 
 
+def _open_tensions(evaluations: Sequence[_Evaluation]) -> list[_Evaluation]:
+    """Check-ins with unresolved tension not followed by a confirmed repair, oldest first.
+
+    Repair is confirmed, not inferred: only a later check-in saying a tension was
+    talked through closes the earlier ones; a quiet week does not.
+    """
+    found: list[_Evaluation] = []
+    for evaluation in evaluations:
+        if evaluation.score.repaired:
+            found.clear()
+        elif any(r.rule == "unresolved_tension" for r in evaluation.reasons):
+            found.append(evaluation)
+    return found
+
+
+def _tension_reasons(
+    evaluations: Sequence[_Evaluation],
+    run: Sequence[_Evaluation],
+    memory_start: datetime,
+    s: StrainSettings,
+) -> list[Reason]:
+    """Unresolved tension beyond the strained run: recurring, or still open (watch)."""
+    window = evaluations[-s.recurring_tension_window :]
+    still_open = _open_tensions(window)
+    if not still_open or still_open[-1].record.session_end < memory_start:
+        return []
+    newest = next(r for r in still_open[-1].reasons if r.rule == "unresolved_tension")
+    if len(still_open) >= s.recurring_tension_reports:
+        return [
+            replace(
+                newest,
+                rule="recurring_tension",
+                severity=Severity.CONVERSATION,
+                count=len(still_open),
+                window=len(window),
+                since=still_open[0].record.session_end,
+            )
+        ]
+    if still_open[-1] in run:
+        return []  # the run reports it at its own weight
+    # Quiet since, but nobody said it was talked through: kept in mind, not repaired.
+    return [replace(newest, severity=Severity.WATCH)]
+
+
+def _chronic_reason(
+    p: _Prepared, evaluations: Sequence[_Evaluation], memory_start: datetime, s: StrainSettings
+) -> Reason | None:
+    """Chronic weakness: the core mean at or below the midpoint several check-ins in a row."""
+    if p.overall is None:
+        return None
+    streak: list[_Evaluation] = []
+    for evaluation in reversed(evaluations):
+        overall = evaluation.score.overall
+        if overall is None:
+            continue  # tension answered alone: says nothing about the level
+        if overall > p.overall.chronic:
+            break
+        streak.insert(0, evaluation)
+    if len(streak) < s.chronic_checkins or streak[-1].record.session_end < memory_start:
+        return None
+    return Reason(
+        "chronic_low",
+        Severity.CONVERSATION,
+        value=fmean(e.score.overall or 0.0 for e in streak),
+        scale_max=p.overall.item.scale_max,
+        count=len(streak),
+        since=streak[0].record.session_end,
+        checkin_id=streak[-1].record.checkin_id,
+    )
+
+
+def _alert_due(evaluations: Sequence[_Evaluation], s: StrainSettings) -> bool:
+    """Whether the newest judged check-in is severe *news*.
+
+    Several core domains low is news unless it was shown before since the client last
+    recovered (every core answer above the midpoint), and the client is not worse now
+    (more domains low than at any point since): a client who stays low gets one alert,
+    not one a week. Tension is news unless an earlier alert about tension is still
+    open (nothing talked through since) within the strain memory.
+    """
+    if not evaluations or not evaluations[-1].severe:
+        return False
+    last = evaluations[-1]
+    if last.severe_low:
+        worst_since = 0
+        for earlier in reversed(evaluations[:-1]):
+            if earlier.recovered:
+                break
+            if earlier.many_low:
+                worst_since = max(worst_since, earlier.low_count)
+        return last.low_count > worst_since
+    memory = timedelta(days=s.strain_memory_days)
+    for earlier in reversed(evaluations[:-1]):
+        if earlier.score.repaired or last.record.session_end - earlier.record.session_end > memory:
+            return True
+        if earlier.severe and not earlier.severe_low:
+            return False
+    return True
+
+
 def assess_strain(
     history: ClientHistory,
     instrument: Instrument,
@@ -766,13 +1090,21 @@ def assess_strain(
             break
         run.insert(0, evaluation)
     last = recent[-1] if recent else None
-    strained_last = last is not None and last.severity > Severity.STEADY
-    reasons = _merge(run) + _withdrawal_reasons(history, checkins, strained_last, s)
+    tension = _tension_reasons(evaluations, run, memory_start, s)
+    chronic = _chronic_reason(_prepare(instrument, s), evaluations, memory_start, s)
+    reasons = _merge(run) + tension
+    if any(r.rule == "recurring_tension" for r in tension):
+        # The recurring line names the newest report; one line says it.
+        reasons = [r for r in reasons if r.rule != "unresolved_tension"]
+    if chronic is not None:
+        reasons.append(chronic)
+    strained_last = last is not None and (last.severity > Severity.STEADY or bool(tension))
+    reasons += _withdrawal_reasons(history, checkins, strained_last, s)
     reasons.sort(key=_order)
 
     repaired_reasons: list[Reason] = []
     lookback_start = now - timedelta(days=s.repair_lookback_days)
-    if last is not None and last.severity == Severity.STEADY:
+    if last is not None and last.severity == Severity.STEADY and not tension and not chronic:
         eased = [
             e
             for e in recent[:-1]
@@ -785,14 +1117,17 @@ def assess_strain(
     if last is not None and last.score.repaired and last.record.session_end >= lookback_start:
         repaired_reasons.append(_talked_through(instrument, last))
 
+    # Since when: the start of the strained run, not its newest finding.
     starts = [r.since for r in reasons if r.since is not None]
+    if run:
+        starts.append(run[0].record.session_end)
     return StrainAssessment(
         severity=max((r.severity for r in reasons), default=Severity.STEADY),
         reasons=tuple(reasons),
         dipped=_dipped(reasons),
         since=min(starts) if starts else None,
         repaired=bool(repaired_reasons),
-        severe=last is not None and last.severe,
+        severe=last is not None and _alert_due(evaluations[: evaluations.index(last) + 1], s),
         latest=evaluations[-1].score if evaluations else None,
         no_data=not any(c.responded for c in checkins),
         repaired_reasons=tuple(repaired_reasons),
@@ -800,18 +1135,66 @@ def assess_strain(
         strained_checkins=tuple(
             e.record.checkin_id for e in evaluations if e.severity > Severity.STEADY
         ),
+        usual_notes=last.notes if last is not None and last is evaluations[-1] else (),
     )
 
 
 def assess_checkin_alert(
-    history: ClientHistory, instrument: Instrument, settings: StrainSettings = DEFAULT_SETTINGS
+    history: ClientHistory,
+    instrument: Instrument,
+    settings: StrainSettings = DEFAULT_SETTINGS,
+    *,
+    settled: bool = False,
 ) -> bool:
-    """Whether the client's newest check-in warrants an immediate alert to the therapist."""
+    """Whether the client's newest check-in, now finished, is severe news for an immediate alert.
+
+    A check-in still open (``pending``) is not judged: the alert waits until it is
+    completed or closed, so it rests on every answer and carries the client's note —
+    or, with ``settled``, until the client has left it for the grace period, when the
+    answers given are judged as if it had closed.
+    """
     if not history.checkins:
         return False
     newest = max(history.checkins, key=lambda c: c.sequence)
-    evaluations = _evaluate_all(instrument, history.checkins, settings)
-    return bool(evaluations) and evaluations[-1].record is newest and evaluations[-1].severe
+    checkins: Sequence[CheckinRecord] = history.checkins
+    if newest.status == "pending":
+        if not settled:
+            return False
+        newest = replace(newest, status="partial")
+        checkins = [newest if c.sequence == newest.sequence else c for c in checkins]
+    evaluations = _evaluate_all(instrument, checkins, settings)
+    return (
+        bool(evaluations) and evaluations[-1].record is newest and _alert_due(evaluations, settings)
+    )
+
+
+def could_be_severe(
+    instrument: Instrument,
+    answers: Mapping[str, int | None],
+    at: datetime,
+    settings: StrainSettings = DEFAULT_SETTINGS,
+) -> bool:
+    """Whether these answers could make a check-in severe, whatever came before.
+
+    A necessary condition of ``assess_checkin_alert`` read from the answers alone, so
+    the full judgement (which needs the client's history) runs only when it could alert:
+    a lot of tension not fully talked through, or several core domains low at once.
+    """
+    record = CheckinRecord(
+        checkin_id=0,
+        sequence=1,
+        session_end=at,
+        due_at=at,
+        status="completed",
+        answers=answers,
+        has_comment=False,
+        instrument_id=instrument.id,
+    )
+    p = _prepare(instrument, settings)
+    evaluation = _evaluate(p, record, score_checkin(instrument, record), _Series({}, []), settings)
+    tension = next((r for r in evaluation.reasons if r.rule == "unresolved_tension"), None)
+    a_lot = tension is not None and (tension.value or 0.0) >= settings.tension_a_lot
+    return evaluation.severe or (a_lot and settings.severe_partly_with_deep_drop)
 
 
 def checkin_severities(

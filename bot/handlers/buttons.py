@@ -171,9 +171,12 @@ async def _answer_pressed(
     try:
         await asyncio.gather(_acknowledge(query, notice), _show(update, result.screen))
     finally:
-        # The answers may complete a picture of severe strain; checked even when the edit
-        # failed, and again on a tap handled after a restart (the check happens once).
-        if result.answers is not None:
+        # A finished check-in may show severe strain; checked even when the edit failed,
+        # and again on a tap handled after a restart (the alert happens once). A check-in
+        # still being answered is judged when it is finished, never on partial answers.
+        if result.answers is not None and (
+            result.completed_checkin_id is not None or result.notice_key == "checkin.already"
+        ):
             await alerts.after_answer(
                 services,
                 press.checkin_id,

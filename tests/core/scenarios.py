@@ -301,11 +301,24 @@ SCENARIOS: list[Scenario] = [
     # --- good news: repair --------------------------------------------------------
     S(
         "v_shape_repaired",
-        "A ceiling client dips (bond 2, a lot of tension, not talked "
-        "through), and the next check-in is back at the top: strain last week, better after.",
-        [*steady(4), c(2, 3, 5, 5, tension=2, talked=0), c(5, 5, 5, 5)],
+        "A ceiling client dips (bond 2, a lot of tension, not talked through); the "
+        "next session has tension again and it is talked through, back at the top: "
+        "repair confirmed, strain last week, better after.",
+        [*steady(4), c(2, 3, 5, 5, tension=2, talked=0), c(5, 5, 5, 5, tension=1, talked=2)],
         STEADY,
         repaired=True,
+    ),
+    S(
+        # Was "v_shape_repaired" (steady, good news) before issue 11: a quiet week
+        # is not a repair (docs/clinical.md, "Changed verdicts").
+        "v_shape_back_up_unconfirmed",
+        "A ceiling client dips (bond 2, a lot of tension, not talked through), and the "
+        "next check-in is back at the top with no word on the tension: the scores "
+        "recovered, but nobody said it was talked through, so it stays worth watching.",
+        [*steady(4), c(2, 3, 5, 5, tension=2, talked=0), c(5, 5, 5, 5)],
+        WATCH,
+        "unresolved_tension",
+        dipped_first="tension",
     ),
     S(
         "tension_talked_through",
@@ -373,12 +386,12 @@ SCENARIOS: list[Scenario] = [
         status="unreachable",
     ),
     S(
+        # Was a standing watch before issue 11 (docs/clinical.md, "Changed verdicts").
         "always_somewhat_open",
-        "Reliably answers 'somewhat' on openness: a standing watch.",
+        "Reliably answers 'somewhat' on openness, week after week: their usual, "
+        "shown as '3/5, usually 3–3', not news every week.",
         steady(8, 5, 5, 5, 3),
-        WATCH,
-        "low_item",
-        dipped_first="openness",
+        STEADY,
     ),
     S(
         "support_low",
@@ -396,13 +409,16 @@ SCENARIOS: list[Scenario] = [
         "disagreement",
     ),
     S(
+        # Was a watch before issue 11 (docs/clinical.md, "Changed verdicts").
         "therapist_sees_no_problem",
-        "The therapist rates the session 5; the client's answers are mostly 'somewhat'.",
+        "The therapist rates the session 5; the client's answers drop to 'somewhat' on "
+        "three items: the worrying direction of disagreement, and signs that add up.",
         [*steady(3, 4, 4, 4, 4), c(4, 3, 3, 3, rating=5)],
-        WATCH,
+        TALK,
         "low_item",
         "below_baseline",
         "disagreement",
+        "convergence",
     ),
     S(
         "partial_three",
@@ -513,6 +529,7 @@ SCENARIOS: list[Scenario] = [
         "low_item",
         "below_baseline",
         "decline",
+        "convergence",
     ),
     S(
         "withdrawal_three_unanswered",
@@ -550,6 +567,135 @@ SCENARIOS: list[Scenario] = [
         "below_baseline",
         instrument_id="reverse-demo",
         dipped_first="bond",
+    ),
+    # --- issue 11: judgement that puts signals together ---------------------------
+    S(
+        "unresolved_recurring_then_quiet",
+        "A little tension, not talked through, three times in four weeks, then a quiet "
+        "week: not a repair but a pattern never addressed.",
+        [
+            *steady(3),
+            c(5, 5, 5, 5, tension=1, talked=0),
+            c(5, 5, 5, 5, tension=1, talked=0),
+            c(5, 5, 5, 5),
+            c(5, 5, 5, 5, tension=1, talked=0),
+            c(5, 5, 5, 5),
+        ],
+        TALK,
+        "recurring_tension",
+        dipped_first="tension",
+    ),
+    S(
+        "unresolved_once_then_quiet",
+        "A little tension, not talked through, then two quiet weeks: not confirmed as "
+        "repaired, so still worth keeping in mind.",
+        [*steady(3), c(5, 5, 5, 5, tension=1, talked=0), *steady(2)],
+        WATCH,
+        "unresolved_tension",
+    ),
+    S(
+        "one_point_drop_everywhere",
+        "A client at 'mostly' drops a point on every item at once, and the therapist "
+        "rated the session 5: many findings pointing the same way.",
+        [*steady(5, 4, 4, 4, 4), c(3, 3, 3, 3, rating=5)],
+        TALK,
+        "low_item",
+        "below_baseline",
+        "disagreement",
+        "convergence",
+    ),
+    S(
+        "ceiling_one_point_everywhere",
+        "A client always at the top answers 4 on every item at once.",
+        [*steady(6), c(4, 4, 4, 4)],
+        TALK,
+        "below_baseline",
+        "convergence",
+    ),
+    S(
+        "chronic_midpoint",
+        "'Somewhat' on every item for two months: a weak alliance that persists, "
+        "a conversation since the first week.",
+        steady(9, 3, 3, 3, 3),
+        TALK,
+        "chronic_low",
+        extra={"since_visit": 0},
+    ),
+    S(
+        "chronic_midpoint_after_good_start",
+        "Five weeks at 'somewhat' after a good start: since the run began.",
+        [*steady(4, 4, 4, 4, 4), *steady(5, 3, 3, 3, 3)],
+        TALK,
+        "chronic_low",
+        "low_item",
+        "below_baseline",
+        "convergence",
+        extra={"since_visit": 4},
+    ),
+    S(
+        "second_rupture",
+        "A ceiling client had a rupture (bond 2, goals 2), four weeks at the top since, "
+        "now 'somewhat' on bond: the earlier rupture does not hide the new one.",
+        [*steady(3), c(2, 2, 3, 4), *steady(4), c(3, 5, 5, 5)],
+        TALK,
+        "below_baseline",
+        "low_item",
+        dipped_first="bond",
+    ),
+    S(
+        "noisy_responder_usual_dip",
+        "Answers swing between 3 and 5 every week; this week a 3 on bond: inside their "
+        "range, shown as '3/5, usually 3–5', not news.",
+        [
+            c(4, 5, 3, 4),
+            c(5, 3, 4, 5),
+            c(3, 4, 5, 4),
+            c(5, 4, 4, 3),
+            c(4, 5, 3, 5),
+            c(3, 4, 4, 5),
+            c(3, 4, 4, 4),
+        ],
+        STEADY,
+    ),
+    S(
+        "openness_dips",
+        "A ceiling client answers 'somewhat' on openness.",
+        [*steady(5), c(5, 5, 5, 3)],
+        TALK,
+        "below_baseline",
+        "low_item",
+        dipped_first="openness",
+    ),
+    S(
+        "stably_low",
+        "Answers 2, 2, 3, 3 every week from the start: a conversation, but the sixth "
+        "identical check-in is no new alert.",
+        steady(6, 2, 2, 3, 3),
+        TALK,
+        "low_item",
+        "early_low",
+        "chronic_low",
+    ),
+    S(
+        "newly_low",
+        "At 'mostly' for four weeks, then 2, 2, 3, 3: an alert, the first time.",
+        [*steady(4, 4, 4, 4, 4), c(2, 2, 3, 3)],
+        TALK,
+        "low_item",
+        "below_baseline",
+        severe=True,
+    ),
+    S(
+        "a_lot_partly_deep_drop",
+        "Always at the top; bond falls to 2, a lot of tension only partly talked "
+        "through, and an angry note: an immediate alert.",
+        [*steady(5), c(2, 4, 5, 5, tension=2, talked=1, comment="You did not listen.")],
+        TALK,
+        "below_baseline",
+        "low_item",
+        "unresolved_tension",
+        severe=True,
+        dipped_first="tension",
     ),
     # --- nothing to go on ---------------------------------------------------------
     S("no_checkins", "Enrolled, no session recorded yet.", [], STEADY, no_data=True),

@@ -94,7 +94,7 @@ def test_any_answers_that_alert_pass_the_precheck(
             sequence=n + 1,
             session_end=SIMULATION_START,
             due_at=SIMULATION_START,
-            status="completed" if n < len(earlier) else "pending",
+            status="completed",
             answers=answers,
             has_comment=False,
             instrument_id=INSTRUMENT.id,

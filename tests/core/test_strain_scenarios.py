@@ -25,6 +25,9 @@ def test_scenario(scenario: Scenario) -> None:
     assert assessment.no_data == scenario.no_data, scenario.story
     if scenario.dipped_first is not None:
         assert assessment.dipped[:1] == (scenario.dipped_first,), scenario.story
+    since_visit = scenario.extra.get("since_visit")
+    if since_visit is not None:
+        assert assessment.since == scenario.history().checkins[since_visit].session_end  # type: ignore[index]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])

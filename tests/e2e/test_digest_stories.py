@@ -174,7 +174,8 @@ async def test_digest_names_the_strain_suggests_a_conversation_and_reports_a_rep
     bed: Testbed,
 ) -> None:
     """Alex's bond drops after three steady weeks and Alex says why; Sam has a session with a
-    lot of tension, not talked through (an immediate alert, once), then a good one. /digest
+    lot of tension, not talked through (an immediate alert, once), then a good one in which
+    a tension was talked through (repair is confirmed, not inferred: issue 11). /digest
     puts Alex first with the numbers, the comment and a bond opener, Sam under good news,
     Kim (invited only) under no check-ins, and sends Alex's trend chart."""
     therapist = await enrolled_therapist(bed)
@@ -195,7 +196,7 @@ async def test_digest_names_the_strain_suggests_a_conversation_and_reports_a_rep
     assert "Consider a relationship conversation" in (alerts_about(therapist, "sam")[0].text or "")
 
     await bed.advance(days=7, hours=-2)
-    await weekly_checkin(bed, therapist, sam, "sam", *STEADY)
+    await weekly_checkin(bed, therapist, sam, "sam", "5", "5", "5", "5", "A little", "Yes", "Skip")
     await bed.tick()
     assert len(alerts_about(therapist, "sam")) == 1, "still one alert"
 

@@ -97,6 +97,7 @@ async def test_a_healthy_installation_passes_every_check(
         "migrations",
         "encryption keys",
         "templates",
+        "strain policy",
         "crisis numbers",
         "telegram",
     ]
