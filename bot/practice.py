@@ -302,7 +302,7 @@ def _attention(
     """The strain rules' severity for someone taking part who has answered, else None."""
     if client.status not in PARTICIPATING or history is None:
         return None
-    assessment = assess_strain(history, services.instrument, now)
+    assessment = assess_strain(history, services.instrument, now, services.strain)
     return None if assessment.no_data else int(assessment.severity)
 
 
