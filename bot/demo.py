@@ -104,10 +104,11 @@ def _rupture_and_repair(week: int, weeks: int) -> Week:
             comment="I didn't like being pushed about the homework.",
         )
     if week == weeks:
+        # Back to their usual answers, and the tension talked through: a confirmed repair.
         return Week(
             5,
-            5,
             4,
+            5,
             5,
             tension="a_little",
             talked="yes",
