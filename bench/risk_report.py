@@ -61,7 +61,7 @@ def rate(hits: int, total: int) -> str:
     return f"{hits}/{total} = {hits / total:6.1%}" if total else "-"
 
 
-def report_quality(name: str, rows: list[Row]) -> None:
+def report_quality(name: str, rows: list[Row], show_lines: bool = True) -> None:
     """Recall and false alarms, overall and per language and category."""
     results: list[RiskAssessment] = [assess_risk(text) for _, _, _, text in rows]
     groups: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
@@ -87,6 +87,8 @@ def report_quality(name: str, rows: list[Row]) -> None:
         "\nLevels given to risk lines: " + ", ".join(f"{k} {v}" for k, v in sorted(levels.items()))
     )
 
+    if not show_lines:
+        return
     flagged = [(row, res) for row, res in zip(rows, results, strict=True) if row[0] == "safe"]
     flagged = [(row, res) for row, res in flagged if res.at_risk]
     print(f"\nSafe lines flagged ({len(flagged)}):")
@@ -141,18 +143,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=50, help="corpus passes for throughput")
     parser.add_argument("--set", choices=("tuning", "heldout", "all"), default="all")
+    parser.add_argument(
+        "--figures-only",
+        action="store_true",
+        help="print no line texts (keeps a fresh held-out block unseen while measuring)",
+    )
     args = parser.parse_args()
     tuning = read_tsv(CORPUS)
     if args.set in ("tuning", "all"):
-        report_quality(f"TUNING {CORPUS.relative_to(ROOT)} (regression test)", tuning)
+        report_quality(
+            f"TUNING {CORPUS.relative_to(ROOT)} (regression test)", tuning, not args.figures_only
+        )
     if args.set in ("heldout", "all"):
         heldout: list[Row] = []
         for path in heldout_files():
             block = read_tsv(path)
             heldout += block
-            report_quality(f"HELD-OUT block {path.relative_to(ROOT)}", block)
+            report_quality(
+                f"HELD-OUT block {path.relative_to(ROOT)}", block, not args.figures_only
+            )
         if len(heldout_files()) > 1:
-            report_quality("HELD-OUT all blocks", heldout)
+            report_quality("HELD-OUT all blocks", heldout, not args.figures_only)
     report_speed(tuning, max(1, args.repeat))
 
 
