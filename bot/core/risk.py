@@ -31,12 +31,18 @@ emoji language. "I'm not suicidal, but I think about it" keeps a signal
 (``ambivalent_negation``). An idiom ("dying of laughter", "me muero de risa", "ich lach
 mich tot") only removes a phrase it overlaps; risk elsewhere in the text still counts.
 
+Generalisation. Each word is also read as the lexicon words it inflects (a table
+generated from simplemma's dictionaries, prompts/risk/lemmas.tsv), and a long word as its
+longest tail in the lexicon (German compounds), so patterns are written per kind of
+statement (self-harm verb near a body part or tool, hopelessness about living or waking
+up, burden, goodbye acts, method research) rather than per phrase.
+
 Limits. This is lexical matching, not understanding: it misses new slang, coded or
 indirect language, sarcasm it cannot see, risk spread over several messages, and any
-language other than en/es/de. On risk lines written after the lexicon was frozen it
-caught only about half (four batches, docs/risk-language.md). It also flags some harmless
-texts (a painkiller taken for a
-headache, "this is goodbye" at the last session). It is a safety net that prompts a human
+language other than en/es/de. On a held-out block written before any change it catches
+97.5 % of risk lines (it caught 40.5 % before the generalisation); docs/risk-language.md
+has the figures per language and category. It also flags some harmless texts (any
+medication name, "this is goodbye" at the last session). It is a safety net that prompts a human
 to look, not a clinical assessment, and it errs on purpose toward false alarms: a kind
 message with crisis numbers sent in error costs little, a missed crisis may cost a life.
 
