@@ -1,12 +1,16 @@
-"""Print the risk detector's figures on the labelled corpus, and its throughput.
+"""Print the risk detector's figures on the tuning corpus and the held-out blocks, and its speed.
 
-Run: .venv/bin/python bench/risk_report.py [--repeat N]
+Run: .venv/bin/python bench/risk_report.py [--repeat N] [--set tuning|heldout|all]
 
-Shows recall on risk lines and the false-alarm rate on safe lines (overall, per
-language, per category), lists every safe line that was flagged and every risk line
-that was missed (the corpus is invented, so printing it is fine), and measures
-texts per second over the corpus repeated, plus the time for worst-case 100,000-
-character inputs. The figures in docs/risk-language.md come from this script.
+Two sets are reported separately. The tuning corpus (tests/data/risk_corpus.tsv) is what
+the lexicon was written from: its figure is a regression test. The held-out blocks
+(tests/data/risk_heldout/*.tsv) were written before the detector was run on them and are
+never used to change it: their figure is the honest estimate. For each set: recall on
+risk lines and the false-alarm rate on safe lines (overall, per language, per category,
+and everyday/idiomatic text apart from plain denials), every flagged safe line and every
+missed risk line (the texts are invented, so printing them is fine). Then texts per
+second, the per-message cost (median and p99), and worst-case 100,000-character inputs.
+The figures in docs/risk-language.md come from this script.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from bot.core.risk import RiskAssessment, assess_risk, load_lexicon  # noqa: E402
 
 CORPUS = ROOT / "tests" / "data" / "risk_corpus.tsv"
+HELDOUT = ROOT / "tests" / "data" / "risk_heldout"
 
 WORST_CASES = {
     "ordinary prose": ("the session was fine and she listened to me " * 2300)[:100_000],
@@ -36,11 +41,19 @@ WORST_CASES = {
 }
 
 
-def read_corpus() -> list[tuple[str, str, str, str]]:
-    """(label, lang, category, text) rows of the corpus."""
-    with CORPUS.open(encoding="utf-8", newline="") as handle:
+Row = tuple[str, str, str, str]
+
+
+def read_tsv(path: Path) -> list[Row]:
+    """(label, lang, category, text) rows of one labelled file."""
+    with path.open(encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
         return [(r["label"], r["lang"], r["category"], r["text"]) for r in reader]
+
+
+def heldout_files() -> list[Path]:
+    """The held-out blocks, oldest first."""
+    return sorted(HELDOUT.glob("*.tsv"))
 
 
 def rate(hits: int, total: int) -> str:
@@ -48,13 +61,16 @@ def rate(hits: int, total: int) -> str:
     return f"{hits}/{total} = {hits / total:6.1%}" if total else "-"
 
 
-def report_quality(rows: list[tuple[str, str, str, str]]) -> None:
+def report_quality(name: str, rows: list[Row], show_lines: bool = True) -> None:
     """Recall and false alarms, overall and per language and category."""
     results: list[RiskAssessment] = [assess_risk(text) for _, _, _, text in rows]
     groups: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     levels: dict[str, int] = defaultdict(int)
     for (label, lang, category, _), result in zip(rows, results, strict=True):
-        for key in ("overall", f"lang {lang}", f"category {category}"):
+        keys = ["overall", f"lang {lang}", f"category {category}"]
+        if label == "safe" and category != "negation":
+            keys += ["everyday+idiom", f"everyday+idiom {lang}"]
+        for key in keys:
             counts = groups[key]
             index = 0 if label == "risk" else 2
             counts[index] += 1
@@ -62,8 +78,7 @@ def report_quality(rows: list[tuple[str, str, str, str]]) -> None:
         if label == "risk":
             levels[result.level] += 1
     risk_total, safe_total = groups["overall"][0], groups["overall"][2]
-    print(f"Corpus: {CORPUS.relative_to(ROOT)}: {len(rows)} lines, "
-          f"{risk_total} risk, {safe_total} safe")  # fmt: skip
+    print(f"\n=== {name}: {len(rows)} lines, {risk_total} risk, {safe_total} safe ===")
     print(f"\n{'group':<36} {'recall (risk lines caught)':<28} false alarms (safe lines flagged)")
     for key in sorted(groups, key=lambda k: (k != "overall", k)):
         risk, hit, safe, alarm = groups[key]
@@ -72,6 +87,8 @@ def report_quality(rows: list[tuple[str, str, str, str]]) -> None:
         "\nLevels given to risk lines: " + ", ".join(f"{k} {v}" for k, v in sorted(levels.items()))
     )
 
+    if not show_lines:
+        return
     flagged = [(row, res) for row, res in zip(rows, results, strict=True) if row[0] == "safe"]
     flagged = [(row, res) for row, res in flagged if res.at_risk]
     print(f"\nSafe lines flagged ({len(flagged)}):")
@@ -84,8 +101,8 @@ def report_quality(rows: list[tuple[str, str, str, str]]) -> None:
         print(f"  [{lang} {category}] {text!r}")
 
 
-def report_speed(rows: list[tuple[str, str, str, str]], repeat: int) -> None:
-    """Texts per second over the corpus repeated, and worst-case long inputs."""
+def report_speed(rows: list[Row], repeat: int) -> None:
+    """Texts per second over the corpus repeated, per-message cost, worst-case inputs."""
     texts = [text for _, _, _, text in rows]
     start = time.perf_counter()
     load_lexicon()
@@ -103,6 +120,16 @@ def report_speed(rows: list[tuple[str, str, str, str]], repeat: int) -> None:
         f"Throughput: {count} texts in {elapsed:.2f} s = {count / elapsed:,.0f} texts/s "
         f"({chars / elapsed / 1e6:.2f} M chars/s, mean {chars / count:.0f} chars/text)"
     )
+    costs = []
+    for text in texts:
+        start = time.perf_counter()
+        assess_risk(text)
+        costs.append(time.perf_counter() - start)
+    costs.sort()
+    print(
+        f"Per message: median {costs[len(costs) // 2] * 1e3:.3f} ms, "
+        f"p99 {costs[int(len(costs) * 0.99)] * 1e3:.3f} ms, max {costs[-1] * 1e3:.3f} ms"
+    )
     print("\nWorst-case inputs (100,000 characters each):")
     for name, text in WORST_CASES.items():
         start = time.perf_counter()
@@ -115,10 +142,34 @@ def main() -> None:
     """Parse arguments and print the report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=50, help="corpus passes for throughput")
+    parser.add_argument("--set", choices=("tuning", "heldout", "all"), default="all")
+    parser.add_argument(
+        "--figures-only",
+        action="store_true",
+        help="print no line texts (keeps a fresh held-out block unseen while measuring)",
+    )
     args = parser.parse_args()
-    rows = read_corpus()
-    report_quality(rows)
-    report_speed(rows, max(1, args.repeat))
+    tuning = read_tsv(CORPUS)
+    if args.set in ("tuning", "all"):
+        report_quality(
+            f"TUNING {CORPUS.relative_to(ROOT)} (regression test)", tuning, not args.figures_only
+        )
+    if args.set in ("heldout", "all"):
+        heldout: list[Row] = []
+        # A held-out line that is also in the tuning corpus (the same words written twice)
+        # was tuned on: it is left out of the held-out figures.
+        seen = {row[3] for row in tuning}
+        for path in heldout_files():
+            block = read_tsv(path)
+            overlap = [row for row in block if row[3] in seen]
+            block = [row for row in block if row[3] not in seen]
+            if overlap:
+                print(f"\n{path.name}: {len(overlap)} line(s) also in the tuning corpus left out")
+            heldout += block
+            report_quality(f"HELD-OUT block {path.relative_to(ROOT)}", block, not args.figures_only)
+        if len(heldout_files()) > 1:
+            report_quality("HELD-OUT all blocks", heldout, not args.figures_only)
+    report_speed(tuning, max(1, args.repeat))
 
 
 if __name__ == "__main__":

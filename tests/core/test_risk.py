@@ -24,17 +24,24 @@ from bot.core.crisis import (
 )
 from bot.core.risk import (
     DEFAULT_LEXICON_PATH,
+    LEMMAS_FILENAME,
     LexiconError,
     RiskAssessment,
     RiskLexicon,
     assess_risk,
     default_lexicon,
+    load_lemmas,
     load_lexicon,
     normalise_text,
 )
 
 CORPUS = Path(__file__).parent.parent / "data" / "risk_corpus.tsv"
+HELDOUT = Path(__file__).parent.parent / "data" / "risk_heldout"
 CATEGORIES = {
+    "self_harm",
+    "method_research",
+    "goodbye_preparation",
+    "burden",
     "explicit",
     "method_plan",
     "pills_dose",
@@ -60,11 +67,16 @@ class Line:
     text: str
 
 
-def read_corpus() -> list[Line]:
-    """The labelled corpus (invented phrases; see the file header)."""
-    with CORPUS.open(encoding="utf-8", newline="") as handle:
+def read_tsv(path: Path) -> list[Line]:
+    """One labelled file (invented phrases)."""
+    with path.open(encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
         return [Line(r["label"], r["lang"], r["category"], r["text"]) for r in reader]
+
+
+def read_corpus() -> list[Line]:
+    """The tuning corpus: what the lexicon was written from (a regression test)."""
+    return read_tsv(CORPUS)
 
 
 def corpus_report(lines: list[Line]) -> tuple[float, float, str]:
@@ -133,15 +145,115 @@ def test_everyday_alliance_feedback_is_not_flagged() -> None:
         for line in read_corpus()
         if line.category == "everyday_therapy_comment"
         and assess_risk(line.text).at_risk
-        # Known, accepted false alarms by design: medication names (Crisis Text Line
-        # finding), a farewell at the last session, and any mention of suicide itself
-        # (a client reporting a screening question is still worth a look).
-        and not any(
-            w in line.text
-            for w in ("pills", "ibuprofen", "painkillers", "goodbye", "suicide", "Suizid")
-        )
+        # Known, accepted false alarms by design: medication names alone (Crisis Text
+        # Line finding), a farewell at the last session, and any mention of suicide
+        # itself (a client reporting a screening question is still worth a look).
+        and assess_risk(line.text).signals != ("method_medication",)
+        and not any(w in line.text for w in ("goodbye", "suicide", "Suizid"))
     ]
     assert flagged == []
+
+
+# ---------------------------------------------------------------------------
+# The held-out blocks (never used to change the detector; the figures in the docs)
+# ---------------------------------------------------------------------------
+
+# What docs/risk-language.md claims for the held-out block written before any change
+# (2026-12-03-b). Recall may not fall below these, nor false alarms on everyday and
+# idiomatic text rise above them: a change that does either must update the docs.
+HELDOUT_BLOCK = "2026-12-03-b.tsv"
+HELDOUT_RECALL_FLOOR = {"en": (39, 40), "es": (40, 40), "de": (39, 41)}
+HELDOUT_EVERYDAY_FALSE_ALARM_CEILING = {"en": (2, 29), "es": (4, 28), "de": (2, 28)}
+
+
+def heldout_blocks() -> dict[str, list[Line]]:
+    """Every held-out block by file name, without lines also in the tuning corpus.
+
+    A few common phrasings were written in both (the same words twice); those were tuned
+    on, so they do not count as held-out (bench/risk_report.py leaves them out too).
+    """
+    tuning = {line.text for line in read_corpus()}
+    return {
+        path.name: [line for line in read_tsv(path) if line.text not in tuning]
+        for path in sorted(HELDOUT.glob("*.tsv"))
+    }
+
+
+def test_heldout_blocks_are_well_formed_and_mostly_apart_from_the_tuning_corpus() -> None:
+    """Both labels and all three languages in each block; at most 3 lines shared with tuning."""
+    blocks = heldout_blocks()
+    assert HELDOUT_BLOCK in blocks
+    for name, lines in blocks.items():
+        assert {line.label for line in lines} == {"risk", "safe"}, name
+        assert {line.lang for line in lines} == {"en", "es", "de"}, name
+        for lang in ("en", "es", "de"):
+            assert sum(line.lang == lang and line.label == "risk" for line in lines) >= 40, name
+        assert len(read_tsv(HELDOUT / name)) - len(lines) <= 3, f"{name} overlaps tuning"
+
+
+def test_heldout_recall_and_false_alarms_hold_what_the_docs_claim() -> None:
+    """Per language: recall at or above, everyday/idiom false alarms at or below the docs."""
+    lines = heldout_blocks()[HELDOUT_BLOCK]
+    for lang, (floor_hits, floor_total) in HELDOUT_RECALL_FLOOR.items():
+        risk = [line for line in lines if line.lang == lang and line.label == "risk"]
+        hits = sum(assess_risk(line.text).at_risk for line in risk)
+        assert len(risk) == floor_total
+        assert hits >= floor_hits, f"{lang}: held-out recall {hits}/{len(risk)} < docs"
+    for lang, (ceiling, total) in HELDOUT_EVERYDAY_FALSE_ALARM_CEILING.items():
+        safe = [
+            line
+            for line in lines
+            if line.lang == lang and line.label == "safe" and line.category != "negation"
+        ]
+        alarms = sum(assess_risk(line.text).at_risk for line in safe)
+        assert len(safe) == total
+        assert alarms <= ceiling, f"{lang}: held-out false alarms {alarms}/{len(safe)} > docs"
+
+
+# ---------------------------------------------------------------------------
+# Lemmas and compounds
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "signal"),
+    [
+        ("ayer me estuve rajando las muñecas", "self_harm"),  # rajando -> rajar, muñecas
+        ("ich habe mir die Beine aufgeschnitten", "self_harm"),  # Beine, aufgeschnitten
+        ("das Unterarmritzen wird schlimmer", "self_harm"),  # compound: ...ritzen
+        ("ich denke an Pulsaderschnitte", "self_harm"),  # compound modifier: pulsader*
+        ("I keep slicing my forearms", "self_harm"),  # slicing, forearms
+    ],
+)
+def test_inflections_and_compounds_reach_the_patterns(text: str, signal: str) -> None:
+    """A pattern written with one form of a word matches its inflections and compounds."""
+    assert signal in assess_risk(text).signals
+
+
+def test_lemma_table_points_only_at_lexicon_words() -> None:
+    """Every lemma-table target is a word the patterns use (the table is not stale)."""
+    lexicon = default_lexicon()
+    table = load_lemmas(DEFAULT_LEXICON_PATH.with_name(LEMMAS_FILENAME))
+    assert len(table) > 1000
+    stale = {word for words in table.values() for word in words} - lexicon.vocabulary
+    assert not stale, f"run scripts/risk_lemmas.py: {sorted(stale)[:10]}"
+
+
+def test_load_lemmas_reports_a_malformed_table(tmp_path: Path) -> None:
+    """A broken lemma table fails loading with the file and line."""
+    bad = tmp_path / "lemmas.tsv"
+    bad.write_text("# comment\ncortando\n", encoding="utf-8")
+    with pytest.raises(LexiconError, match="lemmas.tsv: line 2"):
+        load_lemmas(bad)
+
+
+def test_without_a_lemma_table_only_written_forms_match(tmp_path: Path) -> None:
+    """The lemma table is what lets an unwritten inflection ("rajando") match."""
+    copy_ = tmp_path / "lexicon.toml"
+    copy_.write_bytes(DEFAULT_LEXICON_PATH.read_bytes())
+    text = "me estuve rajando las muñecas"
+    assert "self_harm" not in load_lexicon(copy_).assess(text).signals
+    assert "self_harm" in default_lexicon().assess(text).signals
 
 
 # ---------------------------------------------------------------------------
