@@ -17,6 +17,7 @@ from telegram.error import BadRequest, Forbidden
 from telegram.ext import ApplicationHandlerStop, filters
 
 from bot import callbacks, practice, safety
+from bot.inbox import BOT_DATA_KEY, UpdateInbox
 from bot.services import BotContext, Services
 from bot.texts import pick_locale
 from storage import repo
@@ -102,12 +103,15 @@ async def drop_duplicates(update: Update, context: BotContext) -> None:
         return
     except IntegrityError:
         pass
+    # An update the polling inbox kept through a crash was taken by the process that
+    # stopped: take it over at once rather than after UPDATE_CLAIM (bot.inbox).
+    claim_cutoff = now if _left_by_a_stopped_poller(update, context) else now - UPDATE_CLAIM
     async with services.db.session() as session:
         taken_over = await session.exec(
             update_statement(ProcessedUpdate)
             .where(col(ProcessedUpdate.update_id) == update.update_id)
             .where(col(ProcessedUpdate.finished_at).is_(None))
-            .where(col(ProcessedUpdate.processed_at) < now - UPDATE_CLAIM)
+            .where(col(ProcessedUpdate.processed_at) <= claim_cutoff)
             .values(processed_at=now)
         )
     if taken_over.rowcount == 1:
@@ -115,6 +119,12 @@ async def drop_duplicates(update: Update, context: BotContext) -> None:
         return
     log.info("update %s already handled or being handled; ignored", update.update_id)
     raise ApplicationHandlerStop
+
+
+def _left_by_a_stopped_poller(update: Update, context: BotContext) -> bool:
+    """Whether the polling inbox replays this update after its process stopped."""
+    inbox = context.bot_data.get(BOT_DATA_KEY)
+    return isinstance(inbox, UpdateInbox) and inbox.replayed(update.update_id)
 
 
 async def finish_update(update: Update, context: BotContext) -> None:
