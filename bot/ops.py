@@ -27,8 +27,20 @@ log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 
 # Loggers of libraries that print request parameters or whole updates (message text,
-# the token in URLs) at DEBUG: never below INFO, whatever LOG_LEVEL says.
-_CHATTY = ("telegram", "httpx", "httpcore", "apscheduler", "aiohttp.access", "hpack")
+# the token in URLs) at DEBUG: never below INFO, whatever LOG_LEVEL says. The database
+# drivers are among them: aiosqlite logs every call with its arguments (each SQL
+# parameter: aliases, names, answers), bypassing SQLAlchemy's hide_parameters.
+CHATTY_LOGGERS = (
+    "telegram",
+    "httpx",
+    "httpcore",
+    "apscheduler",
+    "aiohttp.access",
+    "hpack",
+    "aiosqlite",
+    "asyncpg",
+    "sqlalchemy",
+)
 
 
 class JsonFormatter(logging.Formatter):
@@ -55,7 +67,7 @@ def apply_log_format(settings: Any) -> None:
         for handler in logging.getLogger().handlers:
             handler.setFormatter(JsonFormatter())
     level = logging.getLevelName(getattr(settings, "log_level", "INFO"))
-    for name in _CHATTY:
+    for name in CHATTY_LOGGERS:
         logger = logging.getLogger(name)
         if isinstance(level, int) and level < logging.INFO:
             logger.setLevel(logging.INFO)
