@@ -11,7 +11,7 @@ from sqlalchemy import delete
 from sqlalchemy import update as update_statement
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
-from telegram import Update
+from telegram import CallbackQuery, Update
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import ApplicationHandlerStop, filters
@@ -70,6 +70,20 @@ async def reply(
     if message is None:
         return
     await message.reply_text(context.services.texts.render(locale, key, **values))
+
+
+async def acknowledge(query: CallbackQuery, text: str | None = None) -> None:
+    """Answer a tap (with a short notice); a tap Telegram no longer takes answers for is fine.
+
+    Telegram accepts an answer for about 15 seconds. When the bot was slower than that (a
+    restart, a backlog) the answer fails with "query is too old", yet the press has been
+    acted on and the message must still move on, so the failure stops nothing. Call it
+    after acting, so that nothing the answer does can keep the action from happening.
+    """
+    try:
+        await query.answer(text)
+    except BadRequest as exc:
+        log.info("the tap could not be answered: %s", type(exc).__name__)
 
 
 def answers_itself(update: Update) -> bool:
