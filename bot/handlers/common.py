@@ -239,27 +239,38 @@ async def edited(update: Update, context: BotContext) -> None:
 
 
 async def on_error(update: object, context: BotContext) -> None:
-    """Log the failure without content and tell the person nothing was lost."""
+    """Log the failure without content, tell the person once to send it again, stop the update.
+
+    python-telegram-bot calls the error handler once per handler group that fails, and
+    during a storage fault the duplicate guard, the command and the finishing mark all
+    fail: without the stop the person got up to three replies. Raising
+    ApplicationHandlerStop here ends the update after its first failure — what comes
+    later would only fail the same way — so the person is told once.
+    """
     error = context.error
     log.error(
         "handler failed: %s",
         type(error).__name__,
         exc_info=(type(error), error, error.__traceback__) if error else None,
     )
-    if (
-        isinstance(update, Update)
-        and update.effective_message is not None
-        and update.effective_chat
-    ):
-        if update.effective_chat.type != ChatType.PRIVATE:
-            return
-        locale = pick_locale(
-            update.effective_user.language_code if update.effective_user else None,
-            context.services.texts.locales,
+    if not isinstance(update, Update):
+        return  # a job's failure: nobody to tell, nothing to stop
+    await _tell_the_sender(update, context)
+    raise ApplicationHandlerStop
+
+
+async def _tell_the_sender(update: Update, context: BotContext) -> None:
+    """Say in a private chat that what was sent may not have been saved."""
+    chat = update.effective_chat
+    if update.effective_message is None or chat is None or chat.type != ChatType.PRIVATE:
+        return
+    locale = pick_locale(
+        update.effective_user.language_code if update.effective_user else None,
+        context.services.texts.locales,
+    )
+    try:
+        await update.effective_message.reply_text(
+            context.services.texts.render(locale, "common.error")
         )
-        try:
-            await update.effective_message.reply_text(
-                context.services.texts.render(locale, "common.error")
-            )
-        except Exception:  # noqa: BLE001 - the error path must never raise
-            log.warning("could not tell the sender about the failure")
+    except Exception:  # noqa: BLE001 - the error path must never raise
+        log.warning("could not tell the sender about the failure")
