@@ -293,3 +293,12 @@ class InboxUpdate(SQLModel, table=True):
     received_at: datetime = Field(sa_type=UTCDateTime, index=True)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     payload_ciphertext: bytes | None = Field(default=None, sa_type=LargeBinary)
+
+
+class HealthProbe(SQLModel, table=True):
+    """One row the health check writes to: /healthz proves the database takes writes."""
+
+    __tablename__ = "health_probe"
+
+    id: int | None = Field(default=None, primary_key=True)
+    checked_at: datetime = Field(sa_type=UTCDateTime)

@@ -1,4 +1,5 @@
-"""update_inbox: polled updates written down before they are confirmed to Telegram
+"""update_inbox: polled updates written down before they are confirmed to Telegram;
+health_probe: the row /healthz writes to
 
 Revision ID: 0005_update_inbox
 Revises: 0004_update_finished
@@ -30,9 +31,16 @@ def upgrade() -> None:
     with op.batch_alter_table("update_inbox", schema=None) as batch_op:
         batch_op.create_index("ix_update_inbox_received_at", ["received_at"], unique=False)
         batch_op.create_index("ix_update_inbox_finished_at", ["finished_at"], unique=False)
+    op.create_table(
+        "health_probe",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("checked_at", storage.types.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("health_probe")
     with op.batch_alter_table("update_inbox", schema=None) as batch_op:
         batch_op.drop_index("ix_update_inbox_finished_at")
         batch_op.drop_index("ix_update_inbox_received_at")
