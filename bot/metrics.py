@@ -98,10 +98,9 @@ def record_press(notice_key: str, completed: bool) -> None:
 
 
 async def database_reachable(db: Database) -> bool:
-    """Whether a trivial query succeeds (for /healthz)."""
+    """Whether the database takes a write (for /healthz; a read-only one is not healthy)."""
     try:
-        async with db.session() as session:
-            await session.exec(select(1))
+        await db.prove_write()
     except Exception:  # noqa: BLE001 - any failure means "not reachable"
         DATABASE_UP.set(0)
         return False

@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any
 
 from bot import outbox
+from bot.inbox import UpdateInbox
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,20 @@ log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 
 # Loggers of libraries that print request parameters or whole updates (message text,
-# the token in URLs) at DEBUG: never below INFO, whatever LOG_LEVEL says.
-_CHATTY = ("telegram", "httpx", "httpcore", "apscheduler", "aiohttp.access", "hpack")
+# the token in URLs) at DEBUG: never below INFO, whatever LOG_LEVEL says. The database
+# drivers are among them: aiosqlite logs every call with its arguments (each SQL
+# parameter: aliases, names, answers), bypassing SQLAlchemy's hide_parameters.
+CHATTY_LOGGERS = (
+    "telegram",
+    "httpx",
+    "httpcore",
+    "apscheduler",
+    "aiohttp.access",
+    "hpack",
+    "aiosqlite",
+    "asyncpg",
+    "sqlalchemy",
+)
 
 
 class JsonFormatter(logging.Formatter):
@@ -54,7 +67,7 @@ def apply_log_format(settings: Any) -> None:
         for handler in logging.getLogger().handlers:
             handler.setFormatter(JsonFormatter())
     level = logging.getLevelName(getattr(settings, "log_level", "INFO"))
-    for name in _CHATTY:
+    for name in CHATTY_LOGGERS:
         logger = logging.getLogger(name)
         if isinstance(level, int) and level < logging.INFO:
             logger.setLevel(logging.INFO)
@@ -80,8 +93,10 @@ async def serve(services: Services, *, token: str, webhook: bool = False) -> Non
     settings = services.settings
     stop = asyncio.Event()
     _install_signals(stop)
+    # Polling goes through the inbox (bot.inbox), not python-telegram-bot's Updater,
+    # which confirms updates to Telegram before they are handled.
     application = build_application(
-        services, token=token, base_url=settings.telegram_api_base_url, updater=not webhook
+        services, token=token, base_url=settings.telegram_api_base_url, updater=False
     )
     unreachable: Any = on_unreachable
     if "services" in inspect.signature(on_unreachable).parameters:
@@ -90,6 +105,7 @@ async def serve(services: Services, *, token: str, webhook: bool = False) -> Non
     sender = outbox.Sender(services, application.bot, on_sent=on_sent, on_unreachable=unreachable)
     application.bot_data["sender"] = sender
     runner = None
+    inbox: UpdateInbox | None = None
     await application.initialize()
     try:
         if application.post_init is not None:
@@ -109,9 +125,10 @@ async def serve(services: Services, *, token: str, webhook: bool = False) -> Non
                 runner = await http.start_server(
                     http.make_app(services), settings.metrics_listen, settings.metrics_port
                 )
-            assert application.updater is not None
-            await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
         await application.start()
+        if not webhook:
+            inbox = UpdateInbox(application, services, allowed_updates=ALLOWED_UPDATES)
+            await inbox.start()
         sending = asyncio.create_task(sender.run(), name="outbox-sender")
         log.info(
             "bot running (%s, worker %s)", "webhook" if webhook else "polling", services.worker_id
@@ -119,8 +136,10 @@ async def serve(services: Services, *, token: str, webhook: bool = False) -> Non
         stop_wait = asyncio.create_task(stop.wait())
         await asyncio.wait({stop_wait, sending}, return_when=asyncio.FIRST_COMPLETED)
         log.info("stopping: finishing work in flight, returning claimed messages to the queue")
-        if application.updater is not None and application.updater.running:
-            await application.updater.stop()
+        if inbox is not None:
+            # Stops fetching; lets the updates in hand finish and records them.
+            await inbox.stop()
+            inbox = None
         if runner is not None:
             # Stops accepting connections; webhook requests in flight finish first.
             await runner.cleanup()
@@ -132,6 +151,9 @@ async def serve(services: Services, *, token: str, webhook: bool = False) -> Non
             # Waits for updates being handled and for a dispatcher pass under way.
             await application.stop()
     finally:
+        if inbox is not None:
+            with contextlib.suppress(Exception):
+                await inbox.stop()
         if runner is not None:
             await runner.cleanup()
         await application.shutdown()

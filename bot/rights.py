@@ -36,7 +36,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Mess
 from bot import callbacks, outbox
 from bot.clock import SystemClock
 from bot.enrolment import PRIVACY_NOTICE_VERSION
-from bot.handlers.common import Person, identify, prune_processed_updates, reply
+from bot.handlers.common import Person, acknowledge, identify, prune_processed_updates, reply
 from bot.practice import leave_programme
 from bot.services import BotContext, Services
 from bot.settings import Settings
@@ -478,17 +478,17 @@ async def on_press(
             or client.id != press.client_id
             or not _carries(query.message, query.data)
         ):
-            await query.answer(texts.plain(person.locale, "common.button_invalid"))
+            await acknowledge(query, texts.plain(person.locale, "common.button_invalid"))
             return
         await _answer_erase(update, context, client, press)
         return
     if isinstance(press, callbacks.NoticePress):
         if client is None:
-            await query.answer(texts.plain(person.locale, "common.button_invalid"))
+            await acknowledge(query, texts.plain(person.locale, "common.button_invalid"))
             return
         await _answer_notice(update, context, client, press)
         return
-    await query.answer(texts.plain(person.locale, "common.button_invalid"))
+    await acknowledge(query, texts.plain(person.locale, "common.button_invalid"))
 
 
 async def _edit(update: Update, text: str) -> None:
@@ -515,11 +515,11 @@ async def _answer_erase(
         or issued < minute_of(client.created_at)
     )
     if not press.confirm:
-        await query.answer()
+        await acknowledge(query)
         await _edit(update, texts.render(client.locale, "rights.delete_cancelled"))
         return
     if stale:
-        await query.answer(texts.plain(client.locale, "rights.delete_stale"))
+        await acknowledge(query, texts.plain(client.locale, "rights.delete_stale"))
         await _edit(update, texts.render(client.locale, "rights.delete_stale"))
         return
     locale = client.locale
@@ -532,7 +532,7 @@ async def _answer_erase(
             action="erase",
             note="rights.therapist_client_erased",
         )
-    await query.answer()
+    await acknowledge(query)
     await _edit(update, texts.render(locale, "rights.deleted"))
 
 
@@ -589,13 +589,13 @@ async def _answer_notice(
     texts = services.texts
     if press.version != PRIVACY_NOTICE_VERSION or not consent_outdated(client):
         # An old notice, or already answered: nothing to change.
-        await query.answer(texts.plain(client.locale, "rights.consent_nothing_to_do"))
+        await acknowledge(query, texts.plain(client.locale, "rights.consent_nothing_to_do"))
         return
     now = services.clock.now()
     async with services.db.session() as session:
         fresh = await session.get(Client, client.id)
         if fresh is None:
-            await query.answer(texts.plain(client.locale, "common.button_invalid"))
+            await acknowledge(query, texts.plain(client.locale, "common.button_invalid"))
             return
         if press.agree:
             fresh.consent_at = now
@@ -605,7 +605,7 @@ async def _answer_notice(
             outcome = "rights.consent_refused"
     if not press.agree:
         await leave_programme(services, client.id or 0)
-    await query.answer()
+    await acknowledge(query)
     await _edit(update, texts.render(client.locale, outcome))
 
 

@@ -20,6 +20,7 @@ from telegram.ext import Application
 from bot.app import DISPATCH_JOB, AppType, build_application
 from bot.clock import ManualClock
 from bot.dispatcher import DispatchReport, run_due_work
+from bot.inbox import UpdateInbox
 from bot.services import Services
 from bot.settings import Settings, load_settings
 from bot.standin import BotAPIStandIn
@@ -60,9 +61,14 @@ class Testbed:
         start: datetime,
         standin: BotAPIStandIn | None = None,
         encryption_keys: str | None = None,
+        inbox: bool = False,
         **settings: Any,
     ) -> None:
         self.database_url = database_url
+        # Poll through the update inbox, as `alliance-checkin run` does (bot.inbox),
+        # instead of python-telegram-bot's Updater.
+        self.use_inbox = inbox
+        self.inbox: UpdateInbox | None = None
         self.clock = ManualClock(start)
         self.standin = standin or BotAPIStandIn()
         self._own_standin = standin is None
@@ -108,6 +114,7 @@ class Testbed:
             token=settings.require_token(),
             base_url=settings.telegram_api_base_url,
             application_class=TrackingApplication,
+            updater=not self.use_inbox,
         )
         assert isinstance(self.app, TrackingApplication)
         self.app.on_processed = self._note_processed
@@ -120,6 +127,12 @@ class Testbed:
         assert self.app.job_queue is not None
         for job in self.app.job_queue.get_jobs_by_name(DISPATCH_JOB):
             job.enabled = False
+        if self.use_inbox:
+            self.inbox = UpdateInbox(
+                self.app, self.services, allowed_updates=Update.ALL_TYPES, poll_timeout=5
+            )
+            await self.inbox.start()
+            return
         assert self.app.updater is not None
         await self.app.updater.start_polling(
             poll_interval=0.0, timeout=5, allowed_updates=Update.ALL_TYPES
@@ -127,6 +140,9 @@ class Testbed:
 
     async def stop(self, *, keep_standin: bool = False) -> None:
         """Stop polling and the application; close the database."""
+        if self.inbox is not None:
+            await self.inbox.stop()
+            self.inbox = None
         if self.app is not None:
             if self.app.updater is not None and self.app.updater.running:
                 await self.app.updater.stop()

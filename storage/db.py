@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, insert, update
+from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import HealthProbe
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -20,6 +26,28 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+# What a connection that cannot write says: SQLite opened the file while it was read-only
+# (a full or remounted disk, a permission change) and stays read-only for good;
+# PostgreSQL after a failover, still connected to a server that became a standby.
+_READ_ONLY_ERRORS = ("readonly database", "read-only transaction")
+
+
+def _is_read_only(error: BaseException | None) -> bool:
+    """Whether an error says the connection cannot write."""
+    return error is not None and any(marker in str(error) for marker in _READ_ONLY_ERRORS)
+
+
+def _recycle_read_only(context: ExceptionContext) -> None:
+    """Treat "cannot write" like a lost connection, so the pool opens fresh ones.
+
+    SQLAlchemy throws away a connection whose error is a disconnect (and renews the
+    pool); without this, a connection opened during a transient read-only spell would
+    stay in the pool and fail every write until the process restarts.
+    """
+    if _is_read_only(context.original_exception):
+        context.is_disconnect = True
 
 
 def is_sqlite(url: str) -> bool:
@@ -34,11 +62,13 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if is_sqlite(url):
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return engine
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 10)
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_async_engine(url, **kwargs)
+    else:
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 10)
+        kwargs.setdefault("pool_pre_ping", True)
+        engine = create_async_engine(url, **kwargs)
+    event.listen(engine.sync_engine, "handle_error", _recycle_read_only)
+    return engine
 
 
 class Database:
@@ -66,6 +96,31 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+
+    async def prove_write(self) -> None:
+        """Write and commit the health probe's row; raises if the database takes no writes.
+
+        ``SELECT 1`` succeeds on a read-only file, a full disk or a standby; only a
+        committed write shows that answers can be stored. A connection that turns out
+        read-only has renewed the pool (:func:`_recycle_read_only`), so the answer is
+        asked once more of a fresh connection: the file may be writable again.
+        """
+        try:
+            await self._write_probe()
+        except OperationalError as exc:
+            if not _is_read_only(exc):
+                raise
+            await self._write_probe()
+
+    async def _write_probe(self) -> None:
+        """Update (or create) the probe's single row."""
+        now = datetime.now(UTC)
+        async with self.session() as session:
+            written = await session.exec(
+                update(HealthProbe).where(col(HealthProbe.id) == 1).values(checked_at=now)
+            )
+            if written.rowcount == 0:
+                await session.exec(insert(HealthProbe).values(id=1, checked_at=now))
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

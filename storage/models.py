@@ -279,3 +279,31 @@ class ProcessedUpdate(SQLModel, table=True):
     )
     processed_at: datetime = Field(sa_type=UTCDateTime, index=True)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class InboxUpdate(SQLModel, table=True):
+    """A polled update, written down before Telegram is told it arrived (bot.inbox).
+
+    ``payload_ciphertext`` is the raw update (it holds what the person wrote), kept only
+    until the update has been handled; then ``finished_at`` is set and the payload
+    cleared. A finished row stays a while as a tombstone, so an update Telegram sends
+    again after a crash is recognised without its content.
+    """
+
+    __tablename__ = "update_inbox"
+
+    update_id: int = Field(
+        sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
+    received_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    payload_ciphertext: bytes | None = Field(default=None, sa_type=LargeBinary)
+
+
+class HealthProbe(SQLModel, table=True):
+    """One row the health check writes to: /healthz proves the database takes writes."""
+
+    __tablename__ = "health_probe"
+
+    id: int | None = Field(default=None, primary_key=True)
+    checked_at: datetime = Field(sa_type=UTCDateTime)

@@ -6,7 +6,6 @@ import asyncio
 import logging
 
 from telegram import (
-    CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     MaybeInaccessibleMessage,
@@ -18,7 +17,7 @@ from telegram.error import BadRequest
 from bot import alerts, callbacks, enrolment, metrics, practice, rights, safety
 from bot.checkin_flow import Screen, awaiting_buttons, press_answer, take_comment
 from bot.handlers import reports
-from bot.handlers.common import identify, reply
+from bot.handlers.common import acknowledge, identify, reply
 from bot.services import BotContext
 
 log = logging.getLogger(__name__)
@@ -41,19 +40,6 @@ def _carries(message: MaybeInaccessibleMessage | None, data: str | None) -> bool
         for row in message.reply_markup.inline_keyboard
         for button in row
     )
-
-
-async def _acknowledge(query: CallbackQuery, text: str) -> None:
-    """Answer the tap (the short notice); a tap Telegram no longer accepts answers for is fine.
-
-    Telegram accepts an answer for about 15 seconds. When the bot was slower than that
-    (a restart, a backlog) the answer fails with "query is too old", yet the press was
-    handled and the message must still move on, so the failure stops nothing.
-    """
-    try:
-        await query.answer(text)
-    except BadRequest as exc:
-        log.info("the tap could not be answered: %s", type(exc).__name__)
 
 
 async def _show(update: Update, screen: Screen) -> None:
@@ -82,7 +68,7 @@ async def button(update: Update, context: BotContext) -> None:
         return
     person = await identify(services, update)
     if press is None:
-        await query.answer(texts.plain(person.locale, "common.button_invalid"))
+        await acknowledge(query, texts.plain(person.locale, "common.button_invalid"))
         return
     if isinstance(press, callbacks.RatingPress):
         await reports.rating_pressed(update, context, press)
@@ -96,12 +82,12 @@ async def button(update: Update, context: BotContext) -> None:
             # The generic answer replaces the consent buttons, but only on the message that
             # carries them: forged data pressed on a check-in must not wipe the check-in.
             if _carries(query.message, query.data):
-                await query.answer()
+                await acknowledge(query)
                 await _show(update, Screen(texts.render(person.locale, "common.unknown")))
             else:
-                await query.answer(texts.plain(person.locale, "common.button_invalid"))
+                await acknowledge(query, texts.plain(person.locale, "common.button_invalid"))
             return
-        await query.answer()
+        await acknowledge(query)
         locale = (await identify(services, update)).locale
         await _show(update, Screen(texts.render(locale, f"client.consent_{outcome}")))
         return
@@ -116,13 +102,15 @@ async def button(update: Update, context: BotContext) -> None:
             or not _carries(query.message, query.data)
             or press.issued_minute < rights.minute_of(stopping.consent_at or stopping.created_at)
         ):
-            await query.answer(texts.plain(person.locale, "common.button_invalid"))
+            await acknowledge(query, texts.plain(person.locale, "common.button_invalid"))
             return
-        await query.answer()
         if not press.confirm:
+            await acknowledge(query)
             await _show(update, Screen(texts.render(person.locale, "client.stop_cancelled")))
             return
+        # Leave first, then answer the tap: a late tap's answer fails, the leaving must not.
         left = await practice.leave_programme(services, stopping.id or 0)
+        await acknowledge(query)
         await _show(
             update,
             Screen(
@@ -133,20 +121,20 @@ async def button(update: Update, context: BotContext) -> None:
     if isinstance(press, callbacks.LanguagePress):
         target = person.therapist or person.client
         if target is None:
-            await query.answer(texts.plain(person.locale, "common.button_invalid"))
+            await acknowledge(query, texts.plain(person.locale, "common.button_invalid"))
             return
         kind = "therapist" if person.therapist else "client"
         changed = await practice.set_locale(services, kind, target.id or 0, press.locale)
         if not changed:
-            await query.answer(texts.plain(person.locale, "common.button_invalid"))
+            await acknowledge(query, texts.plain(person.locale, "common.button_invalid"))
             return
-        await query.answer()
+        await acknowledge(query)
         await _show(update, Screen(texts.render(press.locale, "language.set")))
         return
     if isinstance(press, callbacks.ErasePress | callbacks.NoticePress):
         await rights.on_press(update, context, person, press)
         return
-    await query.answer(texts.plain(person.locale, "common.button_invalid"))
+    await acknowledge(query, texts.plain(person.locale, "common.button_invalid"))
 
 
 async def _answer_pressed(
@@ -166,10 +154,10 @@ async def _answer_pressed(
     locale = result.locale or (await identify(services, update)).locale
     notice = services.texts.plain(locale, result.notice_key)
     if result.screen is None:
-        await _acknowledge(query, notice)
+        await acknowledge(query, notice)
         return
     try:
-        await asyncio.gather(_acknowledge(query, notice), _show(update, result.screen))
+        await asyncio.gather(acknowledge(query, notice), _show(update, result.screen))
     finally:
         # A finished check-in may show severe strain; checked even when the edit failed,
         # and again on a tap handled after a restart (the alert happens once). A check-in

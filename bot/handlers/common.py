@@ -11,12 +11,13 @@ from sqlalchemy import delete
 from sqlalchemy import update as update_statement
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
-from telegram import Update
+from telegram import CallbackQuery, Update
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import ApplicationHandlerStop, filters
 
 from bot import callbacks, practice, safety
+from bot.inbox import BOT_DATA_KEY, UpdateInbox
 from bot.services import BotContext, Services
 from bot.texts import pick_locale
 from storage import repo
@@ -71,6 +72,20 @@ async def reply(
     await message.reply_text(context.services.texts.render(locale, key, **values))
 
 
+async def acknowledge(query: CallbackQuery, text: str | None = None) -> None:
+    """Answer a tap (with a short notice); a tap Telegram no longer takes answers for is fine.
+
+    Telegram accepts an answer for about 15 seconds. When the bot was slower than that (a
+    restart, a backlog) the answer fails with "query is too old", yet the press has been
+    acted on and the message must still move on, so the failure stops nothing. Call it
+    after acting, so that nothing the answer does can keep the action from happening.
+    """
+    try:
+        await query.answer(text)
+    except BadRequest as exc:
+        log.info("the tap could not be answered: %s", type(exc).__name__)
+
+
 def answers_itself(update: Update) -> bool:
     """Whether the update is a check-in answer, which needs no duplicate guard.
 
@@ -102,12 +117,15 @@ async def drop_duplicates(update: Update, context: BotContext) -> None:
         return
     except IntegrityError:
         pass
+    # An update the polling inbox kept through a crash was taken by the process that
+    # stopped: take it over at once rather than after UPDATE_CLAIM (bot.inbox).
+    claim_cutoff = now if _left_by_a_stopped_poller(update, context) else now - UPDATE_CLAIM
     async with services.db.session() as session:
         taken_over = await session.exec(
             update_statement(ProcessedUpdate)
             .where(col(ProcessedUpdate.update_id) == update.update_id)
             .where(col(ProcessedUpdate.finished_at).is_(None))
-            .where(col(ProcessedUpdate.processed_at) < now - UPDATE_CLAIM)
+            .where(col(ProcessedUpdate.processed_at) <= claim_cutoff)
             .values(processed_at=now)
         )
     if taken_over.rowcount == 1:
@@ -115,6 +133,12 @@ async def drop_duplicates(update: Update, context: BotContext) -> None:
         return
     log.info("update %s already handled or being handled; ignored", update.update_id)
     raise ApplicationHandlerStop
+
+
+def _left_by_a_stopped_poller(update: Update, context: BotContext) -> bool:
+    """Whether the polling inbox replays this update after its process stopped."""
+    inbox = context.bot_data.get(BOT_DATA_KEY)
+    return isinstance(inbox, UpdateInbox) and inbox.replayed(update.update_id)
 
 
 async def finish_update(update: Update, context: BotContext) -> None:
@@ -215,27 +239,38 @@ async def edited(update: Update, context: BotContext) -> None:
 
 
 async def on_error(update: object, context: BotContext) -> None:
-    """Log the failure without content and tell the person nothing was lost."""
+    """Log the failure without content, tell the person once to send it again, stop the update.
+
+    python-telegram-bot calls the error handler once per handler group that fails, and
+    during a storage fault the duplicate guard, the command and the finishing mark all
+    fail: without the stop the person got up to three replies. Raising
+    ApplicationHandlerStop here ends the update after its first failure — what comes
+    later would only fail the same way — so the person is told once.
+    """
     error = context.error
     log.error(
         "handler failed: %s",
         type(error).__name__,
         exc_info=(type(error), error, error.__traceback__) if error else None,
     )
-    if (
-        isinstance(update, Update)
-        and update.effective_message is not None
-        and update.effective_chat
-    ):
-        if update.effective_chat.type != ChatType.PRIVATE:
-            return
-        locale = pick_locale(
-            update.effective_user.language_code if update.effective_user else None,
-            context.services.texts.locales,
+    if not isinstance(update, Update):
+        return  # a job's failure: nobody to tell, nothing to stop
+    await _tell_the_sender(update, context)
+    raise ApplicationHandlerStop
+
+
+async def _tell_the_sender(update: Update, context: BotContext) -> None:
+    """Say in a private chat that what was sent may not have been saved."""
+    chat = update.effective_chat
+    if update.effective_message is None or chat is None or chat.type != ChatType.PRIVATE:
+        return
+    locale = pick_locale(
+        update.effective_user.language_code if update.effective_user else None,
+        context.services.texts.locales,
+    )
+    try:
+        await update.effective_message.reply_text(
+            context.services.texts.render(locale, "common.error")
         )
-        try:
-            await update.effective_message.reply_text(
-                context.services.texts.render(locale, "common.error")
-            )
-        except Exception:  # noqa: BLE001 - the error path must never raise
-            log.warning("could not tell the sender about the failure")
+    except Exception:  # noqa: BLE001 - the error path must never raise
+        log.warning("could not tell the sender about the failure")

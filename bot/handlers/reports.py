@@ -9,7 +9,7 @@ from telegram.error import BadRequest
 
 from bot import callbacks, ratings, reports
 from bot.digest_service import weekly_digest
-from bot.handlers.common import identify, reply
+from bot.handlers.common import acknowledge, identify, reply
 from bot.outbox import keyboard
 from bot.services import BotContext
 from storage import audit
@@ -134,7 +134,7 @@ async def rating_pressed(update: Update, context: BotContext, press: callbacks.R
     if query is None:
         return
     result = await ratings.press_rating(context.services, query.from_user.id, press)
-    await query.answer(result.notice)
+    await acknowledge(query, result.notice)
     if result.text is None:
         return
     try:

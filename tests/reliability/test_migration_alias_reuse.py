@@ -16,7 +16,7 @@ from storage.migrate import current_revision, downgrade, upgrade
 from storage.types import UTCDateTime
 
 WHEN = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
-BEFORE = "0004_update_finished"
+BEFORE = "0005_update_inbox"
 THERAPIST = (
     "INSERT INTO therapist (id, telegram_user_id, chat_id, name, locale, locale_chosen, "
     "timezone, digest_weekday, digest_time, rates_sessions, created_at) VALUES "

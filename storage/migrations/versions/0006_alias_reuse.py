@@ -1,7 +1,7 @@
 """client: an alias may be given again, and one person may hold several records
 
 Revision ID: 0006_alias_reuse
-Revises: 0004_update_finished
+Revises: 0005_update_inbox
 Create Date: 2026-12-03 14:00:00
 
 Identity rests on the person, never on the alias. When a therapist gives an alias again
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006_alias_reuse"
-down_revision: str | None = "0004_update_finished"
+down_revision: str | None = "0005_update_inbox"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
