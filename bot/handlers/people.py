@@ -9,6 +9,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from bot import callbacks, enrolment, practice, rights
 from bot.core.digest import split_html_messages
 from bot.handlers import reports
+from bot.handlers.admin import refused_while_inactive, with_source_line
 from bot.handlers.common import Person, identify, reply
 from bot.services import BotContext
 from bot.tokens import deep_link
@@ -85,6 +86,8 @@ async def _therapist_or_refuse(update: Update, context: BotContext) -> Person | 
             person.locale,
             "common.unknown" if not person.client else "client.not_for_clients",
         )
+        return None
+    if await refused_while_inactive(update, context, person.therapist):
         return None
     return person
 
@@ -269,7 +272,9 @@ async def help_command(update: Update, context: BotContext) -> None:
         if person.client
         else "common.unknown"
     )
-    await reply(update, context, person.locale, key)
+    message = update.effective_message
+    if message is not None:
+        await message.reply_text(with_source_line(context.services.texts, person.locale, key))
 
 
 async def privacy(update: Update, context: BotContext) -> None:
@@ -278,7 +283,10 @@ async def privacy(update: Update, context: BotContext) -> None:
     if person.client is None and person.therapist is None:
         await reply(update, context, person.locale, "common.unknown")
         return
-    await reply(update, context, person.locale, "client.privacy")
+    message = update.effective_message
+    if message is not None:
+        text = with_source_line(context.services.texts, person.locale, "client.privacy")
+        await message.reply_text(text)
 
 
 async def _client_or_refuse(update: Update, context: BotContext) -> Client | None:
