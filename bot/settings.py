@@ -137,8 +137,8 @@ class Settings(BaseSettings):
     retention_months: Annotated[int, Field(ge=0, le=240)] = Field(
         default=12,
         description="Erase everything about a client this many months after they stopped "
-        "taking part (left, declined, never joined, or blocked the bot); 0 keeps data until "
-        "the client erases it with /delete.",
+        "taking part (left, therapy ended with /end, declined, never joined, or blocked the "
+        "bot); 0 keeps data until the client erases it with /delete.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level. Logs never contain message text, tokens or keys."
