@@ -165,6 +165,10 @@ async def test_the_therapist_ends_a_client_s_participation_when_therapy_ends(
         await bed.advance(days=1)
     assert len(alex.messages()) == seen, "no check-in or reminder after the end"
     assert len(await rows(bed, Answer)) == 6, "the answers are kept under retention"
+    # ... and erased once RETENTION_MONTHS (12) have passed since the end.
+    await bed.advance(days=370)
+    assert await rows(bed, Answer) == []
+    assert await rows(bed, Client) == []
 
 
 async def test_source_is_there_for_everyone(bed: Testbed) -> None:
