@@ -272,6 +272,10 @@ async def help_command(update: Update, context: BotContext) -> None:
         if person.client
         else "common.unknown"
     )
+    if not person.known:
+        # Strangers get the one generic reply, the same for every command (/source works).
+        await reply(update, context, person.locale, key)
+        return
     message = update.effective_message
     if message is not None:
         await message.reply_text(with_source_line(context.services.texts, person.locale, key))
