@@ -216,10 +216,21 @@ def main() -> None:
             f"{row['unanswered']:>8} {row['cpu_ms']:>14.2f} {row['cpu_share']:>11.2f}"
         )
     print(
-        f"ratio to floor: throughput {floor['rate'] / ours['rate']:.2f}x slower, "
+        f"ratio to floor: throughput {throughput_ratio(ours['rate'], floor['rate'])}, "
         f"p50 {ours['p50_ms'] / floor['p50_ms']:.2f}x, "
         f"CPU per answer {ours['cpu_ms'] / floor['cpu_ms']:.2f}x"
     )
+
+
+def throughput_ratio(ours: float, floor: float) -> str:
+    """'1.35x slower' or '1.35x faster': the bot's answers/s against the bare floor's."""
+    if ours <= 0 or floor <= 0:
+        return "not measured"
+    if ours < floor:
+        return f"{floor / ours:.2f}x slower"
+    if ours > floor:
+        return f"{ours / floor:.2f}x faster"
+    return "the same"
 
 
 if __name__ == "__main__":

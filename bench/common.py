@@ -37,7 +37,7 @@ from storage.models import CheckIn, Client, Therapist, TherapySession  # noqa: E
 POSTGRES_ADMIN = os.environ.get(
     "ALLIANCE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
 )
-TOKEN = "123456:BENCH-TEST-TOKEN"
+TOKEN = "123456789:AA-local-bench-stand-in-not-real"
 FIRST_CHAT = 800_000_000
 
 

@@ -21,7 +21,7 @@ from telegram.ext import (
 
 from bot import flood, metrics, rights, safety
 from bot.dispatcher import run_due_work
-from bot.handlers import buttons, common, people, reports
+from bot.handlers import admin, buttons, common, people, reports
 from bot.services import BotContext, Services
 from bot.transport import AiohttpRequest
 from bot.updates import PerPersonUpdateProcessor
@@ -162,6 +162,8 @@ def add_handlers(application: AppType) -> None:
         "language": people.language,
         "mydata": rights.mydata,
         "delete": rights.delete_command,
+        "source": admin.source,
+        "end": admin.end,
     }
     private = filters.ChatType.PRIVATE
     for name, callback in commands.items():

@@ -20,6 +20,7 @@ _RATE = re.compile(r"r:(\d{1,12}):([1-5])", re.ASCII)
 
 _ERASE = re.compile(r"e([yn]):(\d{1,12}):(\d{1,12})", re.ASCII)
 _NOTICE = re.compile(r"n([yn]):(\d{1,4})", re.ASCII)
+_END = re.compile(r"x([yn]):(\d{1,12})", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,23 @@ class NoticePress:
     version: int
 
 
+@dataclass(frozen=True)
+class EndPress:
+    """The therapist's answer to /end: end this client's participation (therapy is over)."""
+
+    confirm: bool
+    client_id: int
+
+
 Press = (
-    AnswerPress | ConsentPress | StopPress | LanguagePress | RatingPress | ErasePress | NoticePress
+    AnswerPress
+    | ConsentPress
+    | StopPress
+    | LanguagePress
+    | RatingPress
+    | ErasePress
+    | NoticePress
+    | EndPress
 )
 
 
@@ -120,6 +136,11 @@ def notice(agree: bool, version: int) -> str:
     return f"n{'y' if agree else 'n'}:{version}"
 
 
+def end(confirm: bool, client_id: int) -> str:
+    """Callback data for the /end confirmation."""
+    return f"x{'y' if confirm else 'n'}:{client_id}"
+
+
 def parse(data: str | None) -> Press | None:
     """The meaning of callback data, or None when it is malformed."""
     if not data or len(data) > 64:
@@ -139,4 +160,6 @@ def parse(data: str | None) -> Press | None:
         return ErasePress(match.group(1) == "y", int(match.group(2)), int(match.group(3)))
     if match := _NOTICE.fullmatch(data):
         return NoticePress(match.group(1) == "y", int(match.group(2)))
+    if match := _END.fullmatch(data):
+        return EndPress(match.group(1) == "y", int(match.group(2)))
     return None

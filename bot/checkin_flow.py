@@ -403,6 +403,8 @@ class CommentResult:
     message_id: int | None
     screen: Screen
     checkin_id: int
+    # The comment was the last item: the check-in is complete (counted in the metrics).
+    completed: bool = False
 
 
 async def take_comment(services: Services, user_id: int, text: str) -> CommentResult | None:
@@ -437,12 +439,13 @@ async def _take_comment(services: Services, user_id: int, text: str) -> CommentR
                 )
             )
             answers[item.id] = None
-            screen, _completed = await _move_on(session, services, checkin, client, answers, now)
+            screen, completed = await _move_on(session, services, checkin, client, answers, now)
             return CommentResult(
                 chat_id=client.chat_id or user_id,
                 message_id=checkin.message_id,
                 screen=screen,
                 checkin_id=checkin.id or 0,
+                completed=completed,
             )
     return None
 

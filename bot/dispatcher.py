@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import alerts, callbacks, outbox, ratings, rights
+from bot import alerts, callbacks, outbox, ratings, rights, therapists
 from bot.checkin_flow import (
     Screen,
     answer_map,
@@ -106,6 +106,9 @@ async def materialise_schedules(services: Services, now: datetime, report: Dispa
             )
             if client is None or client.status != "active":
                 continue
+            therapist = await session.get(Therapist, client.therapist_id)
+            if therapist is None or therapist.deactivated_at is not None:
+                continue  # deactivated by the admin: no sessions, so no check-ins
             if await session_near(session, client.id or 0, end):
                 continue  # the therapist also recorded this session with /session
             therapy_session = TherapySession(
@@ -162,6 +165,8 @@ async def queue_due_checkins(
                 )
             )
         }
+        # Clients of a therapist the admin deactivated get no check-ins meanwhile.
+        inactive = await therapists.inactive_therapist_ids(session)
         open_by_client: dict[int, list[CheckIn]] = {}
         for open_one in await session.exec(
             select(CheckIn)
@@ -182,7 +187,12 @@ async def queue_due_checkins(
                 report.expired += 1
                 continue
             client = clients.get(checkin.client_id)
-            if client is None or client.status in ("stopped", "declined") or client.unreachable_at:
+            if (
+                client is None
+                or client.status in ("stopped", "declined")
+                or client.unreachable_at
+                or client.therapist_id in inactive
+            ):
                 checkin.status = "cancelled"
                 checkin.closed_at = now
                 report.cancelled += 1
@@ -432,7 +442,11 @@ async def queue_weekly_digests(services: Services, now: datetime, report: Dispat
     """
     async with services.db.session() as session:
         therapists = (
-            await session.exec(select(Therapist).where(col(Therapist.unreachable_at).is_(None)))
+            await session.exec(
+                select(Therapist)
+                .where(col(Therapist.unreachable_at).is_(None))
+                .where(col(Therapist.deactivated_at).is_(None))
+            )
         ).all()
         recent = await session.exec(
             select(DigestRun.therapist_id, DigestRun.slot_at).where(

@@ -113,16 +113,69 @@ async def check_database(state: _State) -> Check:
     except TimeoutError:
         return Check("database", "FAIL", f"{where} did not answer within {NETWORK_TIMEOUT:g}s")
     except Exception as exc:  # noqa: BLE001 - any driver error means "not reachable"
-        return Check(
-            "database",
-            "FAIL",
-            f"cannot connect to {where} ({type(exc).__name__}): check DATABASE_URL and that "
-            "the server is running",
-        )
+        return Check("database", "FAIL", connect_failure(exc, url))
     finally:
         await engine.dispose()
     state.database_ok = True
     return Check("database", "OK", f"{where} is reachable")
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE a PostgreSQL error carries, looked for along the chain of causes."""
+    seen: set[int] = set()
+    found: BaseException | None = exc
+    while found is not None and id(found) not in seen:
+        seen.add(id(found))
+        code = getattr(found, "sqlstate", None) or getattr(found, "pgcode", None)
+        if isinstance(code, str):
+            return code
+        found = getattr(found, "orig", None) or found.__cause__ or found.__context__
+    return None
+
+
+def connect_failure(exc: BaseException, url: str) -> str:
+    """Why a database could not be opened, in words an admin can act on (no password)."""
+    parsed = make_url(url)
+    where = describe_database(url)
+    server = f"PostgreSQL at {parsed.host or 'localhost'}:{parsed.port or 5432}"
+    code = _sqlstate(exc)
+    if code == "3D000":  # invalid_catalog_name
+        return (
+            f"{server} answers, but has no database named '{parsed.database}': create it "
+            f"(`sudo -u postgres createdb --owner {parsed.username or 'alliance'} "
+            f"{parsed.database}`, docs/deploy.md) or fix DATABASE_URL"
+        )
+    if code in ("28P01", "28000"):  # invalid_password, invalid_authorization_specification
+        return (
+            f"{server} refused the login of user '{parsed.username}' (wrong password, or no "
+            "such role): check DATABASE_URL"
+        )
+    if isinstance(exc, ConnectionRefusedError) or isinstance(exc.__cause__, ConnectionRefusedError):
+        return f"nothing answers at {server}: is the server running? (DATABASE_URL)"
+    return (
+        f"cannot connect to {where} ({type(exc).__name__}): check DATABASE_URL and that "
+        "the server is running"
+    )
+
+
+async def database_problem(settings: Settings, *, need_current: bool = True) -> str | None:
+    """Why the admin's commands cannot use the database yet (one line), or None.
+
+    The same checks as the doctor's database and migrations lines, for commands that read
+    or change the database and must not create one or meet a missing table.
+    """
+    state = _State(settings=settings)
+    reachable = await check_database(state)
+    if reachable.status != "OK":
+        return reachable.detail
+    migrations = await check_migrations(state)
+    if migrations.status == "OK":
+        return None
+    from storage.migrate import current_revision
+
+    if need_current or await current_revision(settings.database_url) is None:
+        return migrations.detail
+    return None
 
 
 async def check_migrations(state: _State) -> Check:

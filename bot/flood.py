@@ -26,11 +26,12 @@ from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any, TypedDict
 
-from telegram._utils.types import JSONDict
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 
 log = logging.getLogger(__name__)
+# A Bot API result as PTB passes it (PTB's own alias lives in a private module).
+JSONDict = dict[str, Any]
 
 # Methods that put a new message into a chat: these count against both budgets.
 _SENDS = frozenset(

@@ -714,7 +714,10 @@ def cmd_audit(settings: Settings, days: int) -> int:
         finally:
             await db.dispose()
 
-    for event in asyncio.run(_read()):
+    events = asyncio.run(_read())
+    if not events:
+        print(f"no audit events in the last {max(days, 0)} days")
+    for event in events:
         actor = event.actor_kind + (f"#{event.actor_id}" if event.actor_id is not None else "")
         about = f" client#{event.client_id}" if event.client_id is not None else ""
         detail = f" {event.detail}" if event.detail else ""

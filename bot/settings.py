@@ -137,8 +137,8 @@ class Settings(BaseSettings):
     retention_months: Annotated[int, Field(ge=0, le=240)] = Field(
         default=12,
         description="Erase everything about a client this many months after they stopped "
-        "taking part (left, declined, never joined, or blocked the bot); 0 keeps data until "
-        "the client erases it with /delete.",
+        "taking part (left, therapy ended with /end, declined, never joined, or blocked the "
+        "bot); 0 keeps data until the client erases it with /delete.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level. Logs never contain message text, tokens or keys."
@@ -211,6 +211,22 @@ class Settings(BaseSettings):
         "they are on the webhook server. Off by default.",
     )
 
+    source_url: str | None = Field(
+        default=None,
+        description="Where the people using the bot get its source code (the AGPL's network "
+        "clause), shown by /source, e.g. the practice's copy of the repository. Unset, "
+        "/source sends the running code itself as a .tar.gz file.",
+    )
+
+    @field_validator("source_url")
+    @classmethod
+    def _source_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not re.match(r"^https?://[^\s/]+(/\S*)?$", value.strip()):
+            raise ValueError("must be an http(s) URL such as https://git.example.org/alliance")
+        return value.strip()
+
     @field_validator("webhook_url")
     @classmethod
     def _webhook_url(cls, value: str | None) -> str | None:
@@ -274,7 +290,7 @@ class Settings(BaseSettings):
         if self.telegram_bot_token is None or not self.telegram_bot_token.get_secret_value():
             raise ConfigError("TELEGRAM_BOT_TOKEN is not set: put the token from BotFather in .env")
         token = self.telegram_bot_token.get_secret_value().strip()
-        if not re.match(r"^\d+:[A-Za-z0-9_-]{20,}$", token) and not token.endswith("TEST-TOKEN"):
+        if not re.match(r"^\d+:[A-Za-z0-9_-]{20,}$", token):
             raise ConfigError("TELEGRAM_BOT_TOKEN does not look like a bot token (digits:letters)")
         return token
 

@@ -7,6 +7,13 @@ already used for the webhook server, does the same work several times faster.
 Behaviour is python-telegram-bot's own: it builds the request, reads the answer and
 maps Telegram's errors; this class only moves bytes and maps network failures to
 TimedOut / NetworkError as HTTPXRequest does.
+
+Only python-telegram-bot's public API is used: BaseRequest and RequestData from
+telegram.request, the errors from telegram.error. A timeout argument is either a
+number, None (no timeout) or PTB's "not given" marker (BaseRequest.DEFAULT_NONE, whose
+class is private), so anything that is not a number or None means "use the default".
+tests/unit/test_transport.py pins this: the abstract methods of BaseRequest, and a round
+trip through the stand-in with text, files and a timeout.
 """
 
 from __future__ import annotations
@@ -14,8 +21,6 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
-from telegram._utils.defaultvalue import DefaultValue
-from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
@@ -61,18 +66,16 @@ class AiohttpRequest(BaseRequest):
         url: str,
         method: str,
         request_data: RequestData | None = None,
-        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        read_timeout: object = BaseRequest.DEFAULT_NONE,
+        write_timeout: object = BaseRequest.DEFAULT_NONE,
+        connect_timeout: object = BaseRequest.DEFAULT_NONE,
+        pool_timeout: object = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
         """Send one request; return the HTTP status and body."""
         if self._session is None or self._session.closed:
             raise RuntimeError("This AiohttpRequest is not initialized!")
-        read = self._read_timeout if isinstance(read_timeout, DefaultValue) else read_timeout
-        connect = (
-            self._connect_timeout if isinstance(connect_timeout, DefaultValue) else connect_timeout
-        )
+        read = _seconds(read_timeout, self._read_timeout)
+        connect = _seconds(connect_timeout, self._connect_timeout)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
         body: Any = None
         if request_data is not None:
@@ -95,6 +98,15 @@ class AiohttpRequest(BaseRequest):
             raise TimedOut from exc
         except aiohttp.ClientError as exc:
             raise NetworkError(f"aiohttp.{type(exc).__name__}") from exc
+
+
+def _seconds(given: object, default: float | None) -> float | None:
+    """A timeout PTB passed: a number or None as given, its "not given" marker as the default."""
+    if given is None:
+        return None
+    if isinstance(given, int | float) and not isinstance(given, bool):
+        return float(given)
+    return default
 
 
 def _file_part(part: Any) -> tuple[str | None, Any, str | None]:

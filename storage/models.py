@@ -36,6 +36,9 @@ class Therapist(SQLModel, table=True):
     rates_sessions: bool = False
     created_at: datetime = Field(sa_type=UTCDateTime)
     unreachable_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Set by the admin (`alliance-checkin therapist deactivate`): no check-ins for their
+    # clients, no digests, commands refused; cleared by `therapist reactivate`.
+    deactivated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 def _alias_key(alias: str) -> str:

@@ -16,7 +16,7 @@ from telegram.error import BadRequest
 
 from bot import alerts, callbacks, enrolment, metrics, practice, rights, safety
 from bot.checkin_flow import Screen, awaiting_buttons, press_answer, take_comment
-from bot.handlers import reports
+from bot.handlers import admin, reports
 from bot.handlers.common import acknowledge, identify, reply
 from bot.services import BotContext
 
@@ -69,6 +69,9 @@ async def button(update: Update, context: BotContext) -> None:
     person = await identify(services, update)
     if press is None:
         await acknowledge(query, texts.plain(person.locale, "common.button_invalid"))
+        return
+    if isinstance(press, callbacks.EndPress):
+        await admin.end_pressed(update, context, press)
         return
     if isinstance(press, callbacks.RatingPress):
         await reports.rating_pressed(update, context, press)
@@ -184,7 +187,7 @@ async def text_message(update: Update, context: BotContext) -> None:
     if person.client is not None:
         result = await take_comment(services, user.id, message.text)
         if result is not None:
-            metrics.record_press("checkin.saved", completed=False)
+            metrics.record_press("checkin.saved", completed=result.completed)
             if result.message_id is not None:
                 try:
                     await context.bot.edit_message_text(

@@ -10,6 +10,7 @@ from bot import callbacks, enrolment, practice, rights
 from bot.core.digest import split_html_messages
 from bot.core.scheduling import suggest_timezones
 from bot.handlers import reports
+from bot.handlers.admin import refused_while_inactive, with_source_line
 from bot.handlers.common import Person, identify, reply
 from bot.services import BotContext
 from bot.tokens import deep_link
@@ -86,6 +87,8 @@ async def _therapist_or_refuse(update: Update, context: BotContext) -> Person | 
             person.locale,
             "common.unknown" if not person.client else "client.not_for_clients",
         )
+        return None
+    if await refused_while_inactive(update, context, person.therapist):
         return None
     return person
 
@@ -289,7 +292,13 @@ async def help_command(update: Update, context: BotContext) -> None:
         if person.client
         else "common.unknown"
     )
-    await reply(update, context, person.locale, key)
+    if not person.known:
+        # Strangers get the one generic reply, the same for every command (/source works).
+        await reply(update, context, person.locale, key)
+        return
+    message = update.effective_message
+    if message is not None:
+        await message.reply_text(with_source_line(context.services.texts, person.locale, key))
 
 
 async def privacy(update: Update, context: BotContext) -> None:
@@ -298,7 +307,10 @@ async def privacy(update: Update, context: BotContext) -> None:
     if person.client is None and person.therapist is None:
         await reply(update, context, person.locale, "common.unknown")
         return
-    await reply(update, context, person.locale, "client.privacy")
+    message = update.effective_message
+    if message is not None:
+        text = with_source_line(context.services.texts, person.locale, "client.privacy")
+        await message.reply_text(text)
 
 
 async def _client_or_refuse(update: Update, context: BotContext) -> Client | None:

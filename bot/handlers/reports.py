@@ -9,6 +9,7 @@ from telegram.error import BadRequest
 
 from bot import callbacks, ratings, reports
 from bot.digest_service import weekly_digest
+from bot.handlers.admin import refused_while_inactive
 from bot.handlers.common import acknowledge, identify, reply
 from bot.outbox import keyboard
 from bot.services import BotContext
@@ -28,6 +29,8 @@ async def _therapist(update: Update, context: BotContext) -> Therapist | None:
     if person.therapist is None:
         key = "client.not_for_clients" if person.client else "common.unknown"
         await reply(update, context, person.locale, key)
+        return None
+    if await refused_while_inactive(update, context, person.therapist):
         return None
     return person.therapist
 

@@ -23,11 +23,12 @@ from bot.standin.models import (
     private_chat,
     supergroup_chat,
 )
-from bot.standin.server import BotAPIStandIn
+from bot.standin.server import STANDIN_TOKEN, BotAPIStandIn
 
 __all__ = [
     "ApiCall",
     "BotAPIStandIn",
+    "STANDIN_TOKEN",
     "Button",
     "CallbackAnswer",
     "ChatMessage",

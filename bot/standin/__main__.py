@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import contextlib
 
-from bot.standin.server import BotAPIStandIn
+from bot.standin.server import STANDIN_TOKEN, BotAPIStandIn
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -16,7 +16,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8081, help="TCP port (default 8081)")
-    parser.add_argument("--token", default="123456:TEST-TOKEN", help="bot token to accept")
+    parser.add_argument("--token", default=STANDIN_TOKEN, help="bot token to accept")
     parser.add_argument("--bot-username", default="alliance_test_bot", help="bot username")
     parser.add_argument("--global-rate", type=float, default=None, help="messages/s overall")
     parser.add_argument("--per-chat-rate", type=float, default=None, help="messages/s per chat")

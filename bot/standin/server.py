@@ -93,6 +93,9 @@ _DEFAULT_DESCRIPTIONS = {
     502: "Bad Gateway",
 }
 _MAX_BODY = 60 * 1024 * 1024
+# A token of the real shape (digits:35 characters) that Telegram never issued: the bot
+# checks tokens as in production, with no carve-out for tests.
+STANDIN_TOKEN = "123456789:AA-local-stand-in-token-not-real"
 
 
 @dataclass
@@ -141,7 +144,7 @@ class BotAPIStandIn:
     def __init__(
         self,
         *,
-        token: str = "123456:TEST-TOKEN",
+        token: str = STANDIN_TOKEN,
         bot_username: str = "alliance_test_bot",
         host: str = "127.0.0.1",
         port: int = 0,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Collection, Mapping
+from logging.config import fileConfig
 from typing import Any
 
 from alembic import context
@@ -15,6 +16,20 @@ from storage.db import make_engine
 from storage.models import metadata
 
 config = context.config
+if config.config_file_name is not None:
+    # Alembic's own command line (alembic.ini): its log lines say what it applies.
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+
+def _url() -> str:
+    """The database: the URL the bot passes in, or, for Alembic's own command line
+    (alembic.ini at the project root), DATABASE_URL from the environment or .env."""
+    given = config.get_main_option("sqlalchemy.url")
+    if given:
+        return given
+    from bot.settings import load_settings
+
+    return load_settings().database_url
 
 
 def _run(connection: Connection) -> None:
@@ -71,7 +86,7 @@ def _transactional_ddl(engine: Engine) -> None:
 
 
 async def _run_async() -> None:
-    engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
+    engine = make_engine(_url())
     if engine.dialect.name == "sqlite":
         _transactional_ddl(engine.sync_engine)
     async with engine.connect() as connection:
@@ -83,7 +98,7 @@ async def _run_async() -> None:
 def run_migrations_offline() -> None:
     """Emit SQL without a connection (alembic --sql)."""
     context.configure(
-        url=config.get_main_option("sqlalchemy.url"),
+        url=_url(),
         target_metadata=metadata,
         literal_binds=True,
     )

@@ -578,7 +578,8 @@ async def test_language_switches_and_later_messages_follow(bed: Testbed) -> None
     await alex.press("Español")
     assert alex.last_text() == shown(bed, "language.set", "es")
     await alex.command("help")
-    assert alex.last_text() == shown(bed, "client.help", "es")
+    help_es = shown(bed, "client.help", "es") + "\n\n" + shown(bed, "admin.source_line", "es")
+    assert alex.last_text() == help_es
     await ada.command("session", "alex")
     await bed.advance(minutes=60)
     assert "Hoy me sentí escuchado/a" in alex.last_text()

@@ -91,7 +91,7 @@ async def bot(tg: BotAPIStandIn) -> AsyncIterator[Bot]:
 
 async def test_get_me(tg: BotAPIStandIn, bot: Bot) -> None:
     me = await bot.get_me()
-    assert me.id == tg.bot_id == 123456
+    assert me.id == tg.bot_id == 123456789
     assert me.is_bot
     assert me.username == tg.bot_username == "alliance_test_bot"
     assert tg.base_url == f"http://127.0.0.1:{tg.port}/bot"
