@@ -16,7 +16,7 @@ from telegram import (
 from telegram.error import BadRequest
 
 from bot import alerts, callbacks, enrolment, metrics, practice, rights, safety
-from bot.checkin_flow import Screen, awaiting_buttons, press_answer, take_comment
+from bot.checkin_flow import Screen, awaiting_buttons, press_answer, press_back, take_comment
 from bot.handlers import reports
 from bot.handlers.common import identify, reply
 from bot.services import BotContext
@@ -79,6 +79,9 @@ async def button(update: Update, context: BotContext) -> None:
     texts = services.texts
     if isinstance(press, callbacks.AnswerPress):
         await _answer_pressed(update, context, press)
+        return
+    if isinstance(press, callbacks.BackPress):
+        await _back_pressed(update, context, press)
         return
     person = await identify(services, update)
     if press is None:
@@ -182,6 +185,21 @@ async def _answer_pressed(
             )
 
 
+async def _back_pressed(update: Update, context: BotContext, press: callbacks.BackPress) -> None:
+    """ "Back" in a check-in: take the latest answer back and show its question again."""
+    query = update.callback_query
+    assert query is not None
+    services = context.services
+    message_id = query.message.message_id if query.message else None
+    result = await press_back(services, query.from_user.id, message_id, press)
+    locale = result.locale or (await identify(services, update)).locale
+    notice = services.texts.plain(locale, result.notice_key)
+    if result.screen is None:
+        await _acknowledge(query, notice)
+        return
+    await asyncio.gather(_acknowledge(query, notice), _show(update, result.screen))
+
+
 async def text_message(update: Update, context: BotContext) -> None:
     """Plain text: a check-in comment if one is awaited, otherwise a kind pointer."""
     message = update.message
@@ -209,8 +227,15 @@ async def text_message(update: Update, context: BotContext) -> None:
             return
         if safety.flagged(context):
             return  # the crisis reply has answered; "your therapist won't see this" is untrue now
-        if await awaiting_buttons(services, user.id):
-            await reply(update, context, person.locale, "checkin.use_buttons")
+        awaited = await awaiting_buttons(services, user.id)
+        if awaited is not None:
+            await reply(
+                update,
+                context,
+                person.locale,
+                "checkin.use_buttons",
+                can_go_back=awaited.can_go_back,
+            )
             return
         await reply(update, context, person.locale, "client.stray_text")
         return

@@ -22,14 +22,14 @@ async def test_a_german_client_checks_in_in_german(bed: Testbed) -> None:
     await therapist.command("session", "lena")
     await bed.advance(minutes=60)
     question = lena.last()
-    assert "gehört, verstanden und respektiert" in (question.text or "")
+    assert "gehört und ernst genommen" in (question.text or "")
     assert [t.split(" · ")[0] for t in question.button_texts] == ["5", "4", "3", "2", "1"]
     assert question.button_texts[0] == "5 · Völlig"
 
     await answer_checkin(lena, "4", "4", "3", "4")
-    assert lena.last().button_texts == ["Nein", "Ein wenig", "Stark"]
+    assert lena.last().button_texts == ["Nein", "Ein wenig", "Stark", "↩ Zurück"]
     await lena.press("Ein wenig")
-    assert lena.last().button_texts == ["Ja", "Teilweise", "Nein"]
+    assert lena.last().button_texts == ["Ja", "Teilweise", "Nein", "↩ Zurück"]
     await lena.press("Nein")
     assert any("Überspringen" in b for b in lena.last().button_texts)
     await lena.press("Überspringen")

@@ -46,6 +46,7 @@ TAP_ANSWERS = {
     "checkin.closed",
     "checkin.moved",
     "checkin.back_done",
+    "checkin.back_stale",
     "common.button_invalid",
 }
 CAPTIONS = re.compile(r"(caption|chart_caption)$")
@@ -64,6 +65,7 @@ FULL: dict[str, Any] = {
     "at": WHEN,
     "away": "paused on 24 Nov",
     "baseline": "4.2",
+    "can_go_back": True,
     "clients": 2,
     "clipped": True,
     "comment": NOTE,
@@ -118,6 +120,7 @@ FULL: dict[str, Any] = {
     "resources": None,  # per locale, below
     "line": None,  # per variant, below
     "rows": 12,
+    "same_day": True,
     "scores": [("Heard", 4), ("Goals", 3)],
     "session_day": WHEN,
     "severe": True,
@@ -145,6 +148,7 @@ FULL: dict[str, Any] = {
 EMPTY: dict[str, Any] = {
     **FULL,
     "away": "",
+    "can_go_back": False,
     "clipped": False,
     "comments": [],
     "conversation": False,
@@ -172,6 +176,7 @@ EMPTY: dict[str, Any] = {
     "rating": None,
     "reminder": False,
     "repaired": False,
+    "same_day": False,
     "scores": [],
     "severe": False,
     "severity": 0,

@@ -1,0 +1,189 @@
+"""The client's minute as the client sees it: the notice, correcting a mis-tap, the counter."""
+
+from __future__ import annotations
+
+import re
+from zoneinfo import ZoneInfo
+
+from checks import db_snapshot, rows
+from story import answer_checkin, enrolled_client, enrolled_therapist, new_person
+
+from bot.callbacks import back as back_data
+from bot.testbed import Testbed
+from storage.models import Answer, AnswerChange, CheckIn, Client, TherapySession
+
+COUNTER = re.compile(r"· (\d+)/(\d+)")
+
+
+def counter(text: str | None) -> tuple[int, int]:
+    """The "n/total" in a check-in question's header."""
+    found = COUNTER.search(text or "")
+    assert found, f"no counter in {text!r}"
+    return int(found.group(1)), int(found.group(2))
+
+
+async def test_the_privacy_notice_shows_bold_text_not_tags(bed: Testbed) -> None:
+    """The welcome and /privacy show their emphasis as formatting, in every language."""
+    therapist = await enrolled_therapist(bed)
+    for language in ("en", "es", "de"):
+        await therapist.command("invite", f"notice{language}")
+        client = new_person(bed, "Noa", language)
+        await client.command("start", therapist.link_token())
+        welcome = client.last()
+        assert "<b>" not in (welcome.text or "") and "&lt;" not in (welcome.text or "")
+        assert any(entity["type"] == "bold" for entity in welcome.entities)
+        await client.press("✅")
+        await client.command("privacy")
+        notice = client.last()
+        assert "<b>" not in (notice.text or "") and "</b>" not in (notice.text or "")
+        assert any(entity["type"] == "bold" for entity in notice.entities)
+
+
+async def test_a_mis_tap_is_corrected_with_back_and_the_change_is_kept(bed: Testbed) -> None:
+    """Alex taps 1 instead of 5, taps Back, the same question comes back in the same
+    message, Alex taps 5: 5 is the answer that counts and the 1 is kept as changed."""
+    therapist = await enrolled_therapist(bed)
+    alex = await enrolled_client(bed, therapist, "alex")
+    await therapist.command("session", "alex")
+    await bed.advance(minutes=60)
+    first = alex.last()
+    assert "↩ Back" not in first.button_texts, "nothing to go back to on the first question"
+    bond = first.text or ""
+
+    await alex.press("1")
+    assert "↩ Back" in alex.last().button_texts
+    assert "what matters most" in alex.last_text()
+
+    notice = await alex.press("↩ Back")
+    assert "Choose again" in notice
+    again = alex.last()
+    assert again.message_id == first.message_id, "one message, edited in place"
+    assert again.text == bond
+    await alex.press("5")
+    await answer_checkin(alex, "4", "4", "4", "No", "Skip")
+    assert alex.last_text().startswith("Thank you!")
+
+    answers = {a.item_id: a.value for a in await rows(bed, Answer)}
+    assert answers["bond"] == 5
+    changes = await rows(bed, AnswerChange)
+    assert [(c.item_id, c.value) for c in changes] == [("bond", 1)]
+
+    await therapist.command("digest")
+    assert "1/5" not in therapist.last_text(), "the slip is not what the digest reads"
+
+
+async def test_back_reaches_the_tension_question_and_the_follow_up_goes_away(
+    bed: Testbed,
+) -> None:
+    """Back from the follow-up to "tension"; answering "No" then skips the follow-up."""
+    therapist = await enrolled_therapist(bed)
+    alex = await enrolled_client(bed, therapist, "alex")
+    await therapist.command("session", "alex")
+    await bed.advance(minutes=60)
+    await answer_checkin(alex, "4", "4", "4", "4", "A lot")
+    assert alex.last().button_texts == ["Yes", "Partly", "No", "↩ Back"]
+    await alex.press("↩ Back")
+    assert alex.last().button_texts == ["No", "A little", "A lot", "↩ Back"]
+    await alex.press("No")
+    assert any("Skip" in text for text in alex.last().button_texts)
+    answers = {a.item_id: a.value for a in await rows(bed, Answer)}
+    assert answers["tension"] == 0 and "talked_through" not in answers
+
+
+async def test_forged_and_stale_back_presses_change_nothing(bed: Testbed) -> None:
+    """A second tap on Back, a Back for an earlier answer, for another client's check-in,
+    or on a closed check-in: no answer moves, and the tap gets a short answer."""
+    therapist = await enrolled_therapist(bed)
+    alex = await enrolled_client(bed, therapist, "alex")
+    bo = await enrolled_client(bed, therapist, "bo")
+    await therapist.command("session", "alex")
+    await therapist.command("session", "bo")
+    await bed.advance(minutes=60)
+    await answer_checkin(alex, "5", "4")
+    await answer_checkin(bo, "3")
+    message = alex.message_with_buttons()
+    checkin = next(c for c in await rows(bed, CheckIn) if c.message_id == message.message_id)
+    bo_checkin = next(c for c in await rows(bed, CheckIn) if c.id != checkin.id)
+    before = await db_snapshot(bed)
+
+    # Back for the first answer, while the second is the latest: stale.
+    # (Its button was on the message before the last edit: a tap that crossed the edit.)
+    stale = await alex.press_data(
+        message.message_id, back_data(checkin.id or 0, "bond"), strict=False
+    )
+    assert "Nothing to change" in stale
+    assert "worked in this session" in alex.last_text(), "the screen stays where it is"
+    # Bo's check-in from Alex's chat, and an item the check-in does not have: forged.
+    forged = await alex.press_data(
+        message.message_id, back_data(bo_checkin.id or 0, "bond"), strict=False
+    )
+    assert forged and "Choose again" not in forged
+    odd = await alex.press_data(message.message_id, back_data(checkin.id or 0, "zzz"), strict=False)
+    assert odd and "Choose again" not in odd
+    assert await db_snapshot(bed) == before
+
+    # A real Back, then the same tap again: the second changes nothing more.
+    await alex.press("↩ Back")
+    after_first = await db_snapshot(bed)
+    again = await alex.press_data(
+        message.message_id, back_data(checkin.id or 0, "goals"), strict=False
+    )
+    assert "Nothing to change" in again
+    assert await db_snapshot(bed) == after_first
+
+    # Once the check-in has closed, its Back changes nothing.
+    await answer_checkin(alex, "4", "4", "4", "No", "Skip")
+    closed = await alex.press_data(
+        message.message_id, back_data(checkin.id or 0, "tension"), strict=False
+    )
+    assert "closed" in closed
+    assert {a.item_id for a in await rows(bed, Answer) if a.checkin_id == checkin.id} >= {
+        "tension",
+        "comment",
+    }
+
+
+async def test_a_typed_correction_points_to_back(bed: Testbed) -> None:
+    """ "sorry, I meant 5" during a check-in is answered with where Back is."""
+    therapist = await enrolled_therapist(bed)
+    alex = await enrolled_client(bed, therapist, "alex")
+    await therapist.command("session", "alex")
+    await bed.advance(minutes=60)
+    await alex.says("hello?")
+    assert "Back" not in alex.last_text(), "no Back on the first question, so none is named"
+    await alex.press("1")
+    await alex.says("sorry, I meant 5")
+    reply = alex.last_text()
+    assert "↩ Back" in reply and "change it" in reply
+    assert not await rows(bed, AnswerChange)
+
+
+async def test_the_counter_stays_stable_when_the_follow_up_comes(bed: Testbed) -> None:
+    """The total is known from the first question; the follow-up shares its question's number."""
+    therapist = await enrolled_therapist(bed)
+    alex = await enrolled_client(bed, therapist, "alex")
+    await therapist.command("session", "alex")
+    await bed.advance(minutes=60)
+    seen = [counter(alex.last_text())]
+    for choice in ("4", "4", "4", "4", "A little", "Yes"):
+        await alex.press(choice)
+        seen.append(counter(alex.last_text()))
+    assert seen == [(1, 6), (2, 6), (3, 6), (4, 6), (5, 6), (5, 6), (6, 6)]
+
+
+async def test_a_checkin_days_later_names_the_session_day(bed: Testbed) -> None:
+    """A check-in answered the day after says which session it is about; on the day,
+    "today's session". No question says "today"."""
+    therapist = await enrolled_therapist(bed)
+    alex = await enrolled_client(bed, therapist, "alex")
+    await therapist.command("session", "alex")
+    await bed.advance(minutes=60)
+    assert "today's session" in alex.last_text()
+    await bed.advance(hours=26)
+    reminder = alex.last_text()
+    assert "today" not in reminder.lower().replace("today's", "")
+    assert "About your session on" in reminder
+    session = (await rows(bed, TherapySession))[0]
+    client = (await rows(bed, Client))[0]
+    ended = session.ended_at.astimezone(ZoneInfo(client.timezone))
+    assert f"{ended.strftime('%A')} {ended.day} {ended.strftime('%b')}" in reminder
