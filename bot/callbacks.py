@@ -14,6 +14,7 @@ from dataclasses import dataclass
 # (``\d`` alone also accepts digits of other scripts, which int() happily converts).
 _ANSWER = re.compile(r"a:(\d{1,12}):([a-z0-9_]{1,24}):(-?\d{1,3}|skip)", re.ASCII)
 _BACK = re.compile(r"b:(\d{1,12}):([a-z0-9_]{1,24})", re.ASCII)
+_FULL_NOTICE = "pn"
 _CONSENT = re.compile(r"c([yn]):([A-Za-z0-9_-]{32,60})", re.ASCII)
 _STOP = re.compile(r"s([yn]):(\d{1,12}):(\d{1,12})", re.ASCII)
 _LANGUAGE = re.compile(r"l:([a-z]{2})", re.ASCII)
@@ -38,6 +39,11 @@ class BackPress:
 
     checkin_id: int
     item_id: str
+
+
+@dataclass(frozen=True)
+class FullNoticePress:
+    """The welcome's button for the whole privacy notice (it changes nothing)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,7 @@ Press = (
     AnswerPress
     | BackPress
     | ConsentPress
+    | FullNoticePress
     | StopPress
     | LanguagePress
     | RatingPress
@@ -109,6 +116,11 @@ def answer(checkin_id: int, item_id: str, value: int | None) -> str:
 def back(checkin_id: int, item_id: str) -> str:
     """Callback data for the "Back" button: the answer it takes back."""
     return f"b:{checkin_id}:{item_id}"
+
+
+def full_notice() -> str:
+    """Callback data for the welcome's "full privacy notice" button."""
+    return _FULL_NOTICE
 
 
 def consent(agree: bool, token: str) -> str:
@@ -150,6 +162,8 @@ def parse(data: str | None) -> Press | None:
         return AnswerPress(int(match.group(1)), match.group(2), None if raw == "skip" else int(raw))
     if match := _BACK.fullmatch(data):
         return BackPress(int(match.group(1)), match.group(2))
+    if data == _FULL_NOTICE:
+        return FullNoticePress()
     if match := _CONSENT.fullmatch(data):
         return ConsentPress(match.group(1) == "y", match.group(2))
     if match := _STOP.fullmatch(data):

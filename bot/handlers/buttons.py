@@ -15,7 +15,7 @@ from telegram import (
 )
 from telegram.error import BadRequest
 
-from bot import alerts, callbacks, enrolment, metrics, practice, rights, safety
+from bot import alerts, callbacks, enrolment, menus, metrics, practice, rights, safety
 from bot.checkin_flow import Screen, awaiting_buttons, press_answer, press_back, take_comment
 from bot.handlers import reports
 from bot.handlers.common import identify, reply
@@ -87,6 +87,11 @@ async def button(update: Update, context: BotContext) -> None:
     if press is None:
         await query.answer(texts.plain(person.locale, "common.button_invalid"))
         return
+    if isinstance(press, callbacks.FullNoticePress):
+        # The welcome stays as it is, with its consent buttons; the notice comes below it.
+        await _acknowledge(query, "")
+        await reply(update, context, person.locale, "client.notice")
+        return
     if isinstance(press, callbacks.RatingPress):
         await reports.rating_pressed(update, context, press)
         return
@@ -145,6 +150,10 @@ async def button(update: Update, context: BotContext) -> None:
             return
         await query.answer()
         await _show(update, Screen(texts.render(press.locale, "language.set")))
+        if person.therapist is not None:
+            await menus.set_therapist_menu(
+                context.bot, texts, person.therapist.chat_id, press.locale
+            )
         return
     if isinstance(press, callbacks.ErasePress | callbacks.NoticePress):
         await rights.on_press(update, context, person, press)

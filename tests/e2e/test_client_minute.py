@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from zoneinfo import ZoneInfo
 
-from checks import db_snapshot, rows
+from checks import db_snapshot, rows, shown
 from story import answer_checkin, enrolled_client, enrolled_therapist, new_person
 
 from bot.callbacks import back as back_data
+from bot.enrolment import PRIVACY_NOTICE_VERSION
 from bot.testbed import Testbed
 from storage.models import Answer, AnswerChange, CheckIn, Client, TherapySession
 
@@ -187,3 +188,50 @@ async def test_a_checkin_days_later_names_the_session_day(bed: Testbed) -> None:
     client = (await rows(bed, Client))[0]
     ended = session.ended_at.astimezone(ZoneInfo(client.timezone))
     assert f"{ended.strftime('%A')} {ended.day} {ended.strftime('%b')}" in reminder
+
+
+async def test_the_welcome_is_short_and_the_full_notice_is_one_tap_away(bed: Testbed) -> None:
+    """The welcome carries what consent needs in a few lines; the full notice comes on a
+    tap and leaves the consent buttons where they are; the agreed version is recorded."""
+    therapist = await enrolled_therapist(bed)
+    for language, full_label in (("en", "📄"), ("es", "📄"), ("de", "📄")):
+        await therapist.command("invite", f"layer{language}")
+        client = new_person(bed, "Kim", language)
+        await client.command("start", therapist.link_token())
+        welcome = client.last()
+        text = welcome.text or ""
+        assert len(text) < 1000, f"{language} welcome is {len(text)} characters"
+        assert "/pause" in text and "/stop" in text and "/delete" in text
+        assert "112" in text, "where urgent help is"
+        await client.press(full_label, welcome)
+        notice = client.last()
+        assert notice.message_id != welcome.message_id
+        assert shown(bed, "client.notice", language) == notice.text
+        still = next(m for m in client.messages() if m.message_id == welcome.message_id)
+        assert still.button_texts == welcome.button_texts, "the consent buttons stay"
+        await client.press("✅", welcome)
+    clients = await rows(bed, Client)
+    assert {c.consent_version for c in clients} == {PRIVACY_NOTICE_VERSION}
+    en = shown(bed, "client.welcome", "en", therapist="Dr. Ada Example")
+    assert "not watched in real time" in en.lower() and "not end-to-end encrypted" in en
+
+
+async def test_the_client_is_told_what_is_checked_and_what_the_therapist_sees(
+    bed: Testbed,
+) -> None:
+    """The note prompt says notes are checked for risk words; the notice says a very
+    hard check-in reaches the therapist at once; /pause says the therapist sees it."""
+    therapist = await enrolled_therapist(bed)
+    alex = await enrolled_client(bed, therapist, "alex")
+    await alex.command("privacy")
+    assert "straight away" in alex.last_text()
+    assert "checked for such words automatically" in alex.last_text()
+    await therapist.command("session", "alex")
+    await bed.advance(minutes=60)
+    await answer_checkin(alex, "4", "4", "4", "4", "No")
+    prompt = alex.last_text()
+    assert "Only your therapist reads this" not in prompt
+    assert "checks notes for words" in prompt
+    await alex.press("Skip")
+    await alex.command("pause")
+    assert "Your therapist will see that your check-ins are paused" in alex.last_text()

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 import jinja2.meta
 import pytest
+from markupsafe import Markup
 
 from bot.core.crisis import load_crisis_resources
 from bot.standin.formatting import EntityParseError, parse_html, utf16_len
@@ -60,6 +61,7 @@ ALIAS = "sam & lou"
 NOTE = 'it was "fine" & <ok>'
 
 FULL: dict[str, Any] = {
+    "alerts": 1,
     "alias": ALIAS,
     "answered": 3,
     "at": WHEN,
@@ -81,7 +83,10 @@ FULL: dict[str, Any] = {
         "away": 1,
     },
     "current": "Europe/Berlin",
+    "changed": 2,
+    "checkins": 5,
     "date": "24 Nov 2026",
+    "day": WHEN,
     "days": 7,
     "domain": "bond",
     "due": WHEN,
@@ -96,13 +101,21 @@ FULL: dict[str, Any] = {
     "invited": True,
     "kind": "scale",
     "label": "Felt heard",
+    "joined": "2026-11-03",
     "latest_on": "24 Nov",
+    # Lines already rendered as HTML (texts.markup), as bot/myanswers.py passes them.
+    "lines": [
+        Markup("• <b>Tuesday 24 Nov</b>: heard 5"),
+        Markup("• <b>Tuesday 17 Nov</b>: heard 4"),
+    ],
+    "looks": 3,
     "level": "high",
     "link": "https://t.me/alliance_bot?start=abcDEF123_-",
     "minutes": 50,
     "name": "Dr. Ada Example",
     "next_end": WHEN,
     "no_data": True,
+    "notes": 2,
     "number": 5,
     "older": 4,
     "on": True,
@@ -110,6 +123,7 @@ FULL: dict[str, Any] = {
     "openers": ["Can we come back to last week?", "I wondered how last time was for you."],
     "out_of": 5,
     "overall": "3.1",
+    "parts": [("heard", 5), ("what matters", 4)],
     "paused": True,
     "position": 2,
     "question": "We worked on what matters most to me.",
@@ -120,6 +134,7 @@ FULL: dict[str, Any] = {
     "resources": None,  # per locale, below
     "line": None,  # per variant, below
     "rows": 12,
+    "sessions": 6,
     "same_day": True,
     "scores": [("Heard", 4), ("Goals", 3)],
     "session_day": WHEN,
@@ -160,7 +175,13 @@ EMPTY: dict[str, Any] = {
         "no_checkins": 0,
         "away": 0,
     },
+    "alerts": 0,
+    "changed": 0,
     "eased": [],
+    "lines": [],
+    "looks": 1,
+    "notes": 0,
+    "parts": [],
     "findings": [],
     "has_comment": False,
     "hint": "",
