@@ -17,6 +17,7 @@ from telegram.error import BadRequest
 
 from bot import alerts, callbacks, enrolment, menus, metrics, practice, rights, safety
 from bot.checkin_flow import Screen, awaiting_buttons, press_answer, press_back, take_comment
+from bot.core.crisis import country_of_timezone
 from bot.handlers import reports
 from bot.handlers.common import identify, reply
 from bot.services import BotContext
@@ -218,6 +219,9 @@ async def text_message(update: Update, context: BotContext) -> None:
     services = context.services
     person = await identify(services, update)
     if person.client is not None:
+        if context.user_data is not None:
+            # For the next crisis reply, which comes before any database work (bot.safety).
+            context.user_data[safety.COUNTRY_KEY] = country_of_timezone(person.client.timezone)
         result = await take_comment(services, user.id, message.text)
         if result is not None:
             metrics.record_press("checkin.saved", completed=False)

@@ -24,7 +24,7 @@ import jinja2.meta
 import pytest
 from markupsafe import Markup
 
-from bot.core.crisis import load_crisis_resources
+from bot.core.crisis import for_country, load_crisis_resources
 from bot.standin.formatting import EntityParseError, parse_html, utf16_len
 from bot.texts import Texts
 
@@ -133,6 +133,7 @@ FULL: dict[str, Any] = {
     "repaired": True,
     "resources": None,  # per locale, below
     "line": None,  # per variant, below
+    "regional": None,  # per locale and variant, below
     "rows": 12,
     "sessions": 6,
     "same_day": True,
@@ -241,6 +242,10 @@ def _context(locale: str, key: str, values: dict[str, Any]) -> dict[str, Any]:
     assert not missing, f"add representative values for {missing} (used in {locale}/{area}.j2)"
     context = dict(values)
     context["resources"] = load_crisis_resources(locale)
+    # The crisis reply with a country first and the rest folded, and with nothing first.
+    others = [load_crisis_resources(other) for other in TEXTS.locales if other != locale]
+    country = "ES" if values is FULL else None
+    context["regional"] = for_country(context["resources"], country, others)
     context["line"] = _client_line(values is FULL)
     context.update(OVERRIDES.get(key, {}))
     return context
