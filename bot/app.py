@@ -141,6 +141,7 @@ def add_handlers(application: AppType) -> None:
         "mydata": rights.mydata,
         "myanswers": myanswers.my_answers,
         "delete": rights.delete_command,
+        "back": buttons.back,
     }
     private = filters.ChatType.PRIVATE
     for name, callback in commands.items():

@@ -135,6 +135,7 @@ def question_screen(
         return None
     position, total = instrument.progress(included, item)
     today = services.clock.now().astimezone(session_end_local.tzinfo).date()
+    previous = last_answered(instrument, included, answers)
     context = {
         "question": instrument.localised(item.text, locale),
         "position": position,
@@ -144,6 +145,7 @@ def question_screen(
         "kind": item.kind,
         "first": not answers,
         "reminder": reminder,
+        "can_go_back": previous is not None,
     }
     text = services.texts.render(locale, "checkin.question", **context)
     if item.kind == "scale":
@@ -159,8 +161,10 @@ def question_screen(
                 )
             ]
         ]
-    previous = last_answered(instrument, included, answers)
-    if previous is not None:
+    # The answer screens show exactly their answers (every scale button begins with its
+    # number); only the note screen, whose "Skip" is not the whole screen, adds "Back".
+    # Elsewhere the text names /back.
+    if item.kind == "text" and previous is not None:
         buttons.append(
             [
                 (
@@ -456,26 +460,49 @@ async def press_back(
         answers = answer_map(stored)
         therapy_session = await repo.session_of(session, checkin.session_id)
         ended = local_session_end(therapy_session, client)
-        latest = last_answered(services.instrument, checkin.item_ids(), answers)
-        taken = next((a for a in stored if latest is not None and a.item_id == latest.id), None)
-        if latest is None or latest.id != press.item_id or taken is None:
+        where = (locale, ended)
+        screen = await _go_back(session, services, checkin, stored, press.item_id, where, now)
+        if screen is None:
             # A second tap, or a "Back" on a screen that has moved on: show where it is now.
             return _now_showing(services, checkin, answers, ended, locale)
-        if not await _take_back(session, checkin, taken):
-            return _now_showing(services, checkin, answers, ended, locale)
-        session.add(
-            AnswerChange(
-                checkin_id=checkin.id or 0,
-                item_id=taken.item_id,
-                value=taken.value,
-                skipped=taken.skipped,
-                answered_at=taken.answered_at,
-                changed_at=now,
-            )
-        )
-        del answers[taken.item_id]
-        screen = question_screen(services, checkin, locale, answers, ended)
         return PressResult("checkin.back_done", screen, locale=locale)
+
+
+async def _go_back(
+    session: AsyncSession,
+    services: Services,
+    checkin: CheckIn,
+    stored: Sequence[Answer],
+    item_id: str | None,
+    where: tuple[str, datetime],
+    now: datetime,
+) -> Screen | None:
+    """Take back the latest answer (if it is ``item_id``'s, when given) and keep it as changed.
+
+    Returns the screen asking that question again, or None when there is nothing to take
+    back: no answer given with a button yet, another item's answer is the latest, or the
+    check-in closed in the meantime. ``where``: the client's locale and local session end.
+    """
+    locale, ended = where
+    answers = answer_map(stored)
+    latest = last_answered(services.instrument, checkin.item_ids(), answers)
+    taken = next((a for a in stored if latest is not None and a.item_id == latest.id), None)
+    if taken is None or (item_id is not None and taken.item_id != item_id):
+        return None
+    if not await _take_back(session, checkin, taken):
+        return None
+    session.add(
+        AnswerChange(
+            checkin_id=checkin.id or 0,
+            item_id=taken.item_id,
+            value=taken.value,
+            skipped=taken.skipped,
+            answered_at=taken.answered_at,
+            changed_at=now,
+        )
+    )
+    del answers[taken.item_id]
+    return question_screen(services, checkin, locale, answers, ended)
 
 
 async def _take_back(session: AsyncSession, checkin: CheckIn, taken: Answer) -> bool:
@@ -508,6 +535,50 @@ def _now_showing(
     """Nothing to take back: the tap is told so and the message shows the check-in as it is."""
     screen = question_screen(services, checkin, locale, answers, ended)
     return PressResult("checkin.back_stale", screen, locale=locale)
+
+
+@dataclass
+class BackResult:
+    """What /back did: the reply's text key and, when an answer was taken back, where the
+    check-in message is and the question it shows again."""
+
+    notice_key: str
+    chat_id: int | None = None
+    message_id: int | None = None
+    screen: Screen | None = None
+
+
+async def back_command(services: Services, client: Client) -> BackResult:
+    """/back: take back the latest answer of the client's open check-in, as "Back" does.
+
+    The check-in is the newest one the client has been sent and not finished; its
+    message then asks that question again. With no check-in open, or nothing answered
+    yet, nothing changes and the reply says so.
+    """
+    now = services.clock.now()
+    async with services.db.session() as session:
+        shown = [
+            checkin
+            for checkin in await repo.open_checkins_of(session, client.id or 0)
+            if checkin.status != "queued"
+        ]
+        if not shown:
+            return BackResult("checkin.back_none")
+        checkin = shown[-1]
+        stored = await repo.answers_of(session, checkin.id or 0)
+        if not stored:
+            return BackResult("checkin.back_first")
+        therapy_session = await repo.session_of(session, checkin.session_id)
+        where = (client.locale, local_session_end(therapy_session, client))
+        screen = await _go_back(session, services, checkin, stored, None, where, now)
+        if screen is None:  # a typed note is the latest, or the check-in just closed
+            return BackResult("checkin.back_stale")
+        return BackResult(
+            "checkin.back_command_done",
+            chat_id=client.chat_id or client.telegram_user_id,
+            message_id=checkin.message_id,
+            screen=screen,
+        )
 
 
 @dataclass
@@ -564,7 +635,7 @@ async def _take_comment(services: Services, user_id: int, text: str) -> CommentR
 
 @dataclass(frozen=True)
 class AwaitedButtons:
-    """A check-in waits for a button; ``can_go_back``: its message shows "Back"."""
+    """A check-in waits for a button; ``can_go_back``: /back has an answer to take back."""
 
     can_go_back: bool
 

@@ -39,6 +39,7 @@ THERAPIST_COMMANDS = (
     "help",
 )
 CLIENT_COMMANDS = (
+    "back",
     "myanswers",
     "pause",
     "resume",

@@ -16,7 +16,14 @@ from telegram import (
 from telegram.error import BadRequest
 
 from bot import alerts, callbacks, enrolment, menus, metrics, practice, rights, safety
-from bot.checkin_flow import Screen, awaiting_buttons, press_answer, press_back, take_comment
+from bot.checkin_flow import (
+    Screen,
+    awaiting_buttons,
+    back_command,
+    press_answer,
+    press_back,
+    take_comment,
+)
 from bot.core.crisis import country_of_timezone
 from bot.handlers import reports
 from bot.handlers.common import identify, reply
@@ -208,6 +215,27 @@ async def _back_pressed(update: Update, context: BotContext, press: callbacks.Ba
         await _acknowledge(query, notice)
         return
     await asyncio.gather(_acknowledge(query, notice), _show(update, result.screen))
+
+
+async def back(update: Update, context: BotContext) -> None:
+    """/back: take back the latest answer of the open check-in; its message asks again."""
+    person = await identify(context.services, update)
+    if person.client is None:
+        key = "therapist.not_for_therapists" if person.therapist else "common.unknown"
+        await reply(update, context, person.locale, key)
+        return
+    result = await back_command(context.services, person.client)
+    if result.screen is not None and result.message_id is not None:
+        try:
+            await context.bot.edit_message_text(
+                result.screen.text,
+                chat_id=result.chat_id,
+                message_id=result.message_id,
+                reply_markup=_markup(result.screen),
+            )
+        except BadRequest as exc:
+            log.warning("could not edit the check-in message: %s", type(exc).__name__)
+    await reply(update, context, person.locale, result.notice_key)
 
 
 async def text_message(update: Update, context: BotContext) -> None:

@@ -1,4 +1,5 @@
-"""The client's minute as the client sees it: the notice, correcting a mis-tap, the counter."""
+"""The client's minute as the client sees it: the notice, correcting a mis-tap with /back,
+the counter."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import re
 from zoneinfo import ZoneInfo
 
 from checks import db_snapshot, rows, shown
-from story import answer_checkin, enrolled_client, enrolled_therapist, new_person
+from story import Person, answer_checkin, enrolled_client, enrolled_therapist, new_person
 
 from bot.callbacks import back as back_data
 from bot.enrolment import PRIVACY_NOTICE_VERSION
+from bot.standin.models import ChatMessage
 from bot.testbed import Testbed
 from storage.models import Answer, AnswerChange, CheckIn, Client, TherapySession
 
@@ -40,29 +42,77 @@ async def test_the_privacy_notice_shows_bold_text_not_tags(bed: Testbed) -> None
         assert any(entity["type"] == "bold" for entity in notice.entities)
 
 
+BACK_LINE = "Tapped the wrong one? /back"
+
+
+def checkin_message(person: Person, message_id: int) -> ChatMessage:
+    """The check-in message as it shows now (after its edits)."""
+    return next(m for m in person.messages() if m.message_id == message_id)
+
+
+async def test_question_screens_show_exactly_the_answers_and_name_back(bed: Testbed) -> None:
+    """Every button on a scale question begins with its number and there is no other;
+    tension and its follow-up show exactly their three answers; from the second question
+    on the text says /back; only the note screen adds a Back button beside Skip."""
+    therapist = await enrolled_therapist(bed)
+    alex = await enrolled_client(bed, therapist, "alex")
+    await therapist.command("session", "alex")
+    await bed.advance(minutes=60)
+    for position, choice in enumerate(("5", "4", "3", "2")):
+        screen = alex.last()
+        assert [t.split(" · ")[0] for t in screen.button_texts] == ["5", "4", "3", "2", "1"]
+        assert all(text[0].isdigit() for text in screen.button_texts)
+        assert (BACK_LINE in (screen.text or "")) == (position > 0)
+        await alex.press(choice)
+    assert alex.last().button_texts == ["No", "A little", "A lot"]
+    assert BACK_LINE in alex.last_text()
+    await alex.press("A little")
+    assert alex.last().button_texts == ["Yes", "Partly", "No"]
+    assert BACK_LINE in alex.last_text()
+    await alex.press("Partly")
+    assert alex.last().button_texts == ["Skip", "↩ Back"]
+    assert BACK_LINE in alex.last_text()
+
+
+async def test_every_language_names_back_and_keeps_the_answer_buttons(bed: Testbed) -> None:
+    """Spanish and German: the /back line in the question, no Back button among answers."""
+    therapist = await enrolled_therapist(bed)
+    for language, line, tension in (
+        ("es", "¿Tocaste la que no era? /back", ["No", "Un poco", "Mucho"]),
+        ("de", "Vertippt? /back", ["Nein", "Ein wenig", "Stark"]),
+    ):
+        client = await enrolled_client(bed, therapist, f"c{language}", language)
+        await therapist.command("session", f"c{language}")
+        await bed.advance(minutes=60)
+        assert line not in client.last_text()
+        await answer_checkin(client, "4", "4", "4")
+        assert line in client.last_text()
+        assert all(text[0].isdigit() for text in client.last().button_texts)
+        await client.press("4")
+        assert client.last().button_texts == tension
+        assert line in client.last_text()
+
+
 async def test_a_mis_tap_is_corrected_with_back_and_the_change_is_kept(bed: Testbed) -> None:
-    """Alex taps 1 instead of 5, taps Back, the same question comes back in the same
-    message, Alex taps 5: 5 is the answer that counts and the 1 is kept as changed."""
+    """Alex taps 1 instead of 5 and sends /back: the same question comes back in the same
+    message, Alex taps 5; 5 is the answer that counts and the 1 is kept as changed."""
     therapist = await enrolled_therapist(bed)
     alex = await enrolled_client(bed, therapist, "alex")
     await therapist.command("session", "alex")
     await bed.advance(minutes=60)
     first = alex.last()
-    assert "↩ Back" not in first.button_texts, "nothing to go back to on the first question"
-    bond = first.text or ""
-
     await alex.press("1")
-    assert "↩ Back" in alex.last().button_texts
     assert "what matters most" in alex.last_text()
 
-    notice = await alex.press("↩ Back")
-    assert "Choose again" in notice
-    again = alex.last()
-    assert again.message_id == first.message_id, "one message, edited in place"
-    assert again.text == bond
+    await alex.command("back")
+    assert alex.last_text() == shown(bed, "checkin.back_command_done")
+    again = checkin_message(alex, first.message_id)
+    assert again.text == first.text, "the first question again, in the same message"
+    assert again.button_texts == first.button_texts
+    assert alex.message_with_buttons().message_id == first.message_id, "no second check-in"
     await alex.press("5")
     await answer_checkin(alex, "4", "4", "4", "No", "Skip")
-    assert alex.last_text().startswith("Thank you!")
+    assert (checkin_message(alex, first.message_id).text or "").startswith("Thank you!")
 
     answers = {a.item_id: a.value for a in await rows(bed, Answer)}
     assert answers["bond"] == 5
@@ -76,44 +126,96 @@ async def test_a_mis_tap_is_corrected_with_back_and_the_change_is_kept(bed: Test
 async def test_back_reaches_the_tension_question_and_the_follow_up_goes_away(
     bed: Testbed,
 ) -> None:
-    """Back from the follow-up to "tension"; answering "No" then skips the follow-up."""
+    """/back on the follow-up takes back "tension" and asks it again; a second /back goes
+    one further; answering "No" to tension then skips the follow-up."""
     therapist = await enrolled_therapist(bed)
     alex = await enrolled_client(bed, therapist, "alex")
     await therapist.command("session", "alex")
     await bed.advance(minutes=60)
     await answer_checkin(alex, "4", "4", "4", "4", "A lot")
-    assert alex.last().button_texts == ["Yes", "Partly", "No", "↩ Back"]
-    await alex.press("↩ Back")
-    assert alex.last().button_texts == ["No", "A little", "A lot", "↩ Back"]
+    checkin = alex.message_with_buttons().message_id
+    assert checkin_message(alex, checkin).button_texts == ["Yes", "Partly", "No"]
+    await alex.command("back")
+    assert checkin_message(alex, checkin).button_texts == ["No", "A little", "A lot"]
+    await alex.command("back")
+    assert "what I really thought" in (checkin_message(alex, checkin).text or "")
+    await alex.press("3")
     await alex.press("No")
-    assert any("Skip" in text for text in alex.last().button_texts)
+    assert checkin_message(alex, checkin).button_texts == ["Skip", "↩ Back"]
     answers = {a.item_id: a.value for a in await rows(bed, Answer)}
-    assert answers["tension"] == 0 and "talked_through" not in answers
+    assert answers["tension"] == 0 and answers["openness"] == 3
+    assert "talked_through" not in answers
+    changes = await rows(bed, AnswerChange)
+    assert [(c.item_id, c.value) for c in changes] == [("tension", 2), ("openness", 4)]
+
+
+async def test_back_with_nothing_to_take_back_changes_nothing(bed: Testbed) -> None:
+    """/back before any check-in, on the first question, after the check-in closed (a
+    stale /back), from a therapist or a stranger: a kind answer, nothing changes."""
+    therapist = await enrolled_therapist(bed)
+    alex = await enrolled_client(bed, therapist, "alex")
+    await alex.command("back")
+    assert alex.last_text() == shown(bed, "checkin.back_none")
+
+    await therapist.command("session", "alex")
+    await bed.advance(minutes=60)
+    question = alex.last()
+    before = await db_snapshot(bed)
+    await alex.command("back")
+    assert alex.last_text() == shown(bed, "checkin.back_first")
+    assert checkin_message(alex, question.message_id).text == question.text
+    assert await db_snapshot(bed) == before
+
+    await answer_checkin(alex, "4", "4", "4", "4", "No", "Skip")
+    thanks = checkin_message(alex, question.message_id).text
+    before = await db_snapshot(bed)
+    await alex.command("back")
+    assert alex.last_text() == shown(bed, "checkin.back_none")
+    assert "nothing to change" in alex.last_text()
+    assert checkin_message(alex, question.message_id).text == thanks
+    await therapist.command("back")
+    assert therapist.last_text() == shown(bed, "therapist.not_for_therapists")
+    stranger = new_person(bed, "Sam")
+    await stranger.command("back")
+    assert stranger.last_text() == shown(bed, "common.unknown")
+    assert await db_snapshot(bed) == before
+    assert not await rows(bed, AnswerChange)
+
+
+async def test_back_is_in_the_client_menu_and_help(bed: Testbed) -> None:
+    """The client's "/" menu and /help list /back, in every language."""
+    therapist = await enrolled_therapist(bed)
+    for language in ("en", "es", "de"):
+        client = await enrolled_client(bed, therapist, f"h{language}", language)
+        await client.command("help")
+        assert "/back" in client.last_text()
+        assert "back" in bed.standin.menu_for(client.chat_id, language)
 
 
 async def test_forged_and_stale_back_presses_change_nothing(bed: Testbed) -> None:
-    """A second tap on Back, a Back for an earlier answer, for another client's check-in,
-    or on a closed check-in: no answer moves, and the tap gets a short answer."""
+    """On the note screen (the one screen with a Back button): a second tap on Back, a
+    Back for an earlier answer, for another client's check-in, or on a closed check-in:
+    no answer moves, and the tap gets a short answer."""
     therapist = await enrolled_therapist(bed)
     alex = await enrolled_client(bed, therapist, "alex")
     bo = await enrolled_client(bed, therapist, "bo")
     await therapist.command("session", "alex")
     await therapist.command("session", "bo")
     await bed.advance(minutes=60)
-    await answer_checkin(alex, "5", "4")
+    await answer_checkin(alex, "5", "4", "4", "4", "No")
     await answer_checkin(bo, "3")
     message = alex.message_with_buttons()
+    assert message.button_texts == ["Skip", "↩ Back"]
     checkin = next(c for c in await rows(bed, CheckIn) if c.message_id == message.message_id)
     bo_checkin = next(c for c in await rows(bed, CheckIn) if c.id != checkin.id)
     before = await db_snapshot(bed)
 
-    # Back for the first answer, while the second is the latest: stale.
-    # (Its button was on the message before the last edit: a tap that crossed the edit.)
+    # Back for an earlier answer, while "tension" is the latest: stale.
     stale = await alex.press_data(
         message.message_id, back_data(checkin.id or 0, "bond"), strict=False
     )
     assert "Nothing to change" in stale
-    assert "worked in this session" in alex.last_text(), "the screen stays where it is"
+    assert "Skip" in checkin_message(alex, message.message_id).button_texts, "it stays"
     # Bo's check-in from Alex's chat, and an item the check-in does not have: forged.
     forged = await alex.press_data(
         message.message_id, back_data(bo_checkin.id or 0, "bond"), strict=False
@@ -124,16 +226,17 @@ async def test_forged_and_stale_back_presses_change_nothing(bed: Testbed) -> Non
     assert await db_snapshot(bed) == before
 
     # A real Back, then the same tap again: the second changes nothing more.
-    await alex.press("↩ Back")
+    assert "Choose again" in await alex.press("↩ Back")
+    assert checkin_message(alex, message.message_id).button_texts == ["No", "A little", "A lot"]
     after_first = await db_snapshot(bed)
     again = await alex.press_data(
-        message.message_id, back_data(checkin.id or 0, "goals"), strict=False
+        message.message_id, back_data(checkin.id or 0, "tension"), strict=False
     )
     assert "Nothing to change" in again
     assert await db_snapshot(bed) == after_first
 
     # Once the check-in has closed, its Back changes nothing.
-    await answer_checkin(alex, "4", "4", "4", "No", "Skip")
+    await answer_checkin(alex, "No", "Skip")
     closed = await alex.press_data(
         message.message_id, back_data(checkin.id or 0, "tension"), strict=False
     )
@@ -145,17 +248,24 @@ async def test_forged_and_stale_back_presses_change_nothing(bed: Testbed) -> Non
 
 
 async def test_a_typed_correction_points_to_back(bed: Testbed) -> None:
-    """ "sorry, I meant 5" during a check-in is answered with where Back is."""
+    """ "sorry, I meant 5" (and its Spanish and German kin) during a check-in is answered
+    with /back; on the first question, with nothing to change, /back is not named."""
     therapist = await enrolled_therapist(bed)
-    alex = await enrolled_client(bed, therapist, "alex")
-    await therapist.command("session", "alex")
-    await bed.advance(minutes=60)
-    await alex.says("hello?")
-    assert "Back" not in alex.last_text(), "no Back on the first question, so none is named"
-    await alex.press("1")
-    await alex.says("sorry, I meant 5")
-    reply = alex.last_text()
-    assert "↩ Back" in reply and "change it" in reply
+    for language, typed, change in (
+        ("en", "sorry, I meant 5", "send /back to change it"),
+        ("es", "perdón, quise decir 4", "envía /back para cambiarla"),
+        ("de", "sorry, ich meinte 5", "senden Sie /back"),
+    ):
+        client = await enrolled_client(bed, therapist, f"t{language}", language)
+        await therapist.command("session", f"t{language}")
+        await bed.advance(minutes=60)
+        await client.says("hello?")
+        assert "/back" not in client.last_text(), "nothing to change yet, so none is named"
+        await client.press("1")
+        await client.says(typed)
+        reply = client.last_text()
+        assert change in reply and "↩" not in reply
+        assert reply == shown(bed, "checkin.use_buttons", language, can_go_back=True)
     assert not await rows(bed, AnswerChange)
 
 

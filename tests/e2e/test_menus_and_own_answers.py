@@ -81,7 +81,7 @@ async def test_mydata_comes_with_a_short_readable_summary(bed: Testbed) -> None:
     await therapist.command("session", "alex")
     await bed.advance(minutes=60)
     await alex.press("1")
-    await alex.press("↩ Back")
+    await alex.command("back")
     await answer_checkin(alex, "5", "4", "4", "4", "No")
     await alex.says("The pace was good.")
     before = len(alex.messages())
@@ -91,5 +91,5 @@ async def test_mydata_comes_with_a_short_readable_summary(bed: Testbed) -> None:
     summary = shown[1].text or ""
     assert "In short, the file holds" in summary
     assert "1 session and 1 check-in, 1 of them answered, with 1 note" in summary
-    assert "1 answer you changed with Back" in summary
+    assert "1 answer you changed before finishing" in summary
     assert b'"changed_answers"' in shown[0].document
