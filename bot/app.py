@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from telegram import BotCommand, Update
+from telegram import Update
 from telegram.constants import ParseMode
 from telegram.ext import (
     Application,
@@ -19,7 +19,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import flood, metrics, rights, safety
+from bot import flood, menus, metrics, myanswers, rights, safety
 from bot.dispatcher import run_due_work
 from bot.handlers import admin, buttons, common, people, reports
 from bot.services import BotContext, Services
@@ -30,21 +30,6 @@ log = logging.getLogger(__name__)
 
 DISPATCH_JOB = "dispatch-due-work"
 
-THERAPIST_COMMANDS = (
-    "invite",
-    "session",
-    "schedule",
-    "digest",
-    "clients",
-    "client",
-    "export",
-    "rate",
-    "timezone",
-    "digesttime",
-    "language",
-    "help",
-)
-CLIENT_COMMANDS = ("pause", "resume", "stop", "privacy", "mydata", "delete", "language", "help")
 
 AppType = Application[Any, BotContext, dict[Any, Any], dict[Any, Any], dict[Any, Any], Any]
 
@@ -58,15 +43,8 @@ async def _post_init(application: AppType) -> None:
     services: Services = application.bot_data["services"]
     me = await application.bot.get_me()
     services.bot_username = me.username or ""
-    texts = services.texts
-    for locale in texts.locales:
-        commands = [
-            BotCommand(name, texts.plain(locale, f"commands.{name}"))
-            for name in dict.fromkeys(CLIENT_COMMANDS + THERAPIST_COMMANDS)
-        ]
-        await application.bot.set_my_commands(
-            commands, language_code=None if locale == "en" else locale
-        )
+    # Clients' commands by default, therapists' in each therapist's chat (bot.menus).
+    await menus.set_all_menus(application.bot, services)
 
 
 def _pool_size(services: Services) -> int:
@@ -161,9 +139,11 @@ def add_handlers(application: AppType) -> None:
         "stop": people.stop,
         "language": people.language,
         "mydata": rights.mydata,
+        "myanswers": myanswers.my_answers,
         "delete": rights.delete_command,
         "source": admin.source,
         "end": admin.end,
+        "back": buttons.back,
     }
     private = filters.ChatType.PRIVATE
     for name, callback in commands.items():

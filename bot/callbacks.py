@@ -13,6 +13,8 @@ from dataclasses import dataclass
 # Matched with fullmatch (``$`` would let a trailing newline through) and ASCII-only
 # (``\d`` alone also accepts digits of other scripts, which int() happily converts).
 _ANSWER = re.compile(r"a:(\d{1,12}):([a-z0-9_]{1,24}):(-?\d{1,3}|skip)", re.ASCII)
+_BACK = re.compile(r"b:(\d{1,12}):([a-z0-9_]{1,24})", re.ASCII)
+_FULL_NOTICE = "pn"
 _CONSENT = re.compile(r"c([yn]):([A-Za-z0-9_-]{32,60})", re.ASCII)
 _STOP = re.compile(r"s([yn]):(\d{1,12}):(\d{1,12})", re.ASCII)
 _LANGUAGE = re.compile(r"l:([a-z]{2})", re.ASCII)
@@ -30,6 +32,19 @@ class AnswerPress:
     checkin_id: int
     item_id: str
     value: int | None
+
+
+@dataclass(frozen=True)
+class BackPress:
+    """ "Back" in a check-in: take back the answer to this item so it can be given again."""
+
+    checkin_id: int
+    item_id: str
+
+
+@dataclass(frozen=True)
+class FullNoticePress:
+    """The welcome's button for the whole privacy notice (it changes nothing)."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +106,9 @@ class EndPress:
 
 Press = (
     AnswerPress
+    | BackPress
     | ConsentPress
+    | FullNoticePress
     | StopPress
     | LanguagePress
     | RatingPress
@@ -104,6 +121,16 @@ Press = (
 def answer(checkin_id: int, item_id: str, value: int | None) -> str:
     """Callback data for an answer button."""
     return f"a:{checkin_id}:{item_id}:{'skip' if value is None else value}"
+
+
+def back(checkin_id: int, item_id: str) -> str:
+    """Callback data for the "Back" button: the answer it takes back."""
+    return f"b:{checkin_id}:{item_id}"
+
+
+def full_notice() -> str:
+    """Callback data for the welcome's "full privacy notice" button."""
+    return _FULL_NOTICE
 
 
 def consent(agree: bool, token: str) -> str:
@@ -148,6 +175,10 @@ def parse(data: str | None) -> Press | None:
     if match := _ANSWER.fullmatch(data):
         raw = match.group(3)
         return AnswerPress(int(match.group(1)), match.group(2), None if raw == "skip" else int(raw))
+    if match := _BACK.fullmatch(data):
+        return BackPress(int(match.group(1)), match.group(2))
+    if data == _FULL_NOTICE:
+        return FullNoticePress()
     if match := _CONSENT.fullmatch(data):
         return ConsentPress(match.group(1) == "y", match.group(2))
     if match := _STOP.fullmatch(data):

@@ -19,13 +19,21 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.callbacks import AnswerPress
+from bot.callbacks import AnswerPress, BackPress
 from bot.callbacks import answer as answer_data
+from bot.callbacks import back as back_data
 from bot.core.instrument import Instrument, Item
 from bot.services import Services
 from storage import repo
 from storage.crypto import context_for
-from storage.models import Answer, CheckIn, Client, OutboxMessage, TherapySession
+from storage.models import (
+    Answer,
+    AnswerChange,
+    CheckIn,
+    Client,
+    OutboxMessage,
+    TherapySession,
+)
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +105,20 @@ def _choice_buttons(services: Services, checkin: CheckIn, item: Item, locale: st
     return [row]
 
 
+def last_answered(
+    instrument: Instrument, included: Sequence[str], answers: Mapping[str, int | None]
+) -> Item | None:
+    """The answer "Back" takes back: the latest one given, if it was given with a button.
+
+    Questions are answered in order, so the latest answer is the last applicable item
+    that has one. A typed note is not taken back (it completes the check-in).
+    """
+    given = [item for item in instrument.applicable(included, answers) if item.id in answers]
+    if not given or given[-1].kind == "text":
+        return None
+    return given[-1]
+
+
 def question_screen(
     services: Services,
     checkin: CheckIn,
@@ -111,16 +133,19 @@ def question_screen(
     item = instrument.next_item(included, answers)
     if item is None:
         return None
-    applicable = instrument.applicable(included, answers)
-    position = [i.id for i in applicable].index(item.id) + 1
+    position, total = instrument.progress(included, item)
+    today = services.clock.now().astimezone(session_end_local.tzinfo).date()
+    previous = last_answered(instrument, included, answers)
     context = {
         "question": instrument.localised(item.text, locale),
         "position": position,
-        "total": len(applicable),
+        "total": total,
         "session_day": session_end_local,
+        "same_day": session_end_local.date() == today,
         "kind": item.kind,
         "first": not answers,
         "reminder": reminder,
+        "can_go_back": previous is not None,
     }
     text = services.texts.render(locale, "checkin.question", **context)
     if item.kind == "scale":
@@ -136,6 +161,18 @@ def question_screen(
                 )
             ]
         ]
+    # The answer screens show exactly their answers (every scale button begins with its
+    # number); only the note screen, whose "Skip" is not the whole screen, adds "Back".
+    # Elsewhere the text names /back.
+    if item.kind == "text" and previous is not None:
+        buttons.append(
+            [
+                (
+                    services.texts.plain(locale, "buttons.back"),
+                    back_data(checkin.id or 0, previous.id),
+                )
+            ]
+        )
     return Screen(text=text, buttons=buttons)
 
 
@@ -395,6 +432,157 @@ async def press_answer(
         return PressResult("checkin.closed", locale=locale)
 
 
+async def press_back(
+    services: Services, user_id: int, message_id: int | None, press: BackPress
+) -> PressResult:
+    """Take back the latest answer of an open check-in and ask that question again.
+
+    The answer taken back is kept in ``answer_change``; the one given next is the
+    answer that counts. Only the latest answer can be taken back, from the check-in's
+    own message, while the check-in is open: a forged, stale or repeated "Back"
+    changes nothing.
+    """
+    now = services.clock.now()
+    async with services.db.session() as session:
+        client = await repo.client_by_user(session, user_id)
+        if client is None:
+            return PressResult("common.button_invalid")
+        locale = client.locale
+        checkin = await session.get(CheckIn, press.checkin_id)
+        if checkin is None or checkin.client_id != client.id:
+            return PressResult("common.button_invalid", locale=locale)
+        still_open = checkin.status in repo.OPEN_CHECKIN
+        if checkin.message_id is not None and message_id != checkin.message_id:
+            return PressResult("checkin.moved" if still_open else "checkin.closed", locale=locale)
+        if not still_open:
+            return PressResult("checkin.closed", locale=locale)
+        if press.item_id not in checkin.item_ids():
+            return PressResult("common.button_invalid", locale=locale)
+        stored = await repo.answers_of(session, checkin.id or 0)
+        answers = answer_map(stored)
+        therapy_session = await repo.session_of(session, checkin.session_id)
+        ended = local_session_end(therapy_session, client)
+        where = (locale, ended)
+        screen = await _go_back(session, services, checkin, stored, press.item_id, where, now)
+        if screen is None:
+            # A second tap, or a "Back" on a screen that has moved on: show where it is now.
+            return _now_showing(services, checkin, answers, ended, locale)
+        return PressResult("checkin.back_done", screen, locale=locale)
+
+
+async def _go_back(
+    session: AsyncSession,
+    services: Services,
+    checkin: CheckIn,
+    stored: Sequence[Answer],
+    item_id: str | None,
+    where: tuple[str, datetime],
+    now: datetime,
+) -> Screen | None:
+    """Take back the latest answer (if it is ``item_id``'s, when given) and keep it as changed.
+
+    Returns the screen asking that question again, or None when there is nothing to take
+    back: no answer given with a button yet, another item's answer is the latest, or the
+    check-in closed in the meantime. ``where``: the client's locale and local session end.
+    """
+    locale, ended = where
+    answers = answer_map(stored)
+    latest = last_answered(services.instrument, checkin.item_ids(), answers)
+    taken = next((a for a in stored if latest is not None and a.item_id == latest.id), None)
+    if taken is None or (item_id is not None and taken.item_id != item_id):
+        return None
+    if not await _take_back(session, checkin, taken):
+        return None
+    session.add(
+        AnswerChange(
+            checkin_id=checkin.id or 0,
+            item_id=taken.item_id,
+            value=taken.value,
+            skipped=taken.skipped,
+            answered_at=taken.answered_at,
+            changed_at=now,
+        )
+    )
+    del answers[taken.item_id]
+    return question_screen(services, checkin, locale, answers, ended)
+
+
+async def _take_back(session: AsyncSession, checkin: CheckIn, taken: Answer) -> bool:
+    """Delete one answer while the check-in is still open; False if someone was first."""
+    connection = await session.connection()
+    table = CheckIn.__table__  # type: ignore[attr-defined]
+    still_open = await connection.execute(
+        update(table)
+        .where(table.c.id == checkin.id)
+        .where(table.c.status.in_(repo.OPEN_CHECKIN))
+        .values(status=table.c.status)
+    )
+    if still_open.rowcount != 1:
+        return False
+    answers = Answer.__table__  # type: ignore[attr-defined]
+    removed = await connection.execute(answers.delete().where(answers.c.id == taken.id))
+    if removed.rowcount != 1:
+        return False
+    session.expunge(taken)
+    return True
+
+
+def _now_showing(
+    services: Services,
+    checkin: CheckIn,
+    answers: Mapping[str, int | None],
+    ended: datetime,
+    locale: str,
+) -> PressResult:
+    """Nothing to take back: the tap is told so and the message shows the check-in as it is."""
+    screen = question_screen(services, checkin, locale, answers, ended)
+    return PressResult("checkin.back_stale", screen, locale=locale)
+
+
+@dataclass
+class BackResult:
+    """What /back did: the reply's text key and, when an answer was taken back, where the
+    check-in message is and the question it shows again."""
+
+    notice_key: str
+    chat_id: int | None = None
+    message_id: int | None = None
+    screen: Screen | None = None
+
+
+async def back_command(services: Services, client: Client) -> BackResult:
+    """/back: take back the latest answer of the client's open check-in, as "Back" does.
+
+    The check-in is the newest one the client has been sent and not finished; its
+    message then asks that question again. With no check-in open, or nothing answered
+    yet, nothing changes and the reply says so.
+    """
+    now = services.clock.now()
+    async with services.db.session() as session:
+        shown = [
+            checkin
+            for checkin in await repo.open_checkins_of(session, client.id or 0)
+            if checkin.status != "queued"
+        ]
+        if not shown:
+            return BackResult("checkin.back_none")
+        checkin = shown[-1]
+        stored = await repo.answers_of(session, checkin.id or 0)
+        if not stored:
+            return BackResult("checkin.back_first")
+        therapy_session = await repo.session_of(session, checkin.session_id)
+        where = (client.locale, local_session_end(therapy_session, client))
+        screen = await _go_back(session, services, checkin, stored, None, where, now)
+        if screen is None:  # a typed note is the latest, or the check-in just closed
+            return BackResult("checkin.back_stale")
+        return BackResult(
+            "checkin.back_command_done",
+            chat_id=client.chat_id or client.telegram_user_id,
+            message_id=checkin.message_id,
+            screen=screen,
+        )
+
+
 @dataclass
 class CommentResult:
     """A typed comment was taken: where the check-in message is and what it shows now."""
@@ -450,17 +638,25 @@ async def _take_comment(services: Services, user_id: int, text: str) -> CommentR
     return None
 
 
-async def awaiting_buttons(services: Services, user_id: int) -> bool:
+@dataclass(frozen=True)
+class AwaitedButtons:
+    """A check-in waits for a button; ``can_go_back``: /back has an answer to take back."""
+
+    can_go_back: bool
+
+
+async def awaiting_buttons(services: Services, user_id: int) -> AwaitedButtons | None:
     """Whether the client has a check-in open at a question answered with buttons."""
     async with services.db.session() as session:
         client = await repo.client_by_user(session, user_id)
         if client is None:
-            return False
+            return None
         for checkin in await repo.open_checkins_of(session, client.id or 0):
             if checkin.status == "queued":
                 continue
             answers = answer_map(await repo.answers_of(session, checkin.id or 0))
             item = services.instrument.next_item(checkin.item_ids(), answers)
             if item is not None and item.kind != "text":
-                return True
-    return False
+                previous = last_answered(services.instrument, checkin.item_ids(), answers)
+                return AwaitedButtons(can_go_back=previous is not None)
+    return None

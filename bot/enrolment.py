@@ -27,7 +27,9 @@ ALIAS_PATTERN = re.compile(r"[\w.-]{1,32}")
 # Raise this whenever the notice (client.notice in prompts/) changes what it says: every
 # client who agreed to an older version is asked again before their next check-in
 # (bot/rights.py). 2: names every stored item, the risk alert, /mydata and /delete.
-PRIVACY_NOTICE_VERSION = 2
+# 3: says notes are checked for risk words, and that a very hard check-in reaches the
+# therapist at once.
+PRIVACY_NOTICE_VERSION = 3
 # Statuses in which a client takes part; anyone else may enrol again with a new link.
 PARTICIPATING = repo.PARTICIPATING
 

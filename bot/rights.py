@@ -45,6 +45,7 @@ from storage.crypto import DecryptionError, context_for
 from storage.models import (
     Alert,
     Answer,
+    AnswerChange,
     AuditEvent,
     CheckIn,
     Client,
@@ -59,7 +60,7 @@ from storage.models import (
 log = logging.getLogger(__name__)
 
 EXPORT_FORMAT: Final = "alliance-checkin/personal-data"
-EXPORT_VERSION: Final = 1
+EXPORT_VERSION: Final = 2  # 2: each check-in lists the answers changed with "Back"
 # The /delete confirmation is meant to be pressed now, not found weeks later.
 ERASE_CONFIRM_WINDOW: Final = timedelta(minutes=30)
 # Statuses of clients who no longer take part; RETENTION_MONTHS counts from the change.
@@ -171,6 +172,15 @@ async def export_client(services: Services, client_id: int) -> dict[str, Any] | 
             )
         ).all()
         answers: dict[int, list[Answer]] = {c.id or 0: [] for c in checkins}
+        changes: dict[int, list[AnswerChange]] = {c.id or 0: [] for c in checkins}
+        for change in (
+            await session.exec(
+                select(AnswerChange)
+                .where(col(AnswerChange.checkin_id).in_(list(changes)))
+                .order_by(col(AnswerChange.id))
+            )
+        ).all():
+            changes[change.checkin_id].append(change)
         for answer in (
             await session.exec(
                 select(Answer)
@@ -284,6 +294,16 @@ async def export_client(services: Services, client_id: int) -> dict[str, Any] | 
                 "reminder_sent_at": _iso(c.reminder_sent_at),
                 "closed_at": _iso(c.closed_at),
                 "answers": [answer_entry(c, a) for a in answers[c.id or 0]],
+                "changed_answers": [
+                    {
+                        "question_id": ch.item_id,
+                        "value": ch.value,
+                        "skipped": ch.skipped,
+                        "answered_at": _iso(ch.answered_at),
+                        "changed_at": _iso(ch.changed_at),
+                    }
+                    for ch in changes[c.id or 0]
+                ],
             }
             for c in checkins
         ],
@@ -339,6 +359,29 @@ async def mydata(update: Update, context: BotContext) -> None:
     await message.reply_document(
         InputFile(data, filename="my-data.json"),
         caption=services.texts.render(client.locale, "rights.mydata_caption"),
+    )
+    # Beside the file, what is in it in a few plain lines: few people open a JSON file.
+    await message.reply_text(mydata_summary(services, client.locale, document))
+
+
+def mydata_summary(services: Services, locale: str, document: dict[str, Any]) -> str:
+    """A short readable account of an export: what is stored, in counts and dates."""
+    checkins = document["checkins"]
+    answered = [c for c in checkins if c["answers"]]
+    notes = sum(1 for c in checkins for a in c["answers"] if a.get("text"))
+    changed = sum(len(c["changed_answers"]) for c in checkins)
+    return services.texts.render(
+        locale,
+        "rights.mydata_summary",
+        therapist=document["therapist"]["name"],
+        joined=(document["client"]["joined_at"] or "")[:10],
+        sessions=len(document["sessions"]),
+        checkins=len(checkins),
+        answered=len(answered),
+        notes=notes,
+        changed=changed,
+        alerts=len(document["risk_alerts"]),
+        looks=len(document["access_log"]),
     )
 
 

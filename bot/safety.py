@@ -46,7 +46,7 @@ from telegram.ext import JobQueue
 
 from bot import outbox
 from bot.core.client_text import shown_text
-from bot.core.crisis import load_crisis_resources
+from bot.core.crisis import country_of_timezone, for_country, load_crisis_resources
 from bot.core.risk import RiskAssessment, assess_risk, default_lexicon
 from bot.services import BotContext, Services
 from bot.texts import Texts, pick_locale
@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 # Per-update mark on the handler context (CallbackContext documents custom attributes).
 _FLAG: Final = "alliance_risk"
 _LOCALE_KEY: Final = "locale"
+# The country of a client's time zone, remembered per user (no database in the crisis path).
+COUNTRY_KEY: Final = "crisis_country"
 RETRY_JOB: Final = "risk-alert-retry"
 # Seconds before each retry of an alert the database could not take.
 RETRY_DELAYS: Final = (15, 60, 300, 900, 3600)
@@ -92,8 +94,7 @@ def prepare(texts: Texts) -> None:
     start-up instead of failing in the middle of someone's crisis."""
     default_lexicon()
     for locale in texts.locales:
-        resources = load_crisis_resources(locale)
-        texts.render(locale, "safety.crisis", resources=resources)
+        crisis_text(texts, locale, None)
 
 
 def flagged(context: BotContext) -> RiskAssessment | None:
@@ -124,9 +125,21 @@ def _locale(context: BotContext, user: User | None, texts: Texts) -> str:
     return pick_locale(user.language_code if user else None, texts.locales)
 
 
-def crisis_text(texts: Texts, locale: str) -> str:
-    """The crisis reply in a locale, with that locale's resources."""
-    return texts.render(locale, "safety.crisis", resources=load_crisis_resources(locale))
+def crisis_text(texts: Texts, locale: str, country: str | None = None) -> str:
+    """The crisis reply in a locale: the country's services first, then the locale's others."""
+    resources = load_crisis_resources(locale)
+    others = [load_crisis_resources(other) for other in texts.locales if other != locale]
+    regional = for_country(resources, country, others)
+    return texts.render(locale, "safety.crisis", resources=resources, regional=regional)
+
+
+def _country(context: BotContext, services: Services) -> str | None:
+    """Where the person is, without the database: their time zone's country once the bot
+    has seen them as a client (bot.handlers.buttons remembers it), else the practice's."""
+    remembered = context.user_data.get(COUNTRY_KEY) if context.user_data is not None else None
+    if isinstance(remembered, str):
+        return remembered
+    return country_of_timezone(services.settings.default_timezone)
 
 
 async def send_crisis_reply(bot: Any, chat_id: int, text: str) -> bool:
@@ -166,7 +179,9 @@ async def screen(update: Update, context: BotContext) -> None:
     setattr(context, _FLAG, assessment)
     services = context.services
     locale = _locale(context, user, services.texts)
-    await send_crisis_reply(context.bot, message.chat_id, crisis_text(services.texts, locale))
+    country = _country(context, services)
+    reply = crisis_text(services.texts, locale, country)
+    await send_crisis_reply(context.bot, message.chat_id, reply)
     edited = update.edited_message is not None
     edit_date = message.edit_date if edited else None
     item = RiskMessage(

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
 import prompts
 
@@ -68,7 +69,9 @@ class Texts:
         area, _, block = key.partition(".")
         template = self._template(locale, area)
         # Templates may pull in another text of the same locale: {{ text("calendar.weekday_0") }}.
-        context.setdefault("text", lambda other, **kw: self.plain(locale, other, **kw))
+        # That text is already HTML (escaped where it must be), so it is marked safe: handing
+        # it over unescaped made autoescape escape it a second time, and "<b>" showed literally.
+        context.setdefault("text", lambda other, **kw: self.markup(locale, other, **kw))
         if not block:
             return template.render(**context).strip()
         if block not in template.blocks:
@@ -77,6 +80,10 @@ class Texts:
                 raise KeyError(f"no text '{key}'")
         ctx = template.new_context(dict(context))
         return "".join(template.blocks[block](ctx)).strip()
+
+    def markup(self, locale: str, key: str, **context: Any) -> Markup:
+        """A rendered text as HTML that another template includes as it is."""
+        return Markup(self.render(locale, key, **context))  # noqa: S704 - render() escapes
 
     def plain(self, locale: str, key: str, **context: Any) -> str:
         """Render for places that are not HTML (button labels, chart titles, documents)."""

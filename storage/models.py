@@ -186,6 +186,25 @@ class Answer(SQLModel, table=True):
     answered_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class AnswerChange(SQLModel, table=True):
+    """An answer the client took back with "Back" to change it: what it was and when.
+
+    The check-in keeps only the final answer in ``answer``; this row keeps the record
+    that it was changed (a mis-tap corrected is not a clinical signal, and neither the
+    client nor the therapist should have to wonder which answer counts).
+    """
+
+    __tablename__ = "answer_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    checkin_id: int = Field(foreign_key="checkin.id", index=True)
+    item_id: str = Field(max_length=24)
+    value: int | None = None
+    skipped: bool = False
+    answered_at: datetime = Field(sa_type=UTCDateTime)
+    changed_at: datetime = Field(sa_type=UTCDateTime)
+
+
 class SessionRating(SQLModel, table=True):
     """The therapist's own optional rating of a session."""
 

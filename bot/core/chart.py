@@ -40,11 +40,14 @@ def _safe(text: str) -> str:
 def render_trend_chart(
     history: ClientHistory,
     instrument: Instrument,
-    assessment: StrainAssessment,
+    assessment: StrainAssessment | None,
     locale_labels: Mapping[str, str],
     tz: tzinfo,
 ) -> bytes:
-    """PNG of each core domain over the last check-ins, strained ones shaded, gaps marked."""
+    """PNG of each core domain over the last check-ins, strained ones shaded, gaps marked.
+
+    Without an assessment (the client's own chart) nothing is shaded as strain.
+    """
     checkins = [
         c
         for c in sorted(history.checkins, key=lambda c: c.sequence)
@@ -54,7 +57,7 @@ def render_trend_chart(
     domains = list(dict.fromkeys(item.domain for item in core))
     low = min((item.scale_min or 0 for item in core), default=1)
     high = max((item.scale_max or 0 for item in core), default=5)
-    strained = set(assessment.strained_checkins)
+    strained = set(assessment.strained_checkins) if assessment is not None else set()
     scores = [score_checkin(instrument, c) for c in checkins]
 
     figure = Figure(figsize=SIZE_INCHES, dpi=DPI)
@@ -97,7 +100,10 @@ def render_trend_chart(
     axes.set_title(_safe(locale_labels.get("title", history.alias)), fontsize=12, loc="left")
 
     handles = [*axes.get_legend_handles_labels()[0]]
-    handles.append(Patch(color=STRAIN_SHADE, label=_safe(locale_labels.get("strain", "strain"))))
+    if assessment is not None:
+        handles.append(
+            Patch(color=STRAIN_SHADE, label=_safe(locale_labels.get("strain", "strain")))
+        )
     handles.append(
         Line2D(
             [],

@@ -5,17 +5,21 @@ client's locale. Numbers, hours and regions live in TOML next to the templates s
 clinician can check and update them without touching code; each file carries the date
 it was last reviewed and when it is due again, because out-of-date numbers in a crisis
 are worse than none. Unknown locales fall back to English, which lists international
-services and the Find A Helpline directory. No network access, no I/O beyond reading
-the file.
+services and the Find A Helpline directory. Each resource may name the countries it
+serves: :func:`for_country` puts the client's own country first (their time zone's
+country, see :func:`country_of_timezone`) and leaves the rest to be folded away. No
+network access, no I/O beyond reading these files and the tz database's zone table.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -29,8 +33,9 @@ CRISIS_FILE: Final = "crisis.toml"
 
 _TOP_KEYS: Final = frozenset({"locale", "reviewed", "next_review", "resources"})
 _RESOURCE_KEYS: Final = frozenset(
-    {"name", "kind", "region", "hours", "phone", "sms", "sms_keyword", "web", "notes"}
+    {"name", "kind", "region", "countries", "hours", "phone", "sms", "sms_keyword", "web", "notes"}
 )
+_COUNTRY_RE: Final = re.compile(r"[A-Z]{2}")
 _LOCALE_RE: Final = re.compile(r"[a-z]{2,3}")
 _PHONE_RE: Final = re.compile(r"\+?[0-9][0-9 ()*#-]*")
 
@@ -52,6 +57,8 @@ class CrisisResource:
     sms_keyword: str | None = None
     web: str | None = None
     notes: str | None = None
+    # ISO 3166 codes of the countries where it works (empty: anywhere, e.g. a directory).
+    countries: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -125,6 +132,11 @@ def _resource(raw: object, origin: str, where: str) -> CrisisResource:
         raise _fail(origin, f"{where}.web", "links must start with https://")
     if phone is None and sms is None and web is None:
         raise _fail(origin, where, "a resource needs at least one of phone, sms or web")
+    countries = raw.get("countries", [])
+    if not isinstance(countries, list) or not all(
+        isinstance(c, str) and _COUNTRY_RE.fullmatch(c) for c in countries
+    ):
+        raise _fail(origin, f"{where}.countries", 'expected ISO country codes like ["ES", "MX"]')
     return CrisisResource(
         name=name,
         kind=kind,
@@ -135,6 +147,7 @@ def _resource(raw: object, origin: str, where: str) -> CrisisResource:
         sms_keyword=keyword,
         web=web,
         notes=_text(raw, "notes", origin, where, False),
+        countries=frozenset(countries),
     )
 
 
@@ -195,3 +208,73 @@ def load_crisis_resources(locale: str, *, base_dir: Path = PROMPTS_DIR) -> Crisi
 def is_review_overdue(resources: CrisisResources, today: date) -> bool:
     """True once the next review date has passed (on the day itself it is still due, not late)."""
     return today > resources.next_review
+
+
+@dataclass(frozen=True)
+class RegionalResources:
+    """Crisis resources for one place: that place's first, the rest folded away."""
+
+    country: str | None
+    local: tuple[CrisisResource, ...]
+    elsewhere: tuple[CrisisResource, ...]
+    directories: tuple[CrisisResource, ...]
+
+
+def _key(resource: CrisisResource) -> tuple[str | None, ...]:
+    """The same service listed in two languages' files has the same number or link."""
+    return (resource.phone, resource.sms, resource.web)
+
+
+def for_country(
+    resources: CrisisResources, country: str | None, others: Sequence[CrisisResources] = ()
+) -> RegionalResources:
+    """Order a locale's resources for a client in ``country``.
+
+    The services of that country come first — from the client's own language's file
+    and, when it has none there, from the other languages' files (an English-speaking
+    client in Madrid gets Spain's numbers) — and everything else is listed after them
+    (the template folds it). Without a country, or with no emergency number known for
+    it, nothing is put first and every resource keeps its place.
+    """
+    directories = tuple(r for r in resources.resources if r.kind == "directory")
+    services = [r for r in resources.resources if r.kind != "directory"]
+    if country is None:
+        return RegionalResources(None, (), tuple(services), directories)
+    local = [r for r in services if country in r.countries]
+    seen = {_key(r) for r in local}
+    for other in others:
+        for resource in other.resources:
+            if resource.kind == "directory" or country not in resource.countries:
+                continue
+            if _key(resource) not in seen:
+                seen.add(_key(resource))
+                local.append(resource)
+    if not any(r.kind == "emergency" for r in local):
+        return RegionalResources(None, (), tuple(services), directories)
+    local.sort(key=lambda r: RESOURCE_KINDS.index(r.kind))
+    elsewhere = tuple(r for r in services if _key(r) not in seen)
+    return RegionalResources(country, tuple(local), elsewhere, directories)
+
+
+@lru_cache(maxsize=1)
+def _zone_countries() -> dict[str, str]:
+    """IANA zone → ISO country code, from the tz database's zone.tab (one country a zone)."""
+    try:
+        text = (files("tzdata") / "zoneinfo" / "zone.tab").read_text(encoding="utf-8")
+    except (ModuleNotFoundError, OSError):
+        return {}
+    table: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) >= 3:
+            table[fields[2]] = fields[0]
+    return table
+
+
+def country_of_timezone(zone: str | None) -> str | None:
+    """The country a time zone belongs to ("Europe/Madrid" → "ES"), or None ("UTC")."""
+    if not zone:
+        return None
+    return _zone_countries().get(zone)

@@ -140,6 +140,19 @@ class Instrument:
             result.append(item)
         return result
 
+    def progress(self, included: Sequence[str], item: Item) -> tuple[int, int]:
+        """Where an item stands among a check-in's questions, as "position/total" counts them.
+
+        A follow-up asked only after some answers (``ask_if``) shares the number of the
+        question it follows, so the total is known from the first question and never grows.
+        """
+        main = [i for i in included if self.has_item(i) and self.item(i).ask_if is None]
+        anchor = item
+        while anchor.ask_if is not None and self.has_item(anchor.ask_if.item):
+            anchor = self.item(anchor.ask_if.item)
+        position = main.index(anchor.id) + 1 if anchor.id in main else len(main)
+        return position, len(main)
+
     def localised(self, texts: Mapping[str, str], locale: str) -> str:
         """The text in this locale, else in the instrument's first locale."""
         return texts.get(locale) or texts[self.locales[0]]

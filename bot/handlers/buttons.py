@@ -14,8 +14,16 @@ from telegram import (
 )
 from telegram.error import BadRequest
 
-from bot import alerts, callbacks, enrolment, metrics, practice, rights, safety
-from bot.checkin_flow import Screen, awaiting_buttons, press_answer, take_comment
+from bot import alerts, callbacks, enrolment, menus, metrics, practice, rights, safety
+from bot.checkin_flow import (
+    Screen,
+    awaiting_buttons,
+    back_command,
+    press_answer,
+    press_back,
+    take_comment,
+)
+from bot.core.crisis import country_of_timezone
 from bot.handlers import admin, reports
 from bot.handlers.common import acknowledge, identify, reply
 from bot.services import BotContext
@@ -66,12 +74,20 @@ async def button(update: Update, context: BotContext) -> None:
     if isinstance(press, callbacks.AnswerPress):
         await _answer_pressed(update, context, press)
         return
+    if isinstance(press, callbacks.BackPress):
+        await _back_pressed(update, context, press)
+        return
     person = await identify(services, update)
     if press is None:
         await acknowledge(query, texts.plain(person.locale, "common.button_invalid"))
         return
     if isinstance(press, callbacks.EndPress):
         await admin.end_pressed(update, context, press)
+        return
+    if isinstance(press, callbacks.FullNoticePress):
+        # The welcome stays as it is, with its consent buttons; the notice comes below it.
+        await acknowledge(query, "")
+        await reply(update, context, person.locale, "client.notice")
         return
     if isinstance(press, callbacks.RatingPress):
         await reports.rating_pressed(update, context, press)
@@ -133,6 +149,10 @@ async def button(update: Update, context: BotContext) -> None:
             return
         await acknowledge(query)
         await _show(update, Screen(texts.render(press.locale, "language.set")))
+        if person.therapist is not None:
+            await menus.set_therapist_menu(
+                context.bot, texts, person.therapist.chat_id, press.locale
+            )
         return
     if isinstance(press, callbacks.ErasePress | callbacks.NoticePress):
         await rights.on_press(update, context, person, press)
@@ -176,6 +196,42 @@ async def _answer_pressed(
             )
 
 
+async def _back_pressed(update: Update, context: BotContext, press: callbacks.BackPress) -> None:
+    """ "Back" in a check-in: take the latest answer back and show its question again."""
+    query = update.callback_query
+    assert query is not None
+    services = context.services
+    message_id = query.message.message_id if query.message else None
+    result = await press_back(services, query.from_user.id, message_id, press)
+    locale = result.locale or (await identify(services, update)).locale
+    notice = services.texts.plain(locale, result.notice_key)
+    if result.screen is None:
+        await acknowledge(query, notice)
+        return
+    await asyncio.gather(acknowledge(query, notice), _show(update, result.screen))
+
+
+async def back(update: Update, context: BotContext) -> None:
+    """/back: take back the latest answer of the open check-in; its message asks again."""
+    person = await identify(context.services, update)
+    if person.client is None:
+        key = "therapist.not_for_therapists" if person.therapist else "common.unknown"
+        await reply(update, context, person.locale, key)
+        return
+    result = await back_command(context.services, person.client)
+    if result.screen is not None and result.message_id is not None:
+        try:
+            await context.bot.edit_message_text(
+                result.screen.text,
+                chat_id=result.chat_id,
+                message_id=result.message_id,
+                reply_markup=_markup(result.screen),
+            )
+        except BadRequest as exc:
+            log.warning("could not edit the check-in message: %s", type(exc).__name__)
+    await reply(update, context, person.locale, result.notice_key)
+
+
 async def text_message(update: Update, context: BotContext) -> None:
     """Plain text: a check-in comment if one is awaited, otherwise a kind pointer."""
     message = update.message
@@ -185,6 +241,9 @@ async def text_message(update: Update, context: BotContext) -> None:
     services = context.services
     person = await identify(services, update)
     if person.client is not None:
+        if context.user_data is not None:
+            # For the next crisis reply, which comes before any database work (bot.safety).
+            context.user_data[safety.COUNTRY_KEY] = country_of_timezone(person.client.timezone)
         result = await take_comment(services, user.id, message.text)
         if result is not None:
             metrics.record_press("checkin.saved", completed=result.completed)
@@ -203,8 +262,15 @@ async def text_message(update: Update, context: BotContext) -> None:
             return
         if safety.flagged(context):
             return  # the crisis reply has answered; "your therapist won't see this" is untrue now
-        if await awaiting_buttons(services, user.id):
-            await reply(update, context, person.locale, "checkin.use_buttons")
+        awaited = await awaiting_buttons(services, user.id)
+        if awaited is not None:
+            await reply(
+                update,
+                context,
+                person.locale,
+                "checkin.use_buttons",
+                can_go_back=awaited.can_go_back,
+            )
             return
         await reply(update, context, person.locale, "client.stray_text")
         return

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from bot import callbacks, enrolment, practice, rights
+from bot import callbacks, enrolment, menus, practice, rights
 from bot.core.digest import split_html_messages
 from bot.core.scheduling import suggest_timezones
 from bot.handlers import reports
@@ -49,6 +49,7 @@ async def start(update: Update, context: BotContext) -> None:
         await reply(
             update, context, result.locale, "therapist.registered", name=result.therapist_name
         )
+        await menus.set_therapist_menu(context.bot, services.texts, chat.id, result.locale)
         return
     if result.status == "client_consent":
         texts = services.texts
@@ -64,6 +65,7 @@ async def start(update: Update, context: BotContext) -> None:
                             callbacks.consent(True, args[0]),
                         )
                     ],
+                    [(texts.plain(result.locale, "buttons.full_notice"), callbacks.full_notice())],
                     [
                         (
                             texts.plain(result.locale, "buttons.decline"),

@@ -1053,6 +1053,26 @@ class BotAPIStandIn:
         )
         return copy.deepcopy(self._world.commands.get(key, []))
 
+    def menu_for(self, chat_id: int, language_code: str = "") -> list[str]:
+        """The command names a person sees in their private chat's "/" menu.
+
+        Telegram's order for a private chat: the chat's own scope, then all private
+        chats, then the default scope; within each, the user's language before none.
+        The first list that is set wins.
+        """
+        scopes = (
+            {"type": "chat", "chat_id": chat_id},
+            {"type": "all_private_chats"},
+            {"type": "default"},
+        )
+        for scope in scopes:
+            languages = (language_code, "") if language_code else ("",)
+            for language in languages:
+                found = self.commands(scope=scope, language_code=language)
+                if found:
+                    return [command["command"] for command in found]
+        return []
+
     def menu_button(self, chat_id: int | None = None) -> dict[str, Any] | None:
         """Menu button set with setChatMenuButton for the chat (None = the default one)."""
         button = self._world.menu_buttons.get(chat_id)

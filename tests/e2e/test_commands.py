@@ -557,7 +557,7 @@ async def test_a_spanish_speaker_gets_spanish_from_their_telegram_language(bed: 
 
     await ada.command("session", "lucia")
     await bed.advance(minutes=60)
-    assert "Hoy me sentí escuchado/a" in lucia.last_text()
+    assert "sentí que mi terapeuta me escuchaba" in lucia.last_text()
     assert [t.split(" ")[0] for t in lucia.last().button_texts] == ["5", "4", "3", "2", "1"]
     await answer_checkin(lucia, "5", "5", "4", "4")
     assert lucia.last().button_texts == ["No", "Un poco", "Mucho"]
@@ -582,7 +582,7 @@ async def test_language_switches_and_later_messages_follow(bed: Testbed) -> None
     assert alex.last_text() == help_es
     await ada.command("session", "alex")
     await bed.advance(minutes=60)
-    assert "Hoy me sentí escuchado/a" in alex.last_text()
+    assert "sentí que mi terapeuta me escuchaba" in alex.last_text()
 
     await alex.command("language")
     await alex.press("English")

@@ -67,7 +67,7 @@ def test_a_client_sees_the_checkin_with_its_buttons(
     """The first check-in is shown question by question, with the buttons a client taps."""
     _code, out, _err, _charts = demo_output
     section = out.split("What a client sees", 1)[1].split("weeks of check-ins", 1)[0]
-    assert "I felt heard, understood and respected today." in section
+    assert "I felt heard and taken seriously by my therapist in this session." in section
     assert "[ 5 · Completely ]" in section
     assert "[ No ]  [ A little ]  [ A lot ]" in section
     assert "[ Skip ]" in section

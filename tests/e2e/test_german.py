@@ -22,7 +22,7 @@ async def test_a_german_client_checks_in_in_german(bed: Testbed) -> None:
     await therapist.command("session", "lena")
     await bed.advance(minutes=60)
     question = lena.last()
-    assert "gehört, verstanden und respektiert" in (question.text or "")
+    assert "gehört und ernst genommen" in (question.text or "")
     assert [t.split(" · ")[0] for t in question.button_texts] == ["5", "4", "3", "2", "1"]
     assert question.button_texts[0] == "5 · Völlig"
 

@@ -332,6 +332,7 @@ async def test_the_checkin_buttons_follow_the_contract(database_url: str) -> Non
             ("tasks", "2", 2),
             ("openness", "1", 1),
         ):
+            # Every button on a scale question begins with its number: no other button.
             texts = alex.last().button_texts
             assert [t.split(" ")[0] for t in texts] == ["5", "4", "3", "2", "1"]
             assert all(t[0].isdigit() for t in texts)

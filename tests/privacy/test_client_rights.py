@@ -40,7 +40,8 @@ async def test_mydata_sends_everything_stored_as_one_json_file(bed: Testbed) -> 
     """/mydata: a JSON document with the answers, the note in plain words, the sessions."""
     _therapist, alex, client_id = await _client_with_history(bed)
     await alex.command("mydata")
-    document = alex.last()
+    document, summary = alex.messages()[-2:]  # the file, then a few readable lines
+    assert "In short, the file holds" in (summary.text or "")
     assert document.kind == "document" and document.filename == "my-data.json"
     assert "Telegram keeps its own copy" in (document.caption or "")
     data = json.loads(document.document or b"")
