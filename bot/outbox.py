@@ -213,6 +213,10 @@ IN_HAND = ("claimed", "resending", "sending")
 POLL_SECONDS = 1.0
 # Most rows taken per claim; fewer when the rate means they could not go out within the lease.
 CLAIM_BATCH = 500
+# Above this many messages a second (paid broadcasts), outcomes wait RESULT_LINGER seconds
+# to share one transaction.
+BATCHED_RATE = 100.0
+RESULT_LINGER = 0.02
 
 
 def _due(now: datetime) -> Any:
@@ -508,7 +512,13 @@ class Sender:
         )
         self._readable = _readable_with(services.cipher)
         self._sending: _Batcher[int, bool] = _Batcher(self._write_sending, linger=0.002)
-        self._results: _Batcher[_Result, None] = _Batcher(self._write_results, linger=0.02)
+        # A row is in doubt after a crash from its "sending" mark until its outcome is
+        # written. At Telegram's normal rates outcomes are written at once (those finishing
+        # during a write still share the next), so a kill -9 leaves about the one request
+        # on the wire in doubt. Only at paid-broadcast rates do outcomes wait a moment to
+        # share a transaction, which a few hundred sends a second need.
+        linger = RESULT_LINGER if rate > BATCHED_RATE else 0.0
+        self._results: _Batcher[_Result, None] = _Batcher(self._write_results, linger=linger)
         self._wake = asyncio.Event()
         self._stopping = False
         self._pacing: set[asyncio.Task[str]] = set()
