@@ -40,7 +40,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot import metrics
-from bot.flood import FloodControl, RequestOptions, retry_after_seconds
+from bot.flood import FloodControl, Gate, RequestOptions, retry_after_seconds
 from bot.services import Services
 from storage.crypto import Cipher, DecryptionError, context_for
 from storage.db import Database
@@ -511,7 +511,13 @@ class Sender:
             self.presence.owner if self.presence else f"{self.name}/t{uuid.uuid4().hex[:12]}"
         )
         self._readable = _readable_with(services.cipher)
-        self._sending: _Batcher[int, bool] = _Batcher(self._write_sending, linger=0.002)
+        self._doubt: Gate = (
+            self.limiter.in_doubt if self.limiter else Gate(settings.send_in_doubt_max)
+        )
+        # Marks wait a moment to share a write only when several sends may be in doubt.
+        self._sending: _Batcher[int, bool] = _Batcher(
+            self._write_sending, linger=0.002 if self._doubt.size > 1 else 0.0
+        )
         # A row is in doubt after a crash from its "sending" mark until its outcome is
         # written. At Telegram's normal rates outcomes are written at once (those finishing
         # during a write still share the next), so a kill -9 leaves about the one request
@@ -755,24 +761,33 @@ class Sender:
         except (ValueError, KeyError, TypeError):
             log.error("outbox %s (%s): payload unreadable; parked", row.id, row.kind)
             return await self._record(row, _Result(row.id, "parked", error=UNREADABLE))
-        if self.limiter is not None:
-            task = asyncio.current_task()
-            assert task is not None
-            self._pacing.add(task)
-            try:
+        task = asyncio.current_task()
+        assert task is not None
+        self._pacing.add(task)
+        holding = False
+        try:
+            if self.limiter is not None:
                 await self.limiter.acquire(message.chat_id)
-            except asyncio.CancelledError:
-                if not self._stopping:
-                    raise
-            finally:
-                self._pacing.discard(task)
-        if self._stopping:
-            return await self._record(row, _Result(row.id, "released", count_attempt=False))
-        if not await self._sending.submit(row.id):
-            log.warning("outbox %s: lease lost before sending; left to its new owner", row.id)
-            return "lost"
-        result = await self._attempt(row, message)
-        return await self._record(row, result)
+            # A place among the sends in doubt (SEND_IN_DOUBT_MAX): from here until the
+            # outcome is recorded, a kill -9 could make this message arrive twice.
+            await self._doubt.acquire(0 if row.kind == ALERT else 1)
+            holding = True
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+        finally:
+            self._pacing.discard(task)
+        try:
+            if self._stopping:
+                return await self._record(row, _Result(row.id, "released", count_attempt=False))
+            if not await self._sending.submit(row.id):
+                log.warning("outbox %s: lease lost before sending; left to its new owner", row.id)
+                return "lost"
+            result = await self._attempt(row, message)
+            return await self._record(row, result)
+        finally:
+            if holding:
+                self._doubt.release()
 
     async def _attempt(self, row: OutboxMessage, message: Outgoing) -> _Result:
         """One request to Telegram, and what its outcome means for the row."""

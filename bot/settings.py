@@ -184,6 +184,13 @@ class Settings(BaseSettings):
         "stopped; a restarted worker takes back its own at once, and on PostgreSQL a "
         "worker whose database session is gone loses them at once.",
     )
+    send_in_doubt_max: Annotated[int, Field(ge=1, le=256)] = Field(
+        default=1,
+        description="Most outbox sends this process has on the wire before their outcome "
+        "is recorded. A kill -9 can make each of them arrive twice, so 1 means at most one "
+        "duplicate per crash, at about one message per Telegram round trip plus two "
+        "database writes; raise it (up to SEND_CONCURRENCY) for paid-broadcast rates.",
+    )
     worker_name: str | None = Field(
         default=None,
         max_length=40,

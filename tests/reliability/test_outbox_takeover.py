@@ -3,6 +3,7 @@ worker lacks (issue 17; issue 10 §4 "key rotation can park messages for good").
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 
@@ -12,6 +13,7 @@ from sqlmodel import select
 
 from bot import metrics
 from bot.dispatcher import on_sent, on_unreachable
+from bot.flood import Gate
 from bot.keys import rotate
 from bot.outbox import KEY_MISSING, KEY_MISSING_DELAY, UNREADABLE, Presence, Sender
 from storage.crypto import Cipher, generate_key
@@ -244,3 +246,42 @@ async def test_rotate_keys_warns_when_workers_hold_messages(rig: Rig) -> None:
     assert report.held_by_workers == 1
     assert any("held 1 outbox message" in line and "newest key" in line for line in report.lines())
     rig.clock.advance(timedelta(minutes=5))
+
+
+async def test_at_most_one_send_is_in_doubt_at_a_time(rig: Rig) -> None:
+    """Telegram holds every request; five messages to five people are due. Only one
+    request is on the wire (and only its row "sending"): a kill -9 now could duplicate one
+    message, not five. Released, all five arrive once."""
+    people = [rig.user(7091 + n) for n in range(5)]
+    for chat in people:
+        await rig.queue(chat, "hello")
+    rig.standin.stall_next(5, method="sendMessage")
+    delivering = asyncio.create_task(sender(rig).deliver())
+    await rig.standin.wait_for(lambda: rig.standin.stalled_requests >= 1, timeout=10)
+    await asyncio.sleep(0.3)  # time for any other request to leave, if it could
+    assert rig.standin.stalled_requests == 1
+    assert sum(r.status == "sending" for r in await rows(rig)) == 1
+    rig.standin.release_stalled()
+    assert (await asyncio.wait_for(delivering, 30))[1] == 5
+    assert all(rig.texts_to(chat) == ["hello"] for chat in people)
+
+
+async def test_an_alert_gets_the_next_place_in_doubt_before_waiting_messages() -> None:
+    """The gate that bounds sends in doubt lets an alert in before ordinary waiters."""
+    gate = Gate(1)
+    await gate.acquire()
+    order: list[str] = []
+
+    async def wait(name: str, priority: int) -> None:
+        await gate.acquire(priority)
+        order.append(name)
+        gate.release()
+
+    waiting = [asyncio.create_task(wait(f"notice {n}", 1)) for n in range(3)]
+    await asyncio.sleep(0)
+    waiting.append(asyncio.create_task(wait("alert", 0)))
+    await asyncio.sleep(0)
+    gate.release()
+    await asyncio.gather(*waiting)
+    assert order == ["alert", "notice 0", "notice 1", "notice 2"]
+    assert gate.held == 0
