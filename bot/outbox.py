@@ -8,9 +8,12 @@ process's flood control (bot.flood).
 
 Delivery is at least once. Telegram has no idempotency key, so a worker killed after
 its request reached Telegram but before the row was marked leaves the row "sending";
-once its lease expires another worker (or the restarted one) sends it again and logs
-that it may arrive twice. Rows that were claimed but not yet tried are taken over
-silently. See docs/operations.md.
+the worker that takes it over sends it again and logs that it may arrive twice. At
+most SEND_IN_DOUBT_MAX sends per process (default 1) are in that state at once, so a
+crash duplicates at most one message. Rows that were claimed but not yet tried are taken
+over silently. A restarted worker takes back its own rows at once, and on PostgreSQL a
+worker whose session is gone loses its rows at once (``Presence``); otherwise a row
+comes back when its lease expires. See docs/operations.md.
 """
 
 from __future__ import annotations
