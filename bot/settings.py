@@ -194,7 +194,7 @@ class Settings(BaseSettings):
     worker_name: str | None = Field(
         default=None,
         max_length=40,
-        pattern=r"^[A-Za-z0-9._@-]+$",
+        pattern=r"^[A-Za-z0-9._@-]*$",
         description="This worker's name, the same across restarts (default: the host "
         "name). The restarted worker takes back at once the messages its previous run "
         "held; give each worker on one host its own, e.g. the systemd instance name.",
