@@ -68,6 +68,10 @@ async def _unsent(db: Database) -> int:
         return int(result.one())
 
 
+# SEND_IN_DOUBT_MAX for the run at the real limit (--in-doubt).
+IN_DOUBT = [1]
+
+
 async def run_case(backend: str, count: int, limited: bool) -> dict[str, Any]:
     """Seed COUNT due check-ins, then queue and send them all; return the figures."""
     limits = {"global_rate": 30.0, "per_chat_rate": 1.0} if limited else {}
@@ -82,7 +86,7 @@ async def run_case(backend: str, count: int, limited: bool) -> dict[str, Any]:
                 send_rate_global=30 if limited else 1000,
                 # The ceiling lets 32 sends be in doubt at once (paid-broadcast rates); at
                 # the real limit the default holds: one, so a crash duplicates at most one.
-                send_in_doubt_max=1 if limited else 32,
+                send_in_doubt_max=IN_DOUBT[0] if limited else 32,
                 **now_outside_quiet_hours(),
             )
             db = Database(url)
@@ -154,7 +158,11 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--limited-count", type=int, default=1_800)
     parser.add_argument("--skip-limited", action="store_true")
+    parser.add_argument(
+        "--in-doubt", type=int, default=1, help="SEND_IN_DOUBT_MAX at the real limit"
+    )
     args = parser.parse_args()
+    IN_DOUBT[0] = args.in_doubt
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     print(f"dispatch benchmark on {machine()}")
     rows = []

@@ -196,6 +196,12 @@ class FloodControl(BaseRateLimiter[RequestOptions]):
 
     async def acquire(self, chat_id: int | str | None, *, new_message: bool = True) -> None:
         """Wait for this chat's slot, then for a slot in the overall budget."""
+        await self.acquire_chat(chat_id, new_message=new_message)
+        if new_message:
+            await self.acquire_overall()
+
+    async def acquire_chat(self, chat_id: int | str | None, *, new_message: bool = True) -> None:
+        """Wait for this chat's slot (or the end of its hold, for an edit)."""
         now = self._clock()
         if chat_id is not None:
             pacer = self._chat(chat_id)
@@ -203,10 +209,12 @@ class FloodControl(BaseRateLimiter[RequestOptions]):
             if wait > 0:
                 await asyncio.sleep(wait)
             self._prune(now)
-        if new_message:
-            wait = self._global.reserve(self._clock())
-            if wait > 0:
-                await asyncio.sleep(wait)
+
+    async def acquire_overall(self) -> None:
+        """Wait for a slot in the overall budget."""
+        wait = self._global.reserve(self._clock())
+        if wait > 0:
+            await asyncio.sleep(wait)
 
     def _done(self, chat_id: int | str | None) -> None:
         # Count the chat's spacing from when Telegram answered, too: the request left

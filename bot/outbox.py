@@ -770,11 +770,15 @@ class Sender:
         holding = False
         try:
             if self.limiter is not None:
-                await self.limiter.acquire(message.chat_id)
+                await self.limiter.acquire_chat(message.chat_id)
             # A place among the sends in doubt (SEND_IN_DOUBT_MAX): from here until the
             # outcome is recorded, a kill -9 could make this message arrive twice.
             await self._doubt.acquire(0 if row.kind == ALERT else 1)
             holding = True
+            if self.limiter is not None:
+                # The overall slot is taken with the place, not before it: slots reserved
+                # while waiting for a place would be used up in a burst once it frees.
+                await self.limiter.acquire_overall()
         except asyncio.CancelledError:
             if not self._stopping:
                 raise
