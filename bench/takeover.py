@@ -15,6 +15,8 @@ on loopback in this process, kill -9 with no warning.
      therapist (the request reaches "Telegram"), the bot is killed -9 while it waits and
      restarted at once; once the new process is up, clients write risk statements at
      1, 4, 8, 15, 25 and 40 s. Repeated ``--crashes`` times.
+   - PostgreSQL, two workers: the one holding the alert is killed and not restarted;
+     clients write risk statements at the same moments after the kill.
    Printed: p50 and worst, and the time the restarted process took to come up.
 2. Duplicates per crash: ``--dispatch`` clients' check-ins fall due at once and go out at
    30/s; the bot is killed -9 four times during the dispatch (after 15 %, 35 %, 55 % and
@@ -192,6 +194,66 @@ async def alert_latency(backend: str, tree: Path, crashes: int, normal: int) -> 
             worker.stop()
 
 
+async def survivor_latency(tree: Path, crashes: int) -> None:
+    """Part 1b (PostgreSQL): two workers; the one holding the therapist's alert is killed
+    and not restarted; clients write risk statements, served by the survivor."""
+    key = generate_key()
+    async with fresh_database("postgres") as url, BotAPIStandIn() as standin:
+        seeded = await seed(url, key, standin, 2 + crashes * 7, digest_due=False)
+        practice = Practice(standin, seeded.therapist_chat, seeded.client_chats)
+        folder = Path(tempfile.mkdtemp(prefix="takeover-"))
+        envs = {
+            name: worker_env(
+                standin,
+                url,
+                key,
+                send_lease_seconds=60,
+                dispatch_interval_seconds=30,
+                send_rate_global=15,
+                worker_name=name,
+            )
+            for name in ("w1", "w2")
+        }
+        workers = {name: start(tree, env, folder / f"{name}.log") for name, env in envs.items()}
+        try:
+            for worker in workers.values():
+                await running(worker, 0)
+            await until(
+                lambda: all(standin.sent_to(c) for c in practice.clients), 120, "the check-ins"
+            )
+            clients = iter(practice.clients)
+            survived = Trials()
+            for _ in range(crashes):
+                standin.stall_next(method="sendMessage", chat_id=practice.therapist)
+                practice.write_risk(next(clients))
+                await until(lambda: standin.stalled_requests > 0, 60, "the held alert")
+                rows = await outbox_rows(url)
+                owner = next(
+                    (r.lease_owner or "")
+                    for r in rows
+                    if r.status == "sending" and r.chat_id == practice.therapist
+                )
+                holder = next(
+                    name
+                    for name, w in workers.items()
+                    if owner.startswith(f"{name}/") or f":{w.process.pid}:" in owner
+                )
+                workers[holder].kill9()
+                standin.release_stalled()
+                survived.seconds.extend(
+                    await asyncio.gather(
+                        *(practice.latency(next(clients), delay) for delay in AFTER_RESTART)
+                    )
+                )
+                mark = len(workers[holder].log())
+                workers[holder] = start(tree, envs[holder], folder / f"{holder}.log")
+                await running(workers[holder], mark)
+            print(f"  postgres two workers, one killed -9 (not restarted): {survived.line()}")
+        finally:
+            for worker in workers.values():
+                worker.stop()
+
+
 async def dispatch_crashes(backend: str, tree: Path, count: int) -> None:
     """Part 2: kill -9 four times while ``count`` check-ins go out."""
     key = generate_key()
@@ -280,6 +342,8 @@ async def main() -> None:
     for backend in backends:
         if args.crashes and args.normal:
             await alert_latency(backend, args.tree.resolve(), args.crashes, args.normal)
+    if "postgres" in backends and args.crashes:
+        await survivor_latency(args.tree.resolve(), args.crashes)
     if not args.skip_dispatch:
         print("Duplicates per crash:")
         for backend in backends:
