@@ -15,7 +15,8 @@ on loopback in this process, kill -9 with no warning.
      therapist (the request reaches "Telegram"), the bot is killed -9 while it waits and
      restarted at once; once the new process is up, clients write risk statements at
      1, 4, 8, 15, 25 and 40 s. Repeated ``--crashes`` times.
-   - PostgreSQL, two workers: the one holding the alert is killed and not restarted;
+   - PostgreSQL, two webhook workers on one port: the one holding the alert is killed
+     and not restarted;
      clients write risk statements at the same moments after the kill.
    Printed: p50 and worst, and the time the restarted process took to come up.
 2. Duplicates per crash: ``--dispatch`` clients' check-ins fall due at once and go out at
@@ -43,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, fresh_database, machine
+from common import ROOT, free_port, fresh_database, machine
 
 sys.path.insert(0, str(ROOT / "tests" / "reliability"))
 
@@ -57,11 +58,11 @@ AFTER_RESTART = (1, 4, 8, 15, 25, 40)
 KILL_AT = (0.15, 0.35, 0.55, 0.75)
 
 
-def start(tree: Path, env: dict[str, str], log_path: Path) -> Worker:
-    """`python -m bot run` from ``tree``, logging to a file."""
+def start(tree: Path, env: dict[str, str], log_path: Path, *args: str) -> Worker:
+    """`python -m bot run [args]` from ``tree``, logging to a file."""
     handle = log_path.open("ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"],
+        [sys.executable, "-m", "bot", "run", *args],
         cwd=tree,
         env=env,
         stdout=handle,
@@ -202,6 +203,7 @@ async def survivor_latency(tree: Path, crashes: int) -> None:
         seeded = await seed(url, key, standin, 2 + crashes * 7, digest_due=False)
         practice = Practice(standin, seeded.therapist_chat, seeded.client_chats)
         folder = Path(tempfile.mkdtemp(prefix="takeover-"))
+        port = free_port()
         envs = {
             name: worker_env(
                 standin,
@@ -211,10 +213,17 @@ async def survivor_latency(tree: Path, crashes: int) -> None:
                 dispatch_interval_seconds=30,
                 send_rate_global=15,
                 worker_name=name,
+                # Several workers take updates by webhook (one poller per bot at Telegram).
+                webhook_url=f"http://127.0.0.1:{port}/telegram",
+                webhook_secret_token="bench-secret_0123456789",
+                webhook_port=port,
             )
             for name in ("w1", "w2")
         }
-        workers = {name: start(tree, env, folder / f"{name}.log") for name, env in envs.items()}
+        workers = {
+            name: start(tree, env, folder / f"{name}.log", "--webhook")
+            for name, env in envs.items()
+        }
         try:
             for worker in workers.values():
                 await running(worker, 0)
@@ -246,7 +255,7 @@ async def survivor_latency(tree: Path, crashes: int) -> None:
                     )
                 )
                 mark = len(workers[holder].log())
-                workers[holder] = start(tree, envs[holder], folder / f"{holder}.log")
+                workers[holder] = start(tree, envs[holder], folder / f"{holder}.log", "--webhook")
                 await running(workers[holder], mark)
             print(f"  postgres two workers, one killed -9 (not restarted): {survived.line()}")
         finally:
