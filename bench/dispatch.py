@@ -130,6 +130,10 @@ def run_floor(
     return figures
 
 
+# SEND_IN_DOUBT_MAX for the run at the real limit (--in-doubt).
+IN_DOUBT = [1]
+
+
 async def run_case(backend: str, count: int, limited: bool, floor: bool = True) -> dict[str, Any]:
     """Seed COUNT due check-ins, then queue and send them all; return the figures."""
     limits = {"global_rate": 30.0, "per_chat_rate": 1.0} if limited else {}
@@ -142,6 +146,9 @@ async def run_case(backend: str, count: int, limited: bool, floor: bool = True) 
                 database_url=url,
                 encryption_keys=key,
                 send_rate_global=30 if limited else 1000,
+                # The ceiling lets 32 sends be in doubt at once (paid-broadcast rates); at
+                # the real limit the default holds: one, so a crash duplicates at most one.
+                send_in_doubt_max=IN_DOUBT[0] if limited else 32,
                 **now_outside_quiet_hours(),
             )
             db = Database(url)
@@ -241,7 +248,11 @@ def main() -> None:
     parser.add_argument(
         "--skip-floor", action="store_true", help="do not run the bare python-telegram-bot floor"
     )
+    parser.add_argument(
+        "--in-doubt", type=int, default=1, help="SEND_IN_DOUBT_MAX at the real limit"
+    )
     args = parser.parse_args()
+    IN_DOUBT[0] = args.in_doubt
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     print(f"dispatch benchmark on {machine()}")
     rows = []

@@ -20,6 +20,8 @@ It is per process: with several workers each gets a share of the bot's budget
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -101,6 +103,44 @@ class Gcra:
     held_until: float = 0.0
 
 
+class Gate:
+    """At most ``size`` holders at once; waiters with a lower priority number go first,
+    then in arrival order (a semaphore with a priority lane)."""
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError("size must be at least 1")
+        self.size = size
+        self.held = 0
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
+
+    async def acquire(self, priority: int = 1) -> None:
+        """Wait for a place; ``release`` it afterwards."""
+        if self.held < self.size and not self._waiters:
+            self.held += 1
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (priority, next(self._arrivals), future))
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release()  # handed the place just as it was cancelled: pass it on
+            else:
+                future.cancel()  # skipped when its turn comes
+            raise
+
+    def release(self) -> None:
+        """Give the place to the first waiter, or free it."""
+        while self._waiters:
+            _priority, _arrival, future = heapq.heappop(self._waiters)
+            if not future.done():
+                future.set_result(None)  # the place passes on; ``held`` stays
+                return
+        self.held -= 1
+
+
 class FloodControl(BaseRateLimiter[RequestOptions]):
     """Paces new messages overall and per chat; honours retry_after for the chat it names."""
 
@@ -111,6 +151,7 @@ class FloodControl(BaseRateLimiter[RequestOptions]):
         per_chat_rate: float = 1.0,
         per_chat_burst: int = 3,
         max_in_flight: int = 32,
+        max_in_doubt: int = 1,
         retries: int = 2,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -126,6 +167,9 @@ class FloodControl(BaseRateLimiter[RequestOptions]):
         self._reservations = 0
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self.max_in_flight = max_in_flight
+        # Outbox sends on the wire whose outcome is not yet recorded (bot.outbox): shared by
+        # every sender of the process, so the bound holds per process (SEND_IN_DOUBT_MAX).
+        self.in_doubt = Gate(max_in_doubt)
         self.rate_limited = 0  # 429 answers seen (for metrics)
 
     async def initialize(self) -> None:
@@ -153,6 +197,12 @@ class FloodControl(BaseRateLimiter[RequestOptions]):
 
     async def acquire(self, chat_id: int | str | None, *, new_message: bool = True) -> None:
         """Wait for this chat's slot, then for a slot in the overall budget."""
+        await self.acquire_chat(chat_id, new_message=new_message)
+        if new_message:
+            await self.acquire_overall()
+
+    async def acquire_chat(self, chat_id: int | str | None, *, new_message: bool = True) -> None:
+        """Wait for this chat's slot (or the end of its hold, for an edit)."""
         now = self._clock()
         if chat_id is not None:
             pacer = self._chat(chat_id)
@@ -160,10 +210,12 @@ class FloodControl(BaseRateLimiter[RequestOptions]):
             if wait > 0:
                 await asyncio.sleep(wait)
             self._prune(now)
-        if new_message:
-            wait = self._global.reserve(self._clock())
-            if wait > 0:
-                await asyncio.sleep(wait)
+
+    async def acquire_overall(self) -> None:
+        """Wait for a slot in the overall budget."""
+        wait = self._global.reserve(self._clock())
+        if wait > 0:
+            await asyncio.sleep(wait)
 
     def _done(self, chat_id: int | str | None) -> None:
         # Count the chat's spacing from when Telegram answered, too: the request left
@@ -222,4 +274,5 @@ def from_settings(settings: Any) -> FloodControl:
         per_chat_rate=settings.send_rate_per_chat,
         per_chat_burst=settings.send_burst_per_chat,
         max_in_flight=settings.send_concurrency,
+        max_in_doubt=settings.send_in_doubt_max,
     )

@@ -3,7 +3,8 @@
 Key rotation, step by step (also in docs/privacy.md):
 
 1. ``alliance-checkin generate-key`` and put the new key *first* in ENCRYPTION_KEYS,
-   keeping the old ones after it; restart the bot (new text now uses the new key).
+   keeping the old ones after it; restart every worker (new text now uses the new
+   key; a worker still without it leaves messages under it to workers that have it).
 2. ``alliance-checkin rotate-keys`` re-encrypts what is stored under older keys, in
    batches, each in its own transaction, while the bot keeps running.
 3. When it reports nothing unreadable, remove the old keys from ENCRYPTION_KEYS.
@@ -19,11 +20,13 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from sqlalchemy import func, update
 from sqlmodel import col, select
 
 from bot.checkin_flow import comment_context
+from bot.outbox import IN_HAND
 from bot.outbox import _payload_context as payload_context
 from bot.settings import ConfigError, Settings
 from storage import audit
@@ -55,6 +58,8 @@ class RotationReport:
 
     key_id: str
     columns: dict[str, ColumnReport]
+    # Outbox messages running workers had in hand when rotation started.
+    held_by_workers: int = 0
 
     @property
     def failed(self) -> int:
@@ -64,6 +69,13 @@ class RotationReport:
     def lines(self) -> list[str]:
         """The report for the command line: one line per column, then the verdict."""
         out = [f"newest key: {self.key_id}"]
+        if self.held_by_workers:
+            out.append(
+                f"Warning: running workers held {self.held_by_workers} outbox message(s) "
+                "while this ran. Every running worker needs the newest key in "
+                "ENCRYPTION_KEYS (restart them first): a worker without it cannot send what "
+                "was moved to it and leaves it to a worker that has the key."
+            )
         for name, report in self.columns.items():
             line = f"{name}: {report.reencrypted} re-encrypted, {report.current} already current"
             if report.changed_meanwhile:
@@ -169,8 +181,20 @@ async def _rotate_outbox(db: Database, cipher: Cipher, batch: int, report: Colum
                     report.changed_meanwhile += 1
 
 
+async def held_by_workers(db: Database, now: datetime) -> int:
+    """Outbox messages running workers have in hand now (claimed or being sent)."""
+    async with db.session() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(col(OutboxMessage.status).in_(IN_HAND))
+            .where(col(OutboxMessage.lease_until) > now)
+        )
+    return int(count or 0)
+
+
 async def rotate(
-    db: Database, cipher: Cipher, *, batch_size: int = DEFAULT_BATCH
+    db: Database, cipher: Cipher, *, batch_size: int = DEFAULT_BATCH, now: datetime | None = None
 ) -> RotationReport:
     """Re-encrypt every stored text under the cipher's newest key; safe to run again."""
     if batch_size < 1:
@@ -181,6 +205,7 @@ async def rotate(
             "answer.text_ciphertext": ColumnReport(),
             "outbox.payload_ciphertext": ColumnReport(),
         },
+        held_by_workers=await held_by_workers(db, now or datetime.now(UTC)),
     )
     await _rotate_answers(db, cipher, batch_size, report.columns["answer.text_ciphertext"])
     await _rotate_outbox(db, cipher, batch_size, report.columns["outbox.payload_ciphertext"])

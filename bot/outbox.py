@@ -8,9 +8,12 @@ process's flood control (bot.flood).
 
 Delivery is at least once. Telegram has no idempotency key, so a worker killed after
 its request reached Telegram but before the row was marked leaves the row "sending";
-once its lease expires another worker (or the restarted one) sends it again and logs
-that it may arrive twice. Rows that were claimed but not yet tried are taken over
-silently. See docs/operations.md.
+the worker that takes it over sends it again and logs that it may arrive twice. At
+most SEND_IN_DOUBT_MAX sends per process (default 1) are in that state at once, so a
+crash duplicates at most one message. Rows that were claimed but not yet tried are taken
+over silently. A restarted worker takes back its own rows at once, and on PostgreSQL a
+worker whose session is gone loses its rows at once (``Presence``); otherwise a row
+comes back when its lease expires. See docs/operations.md.
 """
 
 from __future__ import annotations
@@ -20,13 +23,15 @@ import base64
 import contextlib
 import json
 import logging
+import secrets
+import socket
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import and_, bindparam, case, exists, func, or_, update
+from sqlalchemy import LargeBinary, and_, bindparam, case, exists, func, or_, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -38,9 +43,10 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot import metrics
-from bot.flood import FloodControl, RequestOptions, retry_after_seconds
+from bot.flood import FloodControl, Gate, RequestOptions, retry_after_seconds
 from bot.services import Services
 from storage.crypto import Cipher, DecryptionError, context_for
+from storage.db import Database
 from storage.models import OutboxMessage
 from storage.types import UTCDateTime
 
@@ -210,6 +216,10 @@ IN_HAND = ("claimed", "resending", "sending")
 POLL_SECONDS = 1.0
 # Most rows taken per claim; fewer when the rate means they could not go out within the lease.
 CLAIM_BATCH = 500
+# Above this many messages a second (paid broadcasts), outcomes wait RESULT_LINGER seconds
+# to share one transaction.
+BATCHED_RATE = 100.0
+RESULT_LINGER = 0.02
 
 
 def _due(now: datetime) -> Any:
@@ -220,16 +230,42 @@ def _due(now: datetime) -> Any:
 
 
 def _head_of_chat() -> Any:
+    """A row may go when nothing before it in its chat's line is waiting.
+
+    Alerts (risk, severe strain) have their own line ahead of the chat's other messages:
+    an alert waits only for earlier alerts to that chat, never for an ordinary message
+    (not even one a stopped worker still holds), and an ordinary message waits for every
+    earlier message of its chat and for any alert to it. Check-in screens, digest parts
+    and notices therefore keep their order.
+    """
     earlier = aliased(OutboxMessage)
+    this_is_alert = col(OutboxMessage.kind) == ALERT
+    that_is_alert = col(earlier.kind) == ALERT
     return ~exists().where(
         col(earlier.chat_id) == col(OutboxMessage.chat_id),
-        col(earlier.id) < col(OutboxMessage.id),
         col(earlier.status).in_(WAITING),
+        col(earlier.id) != col(OutboxMessage.id),
+        or_(
+            and_(this_is_alert, that_is_alert, col(earlier.id) < col(OutboxMessage.id)),
+            and_(~this_is_alert, or_(that_is_alert, col(earlier.id) < col(OutboxMessage.id))),
+        ),
     )
 
 
-# Alerts (risk, severe strain) jump the queue: they must not wait behind a weekly batch.
-_PRIORITY = case((col(OutboxMessage.kind) == "alert", 0), else_=1)
+def _readable_with(cipher: Cipher) -> Any:
+    """Rows whose payload this worker's keys can open (the key id is bytes 2–9 of a token).
+
+    A worker that lacks a key (it was not restarted after a new one was added, or
+    rotate-keys moved the payload to a key it does not have) leaves such rows to a worker
+    that has it, instead of claiming and failing them.
+    """
+    key_id = func.substr(col(OutboxMessage.payload_ciphertext), 2, 8, type_=LargeBinary)
+    return key_id.in_([bytes.fromhex(kid) for kid in cipher.key_ids])
+
+
+ALERT = "alert"
+# Alerts jump the queue as well: they must not wait behind a weekly batch.
+_PRIORITY = case((col(OutboxMessage.kind) == ALERT, 0), else_=1)
 
 # Outcome writes, run with one set of parameters per row (executemany).
 _MARK_SENT = (
@@ -348,6 +384,101 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(2**attempts, 900))
 
 
+# ------------------------------------------------------------------ who holds a row
+#
+# A running worker names itself in every lease it takes: "<name>/w<key>". The name is the
+# same across restarts (WORKER_NAME, default the host name); the key is new each run. So
+# a row held by a worker that is known to be gone is taken over at once instead of after
+# its lease (docs/operations.md, "When a worker stops"):
+# - on SQLite (one process), rows held under this worker's own name by an earlier run;
+# - on PostgreSQL, rows whose holder no longer holds its advisory lock: each running
+#   worker holds the session lock numbered by its key for as long as its database session
+#   lives, and PostgreSQL drops it the moment the session ends (kill -9 included).
+# Senders that are not part of a running worker (a one-off delivery from a CLI command)
+# hold rows as "<name>/t<random>" and are only ever taken over after the lease.
+
+# How often a running worker looks for rows held by workers that are gone.
+REAP_SECONDS = 2.0
+# How often it looks for parked rows a key it now has can open, and for due rows it lacks
+# the key for.
+KEY_CHECK_SECONDS = 60.0
+# A worker that claimed a row it has no key for puts it back for this long (another worker
+# with the key, or this one after a restart with it, takes it then).
+KEY_MISSING_DELAY = timedelta(seconds=30)
+KEY_MISSING = "key not configured here"
+UNREADABLE = "payload unreadable"
+_WORKER_MARK = "/w"
+
+
+def worker_name(settings: Any) -> str:
+    """The worker's name as it appears in leases: WORKER_NAME, else the host name."""
+    name = settings.worker_name or socket.gethostname() or "worker"
+    return "".join(c if c.isalnum() or c in "._@-" else "-" for c in name)[:40]
+
+
+def _holder(owner: str) -> tuple[str, int] | None:
+    """(name, key) of a running worker's lease owner; None for any other owner."""
+    name, mark, key = owner.rpartition(_WORKER_MARK)
+    if not mark or len(key) != 16:
+        return None
+    try:
+        return name, int(key, 16)
+    except ValueError:
+        return None
+
+
+class Presence:
+    """This process as a running worker: the owner name it leases under and, on
+    PostgreSQL, the advisory lock that tells other workers it is alive."""
+
+    def __init__(self, db: Database, name: str, key: int | None = None) -> None:
+        self.db = db
+        self.name = name
+        self.key = key if key is not None else secrets.randbits(62)
+        self.owner = f"{name}{_WORKER_MARK}{self.key:016x}"
+        self._connection: AsyncConnection | None = None
+
+    async def hold(self) -> None:
+        """Take the lock (PostgreSQL), or check it is still held and take it again if the
+        session was lost; nothing to do on SQLite."""
+        if self.db.is_sqlite:
+            return
+        if self._connection is not None:
+            try:
+                await self._connection.execute(text("SELECT 1"))
+                await self._connection.commit()
+                return
+            except Exception:  # noqa: BLE001 - the session is gone: take the lock anew
+                log.warning("outbox: the worker's lock session was lost; taking it again")
+                await self.release()
+        connection = await self.db.engine.connect()
+        try:
+            held = await connection.scalar(
+                text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key}
+            )
+            await connection.commit()
+        except BaseException:
+            await connection.close()
+            raise
+        if not held:
+            await connection.close()
+            raise RuntimeError("another session holds this worker's lock")
+        self._connection = connection
+
+    async def release(self) -> None:
+        """End the lock's session (the lock goes with it)."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.close()
+
+
+# The running worker of this process, per database: one-off senders in the same process
+# (an alert delivered at once, a dispatcher pass) lease under its name, so its liveness
+# covers their rows too.
+_RUNNING: dict[str, Presence] = {}
+
+
 class Sender:
     """Claims due outbox rows, sends them within the flood limits, and records the outcome.
 
@@ -362,6 +493,7 @@ class Sender:
         *,
         on_sent: SentHook,
         on_unreachable: FailHook,
+        presence: Presence | None = None,
     ) -> None:
         self.services = services
         self.bot = bot
@@ -376,12 +508,30 @@ class Sender:
         rate = self.limiter.global_rate if self.limiter else float(CLAIM_BATCH)
         # Claim no more than can go out in a third of the lease at the configured rate.
         self.batch = max(1, min(CLAIM_BATCH, int(rate * self.lease.total_seconds() / 3)))
-        self.claim_id = f"{services.worker_id[:40]}:{uuid.uuid4().hex[:12]}"
-        self._sending: _Batcher[int, bool] = _Batcher(self._write_sending, linger=0.002)
-        self._results: _Batcher[_Result, None] = _Batcher(self._write_results, linger=0.02)
+        self.name = worker_name(settings)
+        self.presence = presence or _RUNNING.get(services.db.url)
+        self.claim_id = (
+            self.presence.owner if self.presence else f"{self.name}/t{uuid.uuid4().hex[:12]}"
+        )
+        self._readable = _readable_with(services.cipher)
+        self._doubt: Gate = (
+            self.limiter.in_doubt if self.limiter else Gate(settings.send_in_doubt_max)
+        )
+        # Marks wait a moment to share a write only when several sends may be in doubt.
+        self._sending: _Batcher[int, bool] = _Batcher(
+            self._write_sending, linger=0.002 if self._doubt.size > 1 else 0.0
+        )
+        # A row is in doubt after a crash from its "sending" mark until its outcome is
+        # written. At Telegram's normal rates outcomes are written at once (those finishing
+        # during a write still share the next), so a kill -9 leaves about the one request
+        # on the wire in doubt. Only at paid-broadcast rates do outcomes wait a moment to
+        # share a transaction, which a few hundred sends a second need.
+        linger = RESULT_LINGER if rate > BATCHED_RATE else 0.0
+        self._results: _Batcher[_Result, None] = _Batcher(self._write_results, linger=linger)
         self._wake = asyncio.Event()
         self._stopping = False
         self._pacing: set[asyncio.Task[str]] = set()
+        self._missing_key_seen = 0
 
     # ------------------------------------------------------------------ claiming
 
@@ -398,6 +548,7 @@ class Sender:
         query = (
             select(OutboxMessage.id)
             .where(_due(now))
+            .where(self._readable)
             .where(_head_of_chat())
             .order_by(_PRIORITY, col(OutboxMessage.id))
             .limit(limit)
@@ -433,6 +584,130 @@ class Sender:
             )
             return list(rows.all())
 
+    # ------------------------------------------------------------------ stopped workers
+
+    async def take_over_from_stopped_workers(self) -> int:
+        """Expire the leases of rows whose holder is known to be gone; returns how many.
+
+        Only a running worker (one with a ``Presence``) judges: on SQLite, rows its own
+        name held in an earlier run; on PostgreSQL, rows of any running worker whose
+        advisory lock is free (its session ended). The rows are then claimed as after an
+        expired lease: one that was on the wire is sent again and logged as a possible
+        duplicate, the others silently.
+        """
+        if self.presence is None:
+            return 0
+        now = self.services.clock.now()
+        async with self.services.db.session() as session:
+            connection = await session.connection()
+            owners = (
+                await connection.scalars(
+                    select(col(OutboxMessage.lease_owner))
+                    .where(col(OutboxMessage.status).in_(IN_HAND))
+                    .where(col(OutboxMessage.lease_until) >= now)
+                    .distinct()
+                )
+            ).all()
+            gone = [
+                owner
+                for owner in owners
+                if owner is not None and await self._is_gone(connection, owner)
+            ]
+            if not gone:
+                return 0
+            expired = await connection.execute(
+                update(OutboxMessage)
+                .where(col(OutboxMessage.lease_owner).in_(gone))
+                .where(col(OutboxMessage.status).in_(IN_HAND))
+                .values(lease_until=now - timedelta(microseconds=1))
+            )
+        count = int(expired.rowcount or 0)
+        if count:
+            log.warning(
+                "outbox: taking over %d message(s) held by %d worker(s) that stopped",
+                count,
+                len(gone),
+            )
+        return count
+
+    async def _is_gone(self, connection: AsyncConnection, owner: str) -> bool:
+        assert self.presence is not None
+        holder = _holder(owner)
+        if holder is None or owner == self.presence.owner:
+            return False
+        name, key = holder
+        if self.services.db.is_sqlite:
+            # One process per SQLite database: another run under this name is an earlier
+            # one of this worker (docs/operations.md).
+            return name == self.presence.name
+        # Free means its session ended; the transaction-scoped lock goes at commit.
+        free = await connection.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key})
+        return bool(free)
+
+    async def check_keys(self) -> tuple[int, int]:
+        """Requeue parked rows that a key this worker has can now open; count due rows it
+        cannot open. Returns (requeued, waiting for a key)."""
+        now = self.services.clock.now()
+        cipher = self.services.cipher
+        requeue: list[int] = []
+        spoiled: list[int] = []
+        async with self.services.db.session() as session:
+            connection = await session.connection()
+            parked = await connection.execute(
+                select(
+                    col(OutboxMessage.id),
+                    col(OutboxMessage.dedupe_key),
+                    col(OutboxMessage.payload_ciphertext),
+                )
+                .where(col(OutboxMessage.status) == "parked")
+                .where(col(OutboxMessage.last_error).in_((UNREADABLE, KEY_MISSING)))
+                .where(self._readable)
+                .limit(CLAIM_BATCH)
+            )
+            for row_id, dedupe_key, token in parked.all():
+                if row_id is None:
+                    continue
+                try:
+                    Outgoing.from_json(
+                        cipher.decrypt(bytes(token), context=_payload_context(dedupe_key))
+                    )
+                except (DecryptionError, ValueError, KeyError, TypeError):
+                    spoiled.append(row_id)
+                else:
+                    requeue.append(row_id)
+            if requeue:
+                await connection.execute(
+                    update(OutboxMessage)
+                    .where(col(OutboxMessage.id).in_(requeue))
+                    .where(col(OutboxMessage.status) == "parked")
+                    .values(status="pending", not_before=now, last_error=None, attempts=0)
+                )
+            if spoiled:
+                # Opened with a key it names and still unreadable: altered, never retried.
+                await connection.execute(
+                    update(OutboxMessage)
+                    .where(col(OutboxMessage.id).in_(spoiled))
+                    .values(last_error=f"{UNREADABLE}: altered")
+                )
+            waiting = await connection.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(_due(now))
+                .where(~self._readable)
+            )
+        if requeue:
+            log.warning(
+                "outbox: %d parked message(s) readable with the configured keys; queued again",
+                len(requeue),
+            )
+        if waiting:
+            log.warning(
+                "outbox: %d due message(s) are encrypted with a key this worker does not "
+                "have (ENCRYPTION_KEYS); they wait for a worker that has it",
+                waiting,
+            )
+        return len(requeue), int(waiting or 0)
+
     # ------------------------------------------------------------------ one round
 
     async def deliver(self, limit: int | None = None) -> tuple[int, int]:
@@ -461,27 +736,65 @@ class Sender:
                 row.payload_ciphertext, context=_payload_context(row.dedupe_key)
             )
             message = Outgoing.from_json(payload)
-        except (DecryptionError, ValueError, KeyError, TypeError):
+        except DecryptionError as exc:
+            if exc.reason == "unknown_key":
+                # Not this worker's to judge: another worker (or this one restarted with
+                # the key) can send it. Claims skip such rows; this covers a key dropped
+                # from under a running claim.
+                log.warning(
+                    "outbox %s (%s): encrypted with a key this worker does not have; "
+                    "left for a worker that has it",
+                    row.id,
+                    row.kind,
+                )
+                return await self._record(
+                    row,
+                    _Result(
+                        row.id,
+                        "released",
+                        error=KEY_MISSING,
+                        not_before=self.services.clock.now() + KEY_MISSING_DELAY,
+                        count_attempt=False,
+                    ),
+                )
+            log.error(
+                "outbox %s (%s): payload unreadable (%s); parked", row.id, row.kind, exc.reason
+            )
+            return await self._record(row, _Result(row.id, "parked", error=UNREADABLE))
+        except (ValueError, KeyError, TypeError):
             log.error("outbox %s (%s): payload unreadable; parked", row.id, row.kind)
-            return await self._record(row, _Result(row.id, "parked", error="payload unreadable"))
-        if self.limiter is not None:
-            task = asyncio.current_task()
-            assert task is not None
-            self._pacing.add(task)
-            try:
-                await self.limiter.acquire(message.chat_id)
-            except asyncio.CancelledError:
-                if not self._stopping:
-                    raise
-            finally:
-                self._pacing.discard(task)
-        if self._stopping:
-            return await self._record(row, _Result(row.id, "released", count_attempt=False))
-        if not await self._sending.submit(row.id):
-            log.warning("outbox %s: lease lost before sending; left to its new owner", row.id)
-            return "lost"
-        result = await self._attempt(row, message)
-        return await self._record(row, result)
+            return await self._record(row, _Result(row.id, "parked", error=UNREADABLE))
+        task = asyncio.current_task()
+        assert task is not None
+        self._pacing.add(task)
+        holding = False
+        try:
+            if self.limiter is not None:
+                await self.limiter.acquire_chat(message.chat_id)
+            # A place among the sends in doubt (SEND_IN_DOUBT_MAX): from here until the
+            # outcome is recorded, a kill -9 could make this message arrive twice.
+            await self._doubt.acquire(0 if row.kind == ALERT else 1)
+            holding = True
+            if self.limiter is not None:
+                # The overall slot is taken with the place, not before it: slots reserved
+                # while waiting for a place would be used up in a burst once it frees.
+                await self.limiter.acquire_overall()
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+        finally:
+            self._pacing.discard(task)
+        try:
+            if self._stopping:
+                return await self._record(row, _Result(row.id, "released", count_attempt=False))
+            if not await self._sending.submit(row.id):
+                log.warning("outbox %s: lease lost before sending; left to its new owner", row.id)
+                return "lost"
+            result = await self._attempt(row, message)
+            return await self._record(row, result)
+        finally:
+            if holding:
+                self._doubt.release()
 
     async def _attempt(self, row: OutboxMessage, message: Outgoing) -> _Result:
         """One request to Telegram, and what its outcome means for the row."""
@@ -675,12 +988,30 @@ class Sender:
             if len(in_hand) <= low_water[0]:
                 self._wake.set()
 
+        if self.presence is None:
+            self.presence = Presence(self.services.db, self.name)
+            self.claim_id = self.presence.owner
+        loop = asyncio.get_running_loop()
+        next_reap = next_key_check = loop.time()
+        registered = False
         while not self._stopping:
             # Cleared before claiming: a send finishing during the claim must wake the wait.
             self._wake.clear()
             rows: list[OutboxMessage] = []
             claimed = len(in_hand) < self.batch
             try:
+                if loop.time() >= next_reap:
+                    # First thing after a start: a restarted worker takes back at once what
+                    # its previous run held, instead of waiting out the lease.
+                    await self.presence.hold()
+                    if not registered:
+                        _RUNNING[self.services.db.url] = self.presence
+                        registered = True
+                    await self.take_over_from_stopped_workers()
+                    next_reap = loop.time() + REAP_SECONDS
+                if loop.time() >= next_key_check:
+                    await self.check_keys()
+                    next_key_check = loop.time() + KEY_CHECK_SECONDS
                 if claimed:
                     rows = await self.claim(self.batch - len(in_hand))
                 failures = 0
@@ -704,6 +1035,9 @@ class Sender:
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
         if in_hand:
             await asyncio.gather(*in_hand, return_exceptions=True)
+        if registered and _RUNNING.get(self.services.db.url) is self.presence:
+            del _RUNNING[self.services.db.url]
+        await self.presence.release()
 
     async def stop(self) -> None:
         """Stop taking work: sends in flight finish and are recorded, waiting ones go back."""

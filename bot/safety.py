@@ -244,9 +244,10 @@ async def _deliver_now(services: Services, bot: Any, dedupe_key: str) -> None:
     """Send the alert now rather than at the next dispatcher pass.
 
     A dispatcher pass is safe to run from here: it is built for several workers at once
-    (leases, unique rows), so running it early changes nothing but timing. The outbox
-    keeps each chat's messages in order, so a note queued earlier for the same therapist
-    goes first; a few passes cover that. Anything left goes with the next regular pass.
+    (leases, unique rows), so running it early changes nothing but timing. Alerts go
+    ahead of the therapist's other waiting messages (bot.outbox), so the first pass sends
+    it unless an earlier alert to the same therapist is still going out; a few passes
+    cover that. Anything left goes with the sender's next claim (within a second).
     """
     # Imported here: the dispatcher imports much of the bot, including this module's users.
     from bot.dispatcher import run_due_work

@@ -180,8 +180,24 @@ class Settings(BaseSettings):
     )
     send_lease_seconds: Annotated[float, Field(ge=1, le=3600)] = Field(
         default=60,
-        description="How long a worker holds claimed messages; after a crash another "
-        "worker (or the restarted one) takes them over once this has passed.",
+        description="How long a worker holds claimed messages if nothing shows it has "
+        "stopped; a restarted worker takes back its own at once, and on PostgreSQL a "
+        "worker whose database session is gone loses them at once.",
+    )
+    send_in_doubt_max: Annotated[int, Field(ge=1, le=256)] = Field(
+        default=1,
+        description="Most outbox sends this process has on the wire before their outcome "
+        "is recorded. A kill -9 can make each of them arrive twice, so 1 means at most one "
+        "duplicate per crash, at about one message per Telegram round trip plus two "
+        "database writes; raise it (up to SEND_CONCURRENCY) for paid-broadcast rates.",
+    )
+    worker_name: str | None = Field(
+        default=None,
+        max_length=40,
+        pattern=r"^[A-Za-z0-9._@-]*$",
+        description="This worker's name, the same across restarts (default: the host "
+        "name). The restarted worker takes back at once the messages its previous run "
+        "held; give each worker on one host its own, e.g. the systemd instance name.",
     )
     webhook_listen: str = Field(
         default="127.0.0.1",

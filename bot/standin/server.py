@@ -114,6 +114,7 @@ class _Disruption:
     remaining: int
     after_processing: bool = False
     seconds: float | None = None
+    chat_id: int | None = None  # only requests to this chat (stalls)
 
 
 @dataclass
@@ -431,7 +432,7 @@ class BotAPIStandIn:
         if drop is not None and not drop.after_processing:
             self._record(method, params.recorded(), error=ApiError(0, "connection dropped"))
             return self._abort(request)
-        stall = self._take_disruption(self._stalls, method)
+        stall = self._take_disruption(self._stalls, method, params.values.get("chat_id"))
         if stall is not None:
             await self._stall(stall.seconds)
 
@@ -487,8 +488,12 @@ class BotAPIStandIn:
         finally:
             self._held -= 1
 
-    def _take_disruption(self, items: list[_Disruption], method: str) -> _Disruption | None:
+    def _take_disruption(
+        self, items: list[_Disruption], method: str, chat_id: Any = None
+    ) -> _Disruption | None:
         for item in items:
+            if item.chat_id is not None and str(item.chat_id) != str(chat_id):
+                continue
             if item.method in ("*", method) or item.method.lower() == method.lower():
                 item.remaining -= 1
                 if item.remaining <= 0:
@@ -933,15 +938,21 @@ class BotAPIStandIn:
         self._drops.append(_Disruption(method, max(1, count), after_processing=after_processing))
 
     def stall_next(
-        self, count: int = 1, *, method: str = "*", seconds: float | None = None
+        self,
+        count: int = 1,
+        *,
+        method: str = "*",
+        seconds: float | None = None,
+        chat_id: int | None = None,
     ) -> None:
-        """Hold the next requests (``seconds``, or until ``release_stalled``), then process them.
+        """Hold the next requests (to ``chat_id`` if given) for ``seconds``, or until
+        ``release_stalled``, then process them.
 
         The client's read timeout fires meanwhile (PTB raises TimedOut) although the request
         still takes effect afterwards, as with a slow Telegram.
         """
         self._release.clear()
-        self._stalls.append(_Disruption(method, max(1, count), seconds=seconds))
+        self._stalls.append(_Disruption(method, max(1, count), seconds=seconds, chat_id=chat_id))
 
     def release_stalled(self) -> None:
         """Let all stalled requests proceed."""

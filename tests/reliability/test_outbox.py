@@ -149,8 +149,10 @@ async def test_network_errors_back_off_then_park_without_holding_up_anyone_else(
     assert rig.texts_to(kim) == []
 
 
-async def test_an_unreadable_payload_is_parked_not_retried(rig: Rig) -> None:
-    """A row whose ciphertext no key opens is parked at once; the next one still goes."""
+async def test_an_altered_payload_is_parked_not_retried(rig: Rig) -> None:
+    """A row under a configured key that fails authentication (altered in the database) is
+    parked at once; the next one still goes. (A row under a key this worker does not have
+    is left for a worker that has it: tests/reliability/test_outbox_takeover.py.)"""
     mia, noa = rig.user(6301), rig.user(6302)
     await rig.queue(mia, "for mia")
     await rig.queue(noa, "for noa")
@@ -158,7 +160,9 @@ async def test_an_unreadable_payload_is_parked_not_retried(rig: Rig) -> None:
         first = (
             await session.exec(select(OutboxMessage).where(OutboxMessage.chat_id == mia))
         ).one()
-        first.payload_ciphertext = b"garbage"
+        token = bytearray(first.payload_ciphertext)
+        token[-1] ^= 1
+        first.payload_ciphertext = bytes(token)
     await sender(rig).deliver()
     statuses = {r.chat_id: r.status for r in await rows(rig)}
     assert statuses == {mia: "parked", noa: "sent"}
