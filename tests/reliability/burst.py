@@ -19,7 +19,7 @@ from storage.models import Answer, CheckIn, Client
 
 RISK = "I have the pills ready, I want to end my life"
 CRISIS_MARK = "nobody reads this chat in real time"
-USE_BUTTONS = "Please answer the question above with its buttons"
+USE_BUTTONS = "I can only take answers from the buttons"
 NOTE_SAVED = "your note is saved for your therapist"
 STRAY = 15
 BUSY_STRAY = 6
