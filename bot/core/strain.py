@@ -885,18 +885,23 @@ def _evaluate_all(
 def _lone_sign(evaluation: _Evaluation, s: StrainSettings) -> bool:
     """Whether a check-in's conversation-level findings are a lone sign that needs persisting.
 
-    "A little" tension not talked through; with ``persistence_for_single_drop`` also a
-    drop out of the usual range or an answer below the midpoint. Severe check-ins and
-    early, declining, convergent or "a lot" findings stand on their own.
+    "A little" tension not talked through with no other finding in the check-in; with
+    ``persistence_for_single_drop`` also a drop out of the usual range or an answer
+    below the midpoint. Severe check-ins and early, declining, convergent or "a lot"
+    findings stand on their own, and so does tension that comes with a dip.
     """
-    if evaluation.severe:
+    if evaluation.severe or evaluation.severity < Severity.CONVERSATION:
         return False
-    lone: set[str] = {"below_baseline", "low_item"} if s.persistence_for_single_drop else set()
-    at_conversation = [r for r in evaluation.reasons if r.severity == Severity.CONVERSATION]
-    return bool(at_conversation) and all(
-        (r.rule == "unresolved_tension" and (r.value or 0.0) < s.tension_a_lot) or r.rule in lone
-        for r in at_conversation
-    )
+    mild_tension = [
+        r
+        for r in evaluation.reasons
+        if r.rule == "unresolved_tension" and (r.value or 0.0) < s.tension_a_lot
+    ]
+    if mild_tension and len(mild_tension) == len(evaluation.reasons):
+        return True
+    if not s.persistence_for_single_drop or mild_tension:
+        return False
+    return all(r.rule in ("below_baseline", "low_item") for r in evaluation.reasons)
 
 
 def _persistence(

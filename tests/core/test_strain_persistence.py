@@ -96,3 +96,9 @@ def test_checkin_severities_report_the_held_severity() -> None:
 def test_persistence_window_below_two_is_refused() -> None:
     with pytest.raises(ValueError, match="persistence_window"):
         dataclasses.replace(DEFAULT_SETTINGS, persistence_window=1)
+
+
+def test_a_little_tension_with_a_dip_in_the_same_checkin_is_a_conversation() -> None:
+    result = assess([*steady(4), c(4, 5, 5, 5, tension=1, talked=0)])
+    assert result.severity == Severity.CONVERSATION
+    assert rules_at(result, Severity.CONVERSATION) == {"unresolved_tension"}
