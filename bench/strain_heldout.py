@@ -1,9 +1,11 @@
 """Held-out agreement: how often the strain rules give a clinician's verdict on unseen stories.
 
-Run:  .venv/bin/python bench/strain_heldout.py [--cases]
+Run:  .venv/bin/python bench/strain_heldout.py [--cases] [--block a|b]
 
-The stories and verdicts are in tests/core/heldout_histories.py, written before the
-rules were changed and never edited to make them pass. Prints agreement on the
+The stories and verdicts are in tests/core/heldout_histories.py (block a, the default),
+written before the rules were changed and never edited to make them pass, and in
+tests/core/heldout_histories_b.py (block b), written and committed later by someone
+who had not read the rules, before they were run on it. Prints agreement on the
 digest's severity (steady / watch / conversation), on the immediate alert (yes/no),
 on good news (where a story is about it) and on "since" (where a story is about it);
 with ``--cases``, every case with what the rules said.
@@ -20,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "core")]
 
 from heldout_histories import HELDOUT, HeldOut  # noqa: E402
+from heldout_histories_b import HELDOUT_B, HeldOutB  # noqa: E402
 from scenarios import FIRST_SESSION, WEEK, build_history, digest_time  # noqa: E402
 
 from bot.core.instrument import get_instrument  # noqa: E402
@@ -28,10 +31,12 @@ from bot.core.strain import assess_checkin_alert, assess_strain  # noqa: E402
 NAMES = {0: "steady", 1: "watch", 2: "conversation"}
 
 
-def judge(case: HeldOut) -> dict[str, object]:
+def judge(case: HeldOut | HeldOutB) -> dict[str, object]:
     """What the rules make of one held-out story."""
     instrument = get_instrument()
-    history = build_history(case.visits, alias=case.name)
+    # Block b can say the client has paused the check-ins; block a's clients are active.
+    status = getattr(case, "client_status", "active")
+    history = build_history(case.visits, alias=case.name, status=status)
     assessment = assess_strain(history, instrument, digest_time(case.visits))
     since = None
     if assessment.since is not None:
@@ -48,10 +53,14 @@ def main() -> None:
     """Print the agreement figures (and, on request, each case)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", action="store_true", help="list every case")
+    parser.add_argument(
+        "--block", choices=("a", "b"), default="a", help="which held-out block (default a)"
+    )
     args = parser.parse_args()
+    cases: list[HeldOut] | list[HeldOutB] = HELDOUT if args.block == "a" else HELDOUT_B
     agree = {"severity": 0, "alert": 0, "good_news": 0, "since": 0, "all": 0}
     asked = {"good_news": 0, "since": 0}
-    for case in HELDOUT:
+    for case in cases:
         got = judge(case)
         hits = {
             "severity": got["severity"] == int(case.severity),
@@ -75,8 +84,9 @@ def main() -> None:
                 + (f"  good_news={got['good_news']}" if case.good_news is not None else "")
                 + (f"  since={got['since']}" if case.since_visit is not None else "")
             )
-    n = len(HELDOUT)
-    print(f"Held-out histories: {n}")
+    n = len(cases)
+    block = "" if args.block == "a" else f" (block {args.block})"
+    print(f"Held-out histories{block}: {n}")
     print(f"  severity agreement   {agree['severity']}/{n} = {agree['severity'] / n:.0%}")
     print(f"  alert agreement      {agree['alert']}/{n} = {agree['alert'] / n:.0%}")
     for key in ("good_news", "since"):

@@ -31,12 +31,19 @@ from typing import Any, Final
 from sqlalchemy import Table, delete, func, or_, update
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
 
 from bot import callbacks, outbox
 from bot.clock import SystemClock
 from bot.enrolment import PRIVACY_NOTICE_VERSION
-from bot.handlers.common import Person, acknowledge, identify, prune_processed_updates, reply
+from bot.handlers.common import (
+    Person,
+    acknowledge,
+    identify,
+    prune_processed_updates,
+    reply,
+    shows_button,
+)
 from bot.practice import leave_programme
 from bot.services import BotContext, Services
 from bot.settings import Settings
@@ -95,17 +102,6 @@ def months_before(moment: datetime, months: int) -> datetime:
 def _markup(rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [[InlineKeyboardButton(text, callback_data=data) for text, data in row] for row in rows]
-    )
-
-
-def _carries(message: object, data: str | None) -> bool:
-    """Whether the pressed message really shows this button (only then is it edited)."""
-    if not isinstance(message, Message) or message.reply_markup is None:
-        return False
-    return any(
-        button.callback_data == data
-        for row in message.reply_markup.inline_keyboard
-        for button in row
     )
 
 
@@ -519,7 +515,7 @@ async def on_press(
         if (
             client is None
             or client.id != press.client_id
-            or not _carries(query.message, query.data)
+            or not shows_button(query.message, query.data)
         ):
             await acknowledge(query, texts.plain(person.locale, "common.button_invalid"))
             return
@@ -538,7 +534,7 @@ async def _edit(update: Update, text: str) -> None:
     """Replace the pressed confirmation with the outcome, if it is that message."""
     query = update.callback_query
     assert query is not None
-    if _carries(query.message, query.data):
+    if shows_button(query.message, query.data):
         await query.edit_message_text(text, reply_markup=None)
 
 

@@ -179,6 +179,21 @@ class StrainSettings:
     # item (Lambert & Shimokawa 2011 use several signals for "not on track").
     convergence_points: int = 3
 
+    # Persistence: "a little" tension not talked through, alone in a check-in, is a
+    # watch; it is a conversation when another check-in among the last
+    # `persistence_window` (this one included) was strained too (or as recurring
+    # tension, rule 3b). Clients report tension in 19-42 % of sessions (Eubanks et
+    # al. 2018), so one mild report cannot call for a conversation every time; "a
+    # lot" of tension stands on its own.
+    conversation_needs_persistence: bool = True
+    persistence_window: int = 3
+    # Also hold at watch a lone drop out of the usual range or a lone answer below the
+    # midpoint (no other sign, not severe) until it persists. Off by default: it
+    # quiets the digest but finds fewer ruptures in their first week (the trade-off
+    # is measured in docs/clinical.md); single-session V-shaped ruptures are real
+    # (Stiles et al. 2004).
+    persistence_for_single_drop: bool = False
+
     # Chronic weakness: the core mean at or below the midpoint this many answered
     # check-ins in a row is a conversation, from the start of the run; a weak
     # alliance that persists predicts dropout as much as an early one (Sharf et
@@ -227,6 +242,8 @@ class StrainSettings:
             problems.append("alert_grace_minutes must be ≥ 1")
         if not 1 <= self.recurring_tension_reports <= self.recurring_tension_window:
             problems.append("recurring_tension_reports must be ≥ 1 and ≤ its window")
+        if self.persistence_window < 2:
+            problems.append("persistence_window must be ≥ 2")
         if self.convergence_points < 2 or self.chronic_checkins < 2:
             problems.append("convergence_points and chronic_checkins must be ≥ 2")
         if not 1.0 <= self.chronic_at_or_below <= 5.0:
@@ -356,6 +373,10 @@ class _Evaluation:
     rupture: bool = False
     # Midpoint answers not counted as news because they are usual for this client.
     notes: tuple[Reason, ...] = ()
+    # The findings before the persistence rule held a lone sign at watch (good news
+    # still reports a dip that eased, at the weight it had).
+    raw_reasons: tuple[Reason, ...] = ()
+    raw_severity: Severity = Severity.STEADY
 
 
 def _on_scale(item: Item, points_on_five: float) -> float:
@@ -855,10 +876,50 @@ def _evaluate_all(
         score = score_checkin(instrument, record)
         if not score.scored and score.tension is None:
             continue
-        evaluation = _evaluate(p, record, score, earlier, s)
+        evaluation = _persistence(_evaluate(p, record, score, earlier, s), evaluations, s)
         evaluations.append(evaluation)
         earlier.add(score, evaluation.rupture)
     return evaluations
+
+
+def _lone_sign(evaluation: _Evaluation, s: StrainSettings) -> bool:
+    """Whether a check-in's conversation-level findings are a lone sign that needs persisting.
+
+    "A little" tension not talked through with no other finding in the check-in; with
+    ``persistence_for_single_drop`` also a drop out of the usual range or an answer
+    below the midpoint. Severe check-ins and early, declining, convergent or "a lot"
+    findings stand on their own, and so does tension that comes with a dip.
+    """
+    if evaluation.severe or evaluation.severity < Severity.CONVERSATION:
+        return False
+    mild_tension = [
+        r
+        for r in evaluation.reasons
+        if r.rule == "unresolved_tension" and (r.value or 0.0) < s.tension_a_lot
+    ]
+    if mild_tension and len(mild_tension) == len(evaluation.reasons):
+        return True
+    if not s.persistence_for_single_drop or mild_tension:
+        return False
+    return all(r.rule in ("below_baseline", "low_item") for r in evaluation.reasons)
+
+
+def _persistence(
+    evaluation: _Evaluation, before: Sequence[_Evaluation], s: StrainSettings
+) -> _Evaluation:
+    """A lone sign is a watch until another check-in of the persistence window was strained too."""
+    raw = replace(evaluation, raw_reasons=evaluation.reasons, raw_severity=evaluation.severity)
+    if not s.conversation_needs_persistence or not _lone_sign(evaluation, s):
+        return raw
+    memory = timedelta(days=s.strain_memory_days)
+    end = evaluation.record.session_end
+    if any(
+        e.raw_severity > Severity.STEADY and end - e.record.session_end <= memory
+        for e in before[-(s.persistence_window - 1) :]
+    ):
+        return raw
+    held = tuple(replace(r, severity=min(r.severity, Severity.WATCH)) for r in evaluation.reasons)
+    return replace(raw, reasons=held, severity=Severity.WATCH)
 
 
 def _withdrawal_reasons(
@@ -1108,11 +1169,12 @@ def assess_strain(
         eased = [
             e
             for e in recent[:-1]
-            if e.severity == Severity.CONVERSATION and e.record.session_end >= lookback_start
+            if e.raw_severity == Severity.CONVERSATION and e.record.session_end >= lookback_start
         ]
         if eased:
             repaired_reasons += sorted(
-                (r for r in eased[-1].reasons if r.severity == Severity.CONVERSATION), key=_order
+                (r for r in eased[-1].raw_reasons if r.severity == Severity.CONVERSATION),
+                key=_order,
             )
     if last is not None and last.score.repaired and last.record.session_end >= lookback_start:
         repaired_reasons.append(_talked_through(instrument, last))

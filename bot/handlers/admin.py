@@ -3,10 +3,10 @@ and the refusal a deactivated therapist's commands get."""
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
 
 from bot import callbacks, therapy_end
-from bot.handlers.common import acknowledge, identify, reply
+from bot.handlers.common import acknowledge, identify, reply, shows_button
 from bot.services import BotContext
 from bot.source import source_archive
 from bot.texts import Texts
@@ -96,17 +96,6 @@ async def end(update: Update, context: BotContext) -> None:
     )
 
 
-def _carries(message: object, data: str | None) -> bool:
-    """Whether the pressed message really shows a button with this callback data."""
-    if not isinstance(message, Message) or message.reply_markup is None:
-        return False
-    return any(
-        button.callback_data == data
-        for row in message.reply_markup.inline_keyboard
-        for button in row
-    )
-
-
 async def end_pressed(update: Update, context: BotContext, press: callbacks.EndPress) -> None:
     """The answer to /end: only on that message, by the therapist whose client it is."""
     query = update.callback_query
@@ -120,7 +109,7 @@ async def end_pressed(update: Update, context: BotContext, press: callbacks.EndP
         therapist is None
         or client is None
         or client.therapist_id != therapist.id
-        or not _carries(query.message, query.data)
+        or not shows_button(query.message, query.data)
     ):
         await acknowledge(query, services.texts.plain(person.locale, "common.button_invalid"))
         return

@@ -8,8 +8,6 @@ import logging
 from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
-    MaybeInaccessibleMessage,
-    Message,
     Update,
 )
 from telegram.error import BadRequest
@@ -25,7 +23,7 @@ from bot.checkin_flow import (
 )
 from bot.core.crisis import country_of_timezone
 from bot.handlers import admin, reports
-from bot.handlers.common import acknowledge, identify, reply
+from bot.handlers.common import acknowledge, identify, reply, shows_button
 from bot.services import BotContext
 
 log = logging.getLogger(__name__)
@@ -39,17 +37,6 @@ def _markup(screen: Screen) -> InlineKeyboardMarkup | None:
     )
 
 
-def _carries(message: MaybeInaccessibleMessage | None, data: str | None) -> bool:
-    """Whether the pressed message really shows a button with this callback data."""
-    if not isinstance(message, Message) or message.reply_markup is None:
-        return False
-    return any(
-        button.callback_data == data
-        for row in message.reply_markup.inline_keyboard
-        for button in row
-    )
-
-
 async def _show(update: Update, screen: Screen) -> None:
     """Edit the pressed message in place to show a new screen."""
     query = update.callback_query
@@ -60,6 +47,16 @@ async def _show(update: Update, screen: Screen) -> None:
         # "message is not modified" after a double tap is harmless; anything else is logged.
         if "not modified" not in str(exc):
             log.warning("could not edit the check-in message: %s", type(exc).__name__)
+
+
+async def _edit_checkin(context: BotContext, chat_id: int, message_id: int, screen: Screen) -> None:
+    """Bring the check-in message (not the one just received) to this screen."""
+    try:
+        await context.bot.edit_message_text(
+            screen.text, chat_id=chat_id, message_id=message_id, reply_markup=_markup(screen)
+        )
+    except BadRequest as exc:
+        log.warning("could not edit the check-in message: %s", type(exc).__name__)
 
 
 async def button(update: Update, context: BotContext) -> None:
@@ -100,7 +97,7 @@ async def button(update: Update, context: BotContext) -> None:
         if outcome == "invalid":
             # The generic answer replaces the consent buttons, but only on the message that
             # carries them: forged data pressed on a check-in must not wipe the check-in.
-            if _carries(query.message, query.data):
+            if shows_button(query.message, query.data):
                 await acknowledge(query)
                 await _show(update, Screen(texts.render(person.locale, "common.unknown")))
             else:
@@ -118,7 +115,7 @@ async def button(update: Update, context: BotContext) -> None:
         if (
             stopping is None
             or stopping.id != press.client_id
-            or not _carries(query.message, query.data)
+            or not shows_button(query.message, query.data)
             or press.issued_minute < rights.minute_of(stopping.consent_at or stopping.created_at)
         ):
             await acknowledge(query, texts.plain(person.locale, "common.button_invalid"))
@@ -219,16 +216,8 @@ async def back(update: Update, context: BotContext) -> None:
         await reply(update, context, person.locale, key)
         return
     result = await back_command(context.services, person.client)
-    if result.screen is not None and result.message_id is not None:
-        try:
-            await context.bot.edit_message_text(
-                result.screen.text,
-                chat_id=result.chat_id,
-                message_id=result.message_id,
-                reply_markup=_markup(result.screen),
-            )
-        except BadRequest as exc:
-            log.warning("could not edit the check-in message: %s", type(exc).__name__)
+    if result.screen is not None and result.chat_id is not None and result.message_id is not None:
+        await _edit_checkin(context, result.chat_id, result.message_id, result.screen)
     await reply(update, context, person.locale, result.notice_key)
 
 
@@ -248,15 +237,7 @@ async def text_message(update: Update, context: BotContext) -> None:
         if result is not None:
             metrics.record_press("checkin.saved", completed=result.completed)
             if result.message_id is not None:
-                try:
-                    await context.bot.edit_message_text(
-                        result.screen.text,
-                        chat_id=result.chat_id,
-                        message_id=result.message_id,
-                        reply_markup=_markup(result.screen),
-                    )
-                except BadRequest as exc:
-                    log.warning("could not edit the check-in message: %s", type(exc).__name__)
+                await _edit_checkin(context, result.chat_id, result.message_id, result.screen)
             await reply(update, context, person.locale, "checkin.comment_saved")
             await alerts.after_answer(services, result.checkin_id)
             return

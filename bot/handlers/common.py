@@ -11,7 +11,7 @@ from sqlalchemy import delete
 from sqlalchemy import update as update_statement
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
-from telegram import CallbackQuery, Update
+from telegram import CallbackQuery, Message, Update
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import ApplicationHandlerStop, filters
@@ -70,6 +70,18 @@ async def reply(
     if message is None:
         return
     await message.reply_text(context.services.texts.render(locale, key, **values))
+
+
+def shows_button(message: object, data: str | None) -> bool:
+    """Whether the pressed message really shows a button with this callback data: a
+    confirmation is acted on, and its message edited, only from the message that offered it."""
+    if not isinstance(message, Message) or message.reply_markup is None:
+        return False
+    return any(
+        button.callback_data == data
+        for row in message.reply_markup.inline_keyboard
+        for button in row
+    )
 
 
 async def acknowledge(query: CallbackQuery, text: str | None = None) -> None:

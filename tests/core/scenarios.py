@@ -460,9 +460,19 @@ SCENARIOS: list[Scenario] = [
     ),
     S(
         "tension_a_little_unresolved",
-        "A little tension, not talked through.",
+        "A little tension, not talked through, in an otherwise steady course: "
+        "worth keeping in mind, not yet a conversation.",
         [*steady(3), c(5, 5, 5, 5, tension=1, talked=0)],
+        WATCH,
+        "unresolved_tension",
+    ),
+    S(
+        "tension_a_little_after_a_dip",
+        "A dip on the bond last week, and now a little tension not talked "
+        "through: the second strained check-in in a row is a conversation.",
+        [*steady(3), c(4, 5, 5, 5), c(5, 5, 5, 5, tension=1, talked=0)],
         TALK,
+        "below_baseline",
         "unresolved_tension",
     ),
     S(
