@@ -234,7 +234,6 @@ class ClientLine:
 
     client: Client
     latest: CheckIn | None
-    answered: int
     schedule: WeeklySchedule | None
     # The alias, or "alex~2026-06-02" for a former client whose alias was given again.
     name: str = ""
@@ -279,15 +278,10 @@ async def client_overview(services: Services, therapist_id: int) -> list[ClientL
             if client.status == "declined":
                 continue
             cid = client.id or 0
-            found = latest.get(cid)
-            answered = 0
-            if found is not None:
-                answered = len(await repo.answers_of(session, found.id or 0))
             lines.append(
                 ClientLine(
                     client,
-                    found,
-                    answered,
+                    latest.get(cid),
                     schedules.get(cid),
                     repo.shown_as(client),
                     _attention(services, client, histories.get(cid), now),

@@ -240,7 +240,6 @@ def _client_line(full: bool) -> SimpleNamespace:
         client=client,
         schedule=schedule,
         latest=latest,
-        answered=2,
         name=ALIAS if full else "sam~2026-11-02",
         attention=2 if full else None,
     )
