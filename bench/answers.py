@@ -1,14 +1,23 @@
 """Answer handling: many clients tapping through their check-ins at once, against the floor.
 
-Run: .venv/bin/python bench/answers.py [--backend sqlite|postgres] [--clients 1000]
+Run: .venv/bin/python bench/answers.py [--backend sqlite|postgres|both] [--clients 1000 [200 …]]
+                                       [--floor-on httpx aiohttp] [--py-spy FOLDER]
 
 CLIENTS people each have a check-in open. All of them answer at once, tapping the first
-button of each question as soon as the edited message shows it (seven taps: four
+button of each question as soon as the edited message shows it (six taps: four
 scales, "No" to tension, then "Skip" for the comment). Latency is from the tap reaching
 the stand-in to the stand-in receiving the edited message. The bot is the real one
 (`python -m bot run`, polling) in its own process; the stand-in and the tapping run
 here. The same taps then go to bench/floor_bot.py, a bare python-telegram-bot bot that
-only answers the callback and edits the message: the framework's floor.
+only answers the callback and edits the message: the framework's floor. It runs on
+python-telegram-bot's own HTTP transport (httpx, its default, as a first bot would) and,
+unless left out with --floor-on, on the aiohttp transport the bot uses (bot/transport.py),
+so that the ratio against it shows what the bot adds beyond the HTTP layer it chose. The
+floor runs once per burst size and is printed beside every backend.
+
+With --py-spy FOLDER each process is sampled by py-spy while the taps run (one raw
+profile per process; read them with bench/profile_summary.py). Sampling costs a few per
+cent of CPU: measure without it.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -32,6 +42,7 @@ from common import (
     now_outside_quiet_hours,
     seed_practice,
 )
+from spy import py_spy
 
 from bot.clock import SystemClock
 from bot.standin import BotAPIStandIn, FakeUser
@@ -39,6 +50,7 @@ from storage.crypto import generate_key
 from storage.db import Database
 
 TAPS = 6  # bond, goals, tasks, openness, tension ("No"), comment ("Skip")
+FLOOR_TRANSPORTS = ("httpx", "aiohttp")
 
 
 class EditWatch:
@@ -93,7 +105,7 @@ def _cpu_seconds(pid: int) -> float:
 
 
 async def run_all(
-    standin: BotAPIStandIn, users: list[FakeUser], taps: int, pid: int
+    standin: BotAPIStandIn, users: list[FakeUser], taps: int, pid: int, profile: Path | None
 ) -> dict[str, float]:
     """Everyone taps at once; answers/s, latency percentiles (ms) and the bot's CPU per answer.
 
@@ -101,11 +113,12 @@ async def run_all(
     throughput and latency then depend on how much of a core the bot was given.
     """
     watch = EditWatch(standin)
-    cpu_before = _cpu_seconds(pid)
-    started = time.perf_counter()
-    results = await asyncio.gather(*(tap_through(standin, watch, u, taps) for u in users))
-    elapsed = time.perf_counter() - started
-    cpu = _cpu_seconds(pid) - cpu_before
+    with py_spy(pid, profile):
+        cpu_before = _cpu_seconds(pid)
+        started = time.perf_counter()
+        results = await asyncio.gather(*(tap_through(standin, watch, u, taps) for u in users))
+        elapsed = time.perf_counter() - started
+        cpu = _cpu_seconds(pid) - cpu_before
     every = [x for per_user in results for x in per_user]
     latencies = sorted(x for x in every if x != float("inf"))
     return {
@@ -137,7 +150,7 @@ def _env(standin: BotAPIStandIn, url: str, key: str) -> dict[str, str]:
     return env
 
 
-async def bench_ours(backend: str, clients: int) -> dict[str, float]:
+async def bench_ours(backend: str, clients: int, profile: Path | None) -> dict[str, float]:
     """The real bot: check-ins go out, then everyone answers."""
     async with BotAPIStandIn(token=TOKEN) as standin, fresh_database(backend) as url:
         users = [FakeUser(id=FIRST_CHAT + n, first_name=f"C{n}") for n in range(clients)]
@@ -164,13 +177,13 @@ async def bench_ours(backend: str, clients: int) -> dict[str, float]:
             await standin.wait_for(
                 lambda: all(standin.last_bot_message(u.id) for u in users), timeout=300
             )
-            return await run_all(standin, users, TAPS, bot.pid)
+            return await run_all(standin, users, TAPS, bot.pid, profile)
         finally:
             bot.terminate()
             await asyncio.to_thread(bot.wait, 60)  # the stand-in keeps answering meanwhile
 
 
-async def bench_floor(clients: int) -> dict[str, float]:
+async def bench_floor(clients: int, transport: str, profile: Path | None) -> dict[str, float]:
     """The bare python-telegram-bot bot through the same stand-in and taps."""
     async with BotAPIStandIn(token=TOKEN) as standin:
         users = [FakeUser(id=FIRST_CHAT + n, first_name=f"C{n}") for n in range(clients)]
@@ -185,41 +198,70 @@ async def bench_floor(clients: int) -> dict[str, float]:
                 TOKEN,
                 str(FIRST_CHAT),
                 str(clients),
+                transport,
             ],
             cwd=ROOT,
             stdin=subprocess.DEVNULL,
         )
         try:
             await standin.wait_for(lambda: standin.polls_waiting > 0, timeout=300)
-            return await run_all(standin, users, TAPS, floor.pid)
+            return await run_all(standin, users, TAPS, floor.pid, profile)
         finally:
             floor.terminate()
             await asyncio.to_thread(floor.wait, 60)
 
 
 def main() -> None:
-    """Run both and print them side by side."""
+    """Run the bot and the floor for each burst size and print them side by side."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="sqlite")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1000])
+    parser.add_argument(
+        "--floor-on",
+        nargs="+",
+        choices=FLOOR_TRANSPORTS,
+        default=list(FLOOR_TRANSPORTS),
+        help="the floor's HTTP transport(s)",
+    )
+    parser.add_argument("--py-spy", type=Path, help="write a py-spy profile per process here")
     args = parser.parse_args()
-    print(f"answer benchmark on {machine()}: {args.clients} clients x {TAPS} taps")
-    ours = asyncio.run(bench_ours(args.backend, args.clients))
-    floor = asyncio.run(bench_floor(args.clients))
-    print(
-        f"{'':24} {'answers/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'no edit':>8} "
-        f"{'CPU ms/answer':>14} {'cores used':>11}"
-    )
-    for name, row in ((f"alliance bot ({args.backend})", ours), ("bare PTB (floor)", floor)):
+    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    print(f"answer benchmark on {machine()}, {TAPS} taps per client")
+    for clients in args.clients:
+
+        def profile(name: str, size: int = clients) -> Path | None:
+            return args.py_spy / f"answers-{size}-{name}.txt" if args.py_spy else None
+
+        ours = {b: asyncio.run(bench_ours(b, clients, profile(b))) for b in backends}
+        floors = {
+            t: asyncio.run(bench_floor(clients, t, profile(f"floor-{t}"))) for t in args.floor_on
+        }
+        print()
+        print(f"{clients} clients x {TAPS} taps (load average {load_average()})")
         print(
-            f"{name:24} {row['rate']:>10.0f} {row['p50_ms']:>8.0f} {row['p99_ms']:>8.0f} "
-            f"{row['unanswered']:>8} {row['cpu_ms']:>14.2f} {row['cpu_share']:>11.2f}"
+            f"{'':28} {'answers/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'no edit':>8} "
+            f"{'CPU ms/answer':>14} {'cores used':>11}"
         )
-    print(
-        f"ratio to floor: throughput {throughput_ratio(ours['rate'], floor['rate'])}, "
-        f"p50 {ours['p50_ms'] / floor['p50_ms']:.2f}x, "
-        f"CPU per answer {ours['cpu_ms'] / floor['cpu_ms']:.2f}x"
-    )
+        rows = [(f"alliance bot ({b})", row) for b, row in ours.items()]
+        rows += [(f"bare PTB on {t} (floor)", row) for t, row in floors.items()]
+        for name, row in rows:
+            print(
+                f"{name:28} {row['rate']:>10.0f} {row['p50_ms']:>8.0f} {row['p99_ms']:>8.0f} "
+                f"{row['unanswered']:>8} {row['cpu_ms']:>14.2f} {row['cpu_share']:>11.2f}"
+            )
+        for backend, row in ours.items():
+            for transport, floor in floors.items():
+                print(
+                    f"{backend} ÷ floor on {transport}: CPU per answer "
+                    f"{row['cpu_ms'] / floor['cpu_ms']:.2f}x, throughput "
+                    f"{throughput_ratio(row['rate'], floor['rate'])}, "
+                    f"p50 {row['p50_ms'] / floor['p50_ms']:.2f}x"
+                )
+
+
+def load_average() -> str:
+    """The machine's 1-minute load average now (how busy the shared cores were)."""
+    return f"{os.getloadavg()[0]:.1f}"
 
 
 def throughput_ratio(ours: float, floor: float) -> str:

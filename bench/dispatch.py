@@ -2,6 +2,7 @@
 
 Run: .venv/bin/python bench/dispatch.py [--backend sqlite|postgres|both] [--count 10000]
                                         [--limited-count 1800] [--skip-limited]
+                                        [--skip-floor] [--py-spy FOLDER]
 
 Ceiling: COUNT clients whose check-ins are all due at once; the stand-in's flood limits
 are off and SEND_RATE_GLOBAL is at its maximum (1000/s, the paid-broadcast rate), so
@@ -27,6 +28,10 @@ or pacing: against the same transport, the ratio is what the bot adds.
 At the real limit: the stand-in enforces Telegram's 30/s overall and 1/s per chat, the
 bot runs with its defaults; the figure is the achieved rate as a share of 30/s over
 LIMITED_COUNT messages, and how many 429 answers the stand-in had to give.
+
+With --py-spy FOLDER the queue phase, the send phase and each floor are sampled by py-spy
+(one raw profile each; read them with bench/profile_summary.py). Sampling costs a few
+per cent of CPU: measure without it.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -50,6 +56,7 @@ from common import (
     seed_practice,
     standin_process,
 )
+from spy import py_spy
 from sqlalchemy import func
 from sqlmodel import col, select
 
@@ -102,7 +109,11 @@ FLOOR_TRANSPORTS = ("httpx", "aiohttp")
 
 
 def run_floor(
-    base_url: str, messages: list[Outgoing], concurrency: int, transport: str
+    base_url: str,
+    messages: list[Outgoing],
+    concurrency: int,
+    transport: str,
+    profile: Path | None = None,
 ) -> dict[str, float]:
     """Send the same messages with bare python-telegram-bot (bench/floor_send.py)."""
     with tempfile.TemporaryDirectory() as folder:
@@ -121,7 +132,16 @@ def run_floor(
         )
         script = Path(__file__).with_name("floor_send.py")
         done = subprocess.run(
-            [sys.executable, str(script), base_url, TOKEN, str(path), str(concurrency), transport],
+            [
+                sys.executable,
+                str(script),
+                base_url,
+                TOKEN,
+                str(path),
+                str(concurrency),
+                transport,
+                *([str(profile)] if profile else []),
+            ],
             check=True,
             capture_output=True,
             text=True,
@@ -132,6 +152,12 @@ def run_floor(
 
 # SEND_IN_DOUBT_MAX for the run at the real limit (--in-doubt).
 IN_DOUBT = [1]
+# Where py-spy profiles go (--py-spy), if anywhere.
+PROFILES: list[Path] = []
+
+
+def _profile(name: str) -> Path | None:
+    return PROFILES[0] / f"dispatch-{name}.txt" if PROFILES else None
 
 
 async def run_case(backend: str, count: int, limited: bool, floor: bool = True) -> dict[str, Any]:
@@ -174,24 +200,27 @@ async def run_case(backend: str, count: int, limited: bool, floor: bool = True) 
                 services, application.bot, on_sent=on_sent, on_unreachable=on_unreachable
             )
             try:
-                clock = Stopwatch()
-                cpu_start = time.process_time()
-                report = DispatchReport()
-                now = services.clock.now()
-                page = await queue_due_checkins(services, now, report)
-                while page is not None:
-                    page = await queue_due_checkins(services, now, report, page)
-                queued_after = clock.seconds()
-                cpu_queued = time.process_time()
+                profiled = not limited
+                with py_spy(os.getpid(), _profile(f"{backend}-queue") if profiled else None):
+                    clock = Stopwatch()
+                    cpu_start = time.process_time()
+                    report = DispatchReport()
+                    now = services.clock.now()
+                    page = await queue_due_checkins(services, now, report)
+                    while page is not None:
+                        page = await queue_due_checkins(services, now, report, page)
+                    queued_after = clock.seconds()
+                    cpu_queued = time.process_time()
                 # Read outside both timings: the floor sends these same messages afterwards.
                 messages = await _waiting_messages(services) if floor and not limited else []
-                sending = Stopwatch()
-                cpu_sending = time.process_time()
-                running = asyncio.create_task(sender.run())
-                while await _waiting(db):  # noqa: ASYNC110 - the sender task does the work
-                    await asyncio.sleep(0.05)
-                total = queued_after + sending.seconds()
-                cpu_end = time.process_time()
+                with py_spy(os.getpid(), _profile(f"{backend}-send") if profiled else None):
+                    sending = Stopwatch()
+                    cpu_sending = time.process_time()
+                    running = asyncio.create_task(sender.run())
+                    while await _waiting(db):  # noqa: ASYNC110 - the sender task does the work
+                        await asyncio.sleep(0.05)
+                    total = queued_after + sending.seconds()
+                    cpu_end = time.process_time()
                 await sender.stop()
                 await running
                 unsent = await _unsent(db)
@@ -201,7 +230,11 @@ async def run_case(backend: str, count: int, limited: bool, floor: bool = True) 
             stats = await standin.stats()
             floors = {
                 transport: run_floor(
-                    standin.base_url, messages, settings.send_concurrency, transport
+                    standin.base_url,
+                    messages,
+                    settings.send_concurrency,
+                    transport,
+                    _profile(f"{backend}-floor-{transport}"),
                 )
                 for transport in (FLOOR_TRANSPORTS if messages else ())
             }
@@ -251,8 +284,11 @@ def main() -> None:
     parser.add_argument(
         "--in-doubt", type=int, default=1, help="SEND_IN_DOUBT_MAX at the real limit"
     )
+    parser.add_argument("--py-spy", type=Path, help="write py-spy profiles here")
     args = parser.parse_args()
     IN_DOUBT[0] = args.in_doubt
+    if args.py_spy:
+        PROFILES.append(args.py_spy)
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     print(f"dispatch benchmark on {machine()}")
     rows = []
@@ -276,6 +312,7 @@ def main() -> None:
             f"{row['delivered']:>8} {row['queue_s']:>8.1f} {row['total_s']:>8.1f} "
             f"{row['rate']:>7.0f} {row['send_rate']:>11.0f} {cpu:>13} {share:>13} {row['429']:>5}"
         )
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
     floored = [row for row in rows if row["floors"]]
     if floored:
         print()

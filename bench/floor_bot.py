@@ -1,19 +1,27 @@
 """The framework's floor: a bare python-telegram-bot bot that answers a button and edits.
 
-Run by bench/answers.py as ``python bench/floor_bot.py BASE_URL TOKEN FIRST_CHAT COUNT``.
+Run by bench/answers.py as
+``python bench/floor_bot.py BASE_URL TOKEN FIRST_CHAT COUNT [httpx|aiohttp]``.
 It sends each of COUNT people one message with five buttons, then answers every press
 by answering the callback and editing the message (new text, same buttons) — what the
 check-in does per answer, minus everything the bot adds (database, checks, templates).
-All python-telegram-bot defaults, as a first bot would have them.
+All python-telegram-bot defaults, as a first bot would have them; with ``aiohttp`` the
+HTTP layer is the bot's own (bot/transport.py, a BaseRequest on aiohttp), with pools as
+large as the bot's defaults, so that the ratio against this floor shows what the bot adds
+beyond the transport it chose.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
+from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import Application, CallbackQueryHandler, ContextTypes
+from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, ContextTypes
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's bot package
 
 KEYBOARD = InlineKeyboardMarkup(
     [[InlineKeyboardButton(f"{n} option", callback_data=f"a:{n}")] for n in range(5, 0, -1)]
@@ -31,9 +39,23 @@ async def press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await query.edit_message_text(f"Question {step}", reply_markup=KEYBOARD)
 
 
-async def main(base_url: str, token: str, first_chat: int, count: int) -> None:
+Builder = ApplicationBuilder[Any, Any, Any, Any, Any, Any]
+
+
+def _builder(token: str, base_url: str, transport: str) -> Builder:
+    builder = Application.builder().token(token).base_url(base_url)
+    if transport == "aiohttp":
+        from bot.transport import AiohttpRequest
+
+        builder = builder.request(AiohttpRequest(connection_pool_size=8)).get_updates_request(
+            AiohttpRequest(connection_pool_size=2)
+        )
+    return builder
+
+
+async def main(base_url: str, token: str, first_chat: int, count: int, transport: str) -> None:
     """Send the first messages, then poll until killed."""
-    application = Application.builder().token(token).base_url(base_url).build()
+    application = _builder(token, base_url, transport).build()
     application.add_handler(CallbackQueryHandler(press))
     async with application:
         for n in range(count):
@@ -46,4 +68,5 @@ async def main(base_url: str, token: str, first_chat: int, count: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
+    transport = sys.argv[5] if len(sys.argv) > 5 else "httpx"
+    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), transport))

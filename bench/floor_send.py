@@ -1,7 +1,7 @@
 """The framework's send floor: a bare python-telegram-bot script sends a list of messages.
 
 Run by bench/dispatch.py as
-``python bench/floor_send.py BASE_URL TOKEN MESSAGES CONCURRENCY [httpx|aiohttp]``,
+``python bench/floor_send.py BASE_URL TOKEN MESSAGES CONCURRENCY [httpx|aiohttp [PROFILE]]``,
 where MESSAGES is a JSON file of ``{"chat_id", "text", "buttons"}`` objects: the very
 messages the bot just sent in the same invocation (same texts, keyboards and chats). It
 sends them all, at most CONCURRENCY at once (the bot's SEND_CONCURRENCY), with HTML parse
@@ -11,20 +11,25 @@ the process's CPU seconds spent sending (start-up excluded).
 
 Transport: ``httpx`` is python-telegram-bot's own (HTTPXRequest, its default); ``aiohttp``
 is the bot's BaseRequest on aiohttp (bot/transport.py), so that the ratio against the bot
-shows what the bot adds beyond the HTTP layer it chose.
+shows what the bot adds beyond the HTTP layer it chose. With PROFILE, the sending is
+sampled by py-spy into that file (bench/spy.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
+from spy import py_spy
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.request import BaseRequest, HTTPXRequest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's bot package
 
 
 def _markup(buttons: list[list[list[str]]]) -> InlineKeyboardMarkup | None:
@@ -45,7 +50,9 @@ def _request(transport: str, concurrency: int) -> BaseRequest:
     return HTTPXRequest(connection_pool_size=concurrency)
 
 
-async def main(base_url: str, token: str, path: str, concurrency: int, transport: str) -> None:
+async def main(
+    base_url: str, token: str, path: str, concurrency: int, transport: str, profile: Path | None
+) -> None:
     """Send every message in the file, CONCURRENCY at a time; print the figures."""
     messages = json.loads(Path(path).read_text())  # noqa: ASYNC240 - before any timing
     request = _request(transport, concurrency)
@@ -62,14 +69,16 @@ async def main(base_url: str, token: str, path: str, concurrency: int, transport
             )
 
     async with bot:
-        wall = time.perf_counter()
-        cpu = time.process_time()
-        await asyncio.gather(*(send(message) for message in messages))
-        wall = time.perf_counter() - wall
-        cpu = time.process_time() - cpu
+        with py_spy(os.getpid(), profile):
+            wall = time.perf_counter()
+            cpu = time.process_time()
+            await asyncio.gather(*(send(message) for message in messages))
+            wall = time.perf_counter() - wall
+            cpu = time.process_time() - cpu
     print(json.dumps({"sent": len(messages), "wall_s": wall, "cpu_s": cpu}), flush=True)
 
 
 if __name__ == "__main__":
     transport = sys.argv[5] if len(sys.argv) > 5 else "httpx"
-    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), transport))
+    profile = Path(sys.argv[6]) if len(sys.argv) > 6 else None
+    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), transport, profile))
