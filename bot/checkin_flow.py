@@ -377,7 +377,7 @@ async def press_answer(
                 still_open = checkin.status in repo.OPEN_CHECKIN
                 notice = "checkin.moved" if still_open else "checkin.closed"
                 return PressResult(notice, locale=locale)
-            answers = answer_map(await repo.answers_of(session, checkin.id or 0))
+            answers = await repo.answer_values(session, checkin.id or 0)
             if checkin.status not in repo.OPEN_CHECKIN:
                 if checkin.status == "completed" and press.item_id in answers:
                     # A tap on the finished check-in's own message that still shows a
@@ -404,14 +404,12 @@ async def press_answer(
                     return PressResult("common.button_invalid", locale=locale)
             elif item.option(press.value) is None:
                 return PressResult("common.button_invalid", locale=locale)
-            session.add(
-                Answer(
-                    checkin_id=checkin.id or 0,
-                    item_id=item.id,
-                    value=press.value,
-                    skipped=press.value is None,
-                    answered_at=now,
-                )
+            await repo.add_answer(
+                session,
+                checkin_id=checkin.id or 0,
+                item_id=item.id,
+                value=press.value,
+                answered_at=now,
             )
             answers[item.id] = press.value
             if checkin.message_id is None and message_id is not None:

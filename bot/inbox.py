@@ -40,7 +40,7 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Any, Final
 
-from sqlalchemy import delete
+from sqlalchemy import delete, insert
 from sqlalchemy import update as update_statement
 from sqlmodel import col, select
 from telegram import Update
@@ -189,19 +189,24 @@ class UpdateInbox:
                     ).all()
                 )
                 now = self.services.clock.now()
-                for update in updates:
-                    if update.update_id in known:
-                        continue
-                    payload = json.dumps(update.to_dict(), ensure_ascii=False)
-                    session.add(
-                        InboxUpdate(
-                            update_id=update.update_id,
-                            received_at=now,
-                            payload_ciphertext=self.services.cipher.encrypt(
-                                payload, context=_payload_context(update.update_id)
-                            ),
-                        )
-                    )
+                cipher = self.services.cipher
+                rows = [
+                    {
+                        "update_id": update.update_id,
+                        "received_at": now,
+                        "finished_at": None,
+                        "payload_ciphertext": cipher.encrypt(
+                            json.dumps(update.to_dict(), ensure_ascii=False),
+                            context=_payload_context(update.update_id),
+                        ),
+                    }
+                    for update in updates
+                    if update.update_id not in known
+                ]
+                if rows:
+                    # One executemany INSERT for the batch, no ORM objects to build and flush.
+                    connection = await session.connection()
+                    await connection.execute(insert(InboxUpdate), rows)
         except Exception as exc:  # noqa: BLE001 - any storage failure: handle from memory
             log.warning(
                 "could not write %d polled update(s) to the inbox (%s); handling them from "

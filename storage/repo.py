@@ -6,7 +6,7 @@ import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -126,6 +126,56 @@ async def answers_of(session: AsyncSession, checkin_id: int) -> Sequence[Answer]
         select(Answer).where(Answer.checkin_id == checkin_id).order_by(col(Answer.id))
     )
     return result.all()
+
+
+# Built once: the busiest path of the bot runs them for every tap (see answer_values).
+_ANSWER_TABLE = Answer.__table__  # type: ignore[attr-defined]
+_ANSWER_VALUES = (
+    select(_ANSWER_TABLE.c.item_id, _ANSWER_TABLE.c.value)
+    .where(_ANSWER_TABLE.c.checkin_id == bindparam("checkin"))
+    .order_by(_ANSWER_TABLE.c.id)
+)
+_ADD_ANSWER = insert(_ANSWER_TABLE)
+
+
+async def answer_values(session: AsyncSession, checkin_id: int) -> dict[str, int | None]:
+    """item id → value (None: skipped or typed) of one check-in's answers, in the order given.
+
+    What ``answers_of`` gives as Answer objects, read as two plain columns on the
+    session's connection: a tap needs only the values, and building, tracking and
+    identity-mapping ORM objects for them was a good part of its database cost.
+    """
+    connection = await session.connection()
+    rows = await connection.execute(_ANSWER_VALUES, {"checkin": checkin_id})
+    return {item_id: value for item_id, value in rows}
+
+
+async def add_answer(
+    session: AsyncSession,
+    *,
+    checkin_id: int,
+    item_id: str,
+    value: int | None,
+    answered_at: datetime,
+    text_ciphertext: bytes | None = None,
+) -> None:
+    """Store one answer at once with a plain INSERT on the session's connection.
+
+    No Answer object is built or flushed. Raises IntegrityError, there and then, when
+    the item has an answer already (two taps racing for the same question).
+    """
+    connection = await session.connection()
+    await connection.execute(
+        _ADD_ANSWER,
+        {
+            "checkin_id": checkin_id,
+            "item_id": item_id,
+            "value": value,
+            "skipped": value is None and text_ciphertext is None,
+            "text_ciphertext": text_ciphertext,
+            "answered_at": answered_at,
+        },
+    )
 
 
 async def open_checkins_of(session: AsyncSession, client_id: int) -> Sequence[CheckIn]:

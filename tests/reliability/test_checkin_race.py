@@ -112,7 +112,7 @@ async def test_a_tap_on_a_checkin_closed_in_the_same_moment_stores_nothing(
     alex = await _checkin_on_screen(bed)
     assert bed.services is not None
     services = bed.services
-    original = repo.answers_of
+    original = repo.answer_values  # what a tap reads between the check-in and its write
     closed: list[bool] = []
 
     async def close_meanwhile(session: Any, checkin_id: int) -> Any:
@@ -123,7 +123,7 @@ async def test_a_tap_on_a_checkin_closed_in_the_same_moment_stores_nothing(
             assert await practice.set_client_status(services, client.id or 0, "paused") == "done"
         return await original(session, checkin_id)
 
-    monkeypatch.setattr(checkin_flow.repo, "answers_of", close_meanwhile)
+    monkeypatch.setattr(checkin_flow.repo, "answer_values", close_meanwhile)
     text = await alex.press("4")
     assert closed and text == "This check-in has closed. Thank you anyway!"
     async with services.db.session() as session:
