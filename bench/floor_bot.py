@@ -3,8 +3,10 @@
 Run by bench/answers.py as
 ``python bench/floor_bot.py BASE_URL TOKEN FIRST_CHAT COUNT [httpx|aiohttp]``.
 It sends each of COUNT people one message with five buttons, then answers every press
-by answering the callback and editing the message (new text, same buttons) — what the
-check-in does per answer, minus everything the bot adds (database, checks, templates).
+by answering the callback and editing the message (new text, same buttons), side by side
+as the bot does, an answer that fails (a tap too old to answer) not stopping the edit —
+what the check-in does per answer, minus everything the bot adds (database, checks,
+templates).
 All python-telegram-bot defaults, as a first bot would have them; with ``aiohttp`` the
 HTTP layer is the bot's own (bot/transport.py, a BaseRequest on aiohttp), with pools as
 large as the bot's defaults, so that the ratio against this floor shows what the bot adds
@@ -35,8 +37,13 @@ async def press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     step = context.chat_data.get("step", 1) + 1 if context.chat_data is not None else 2
     if context.chat_data is not None:
         context.chat_data["step"] = step
-    await query.answer("Saved")
-    await query.edit_message_text(f"Question {step}", reply_markup=KEYBOARD)
+    # Side by side, as the bot does; an answer Telegram no longer takes (a tap older than
+    # its window) must not keep the message from moving on, or the person would be stuck.
+    await asyncio.gather(
+        query.answer("Saved"),
+        query.edit_message_text(f"Question {step}", reply_markup=KEYBOARD),
+        return_exceptions=True,
+    )
 
 
 Builder = ApplicationBuilder[Any, Any, Any, Any, Any, Any]

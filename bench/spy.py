@@ -4,8 +4,8 @@ py-spy is not one of the project's dependencies: ``.venv/bin/pip install py-spy`
 It samples another process from outside (here at 200 Hz, without pausing it), only
 while a thread holds the GIL: the samples are where the process spends its CPU on Python
 and on C code called from it (the drivers' C parts that release the GIL, such as SQLite's
-own work, are not in them), and waiting is left out. Sampling costs a few per cent. Figures measured while sampling are
-a little higher than without; profile and measure in separate runs.
+own work, are not in them), and waiting is left out. Sampling costs a few per cent:
+figures measured while sampling are a little higher; profile and measure in separate runs.
 Read a profile with ``bench/profile_summary.py``.
 """
 

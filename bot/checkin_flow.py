@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
@@ -290,6 +290,32 @@ async def create_for_session(
     return checkin
 
 
+# The statements of a tap, built once: building a statement and working out its cache key
+# cost more than running it, and a prebuilt statement keeps its key (see press_answer).
+_CHECKIN_TABLE = CheckIn.__table__  # type: ignore[attr-defined]
+_MOVE_ON = (
+    update(_CHECKIN_TABLE)
+    .where(_CHECKIN_TABLE.c.id == bindparam("b_id"))
+    .where(_CHECKIN_TABLE.c.status.in_(repo.OPEN_CHECKIN))
+)
+_ANSWERING = _MOVE_ON.values(status="answering")
+_COMPLETED = _MOVE_ON.values(
+    status="completed", closed_at=bindparam("b_now", type_=_CHECKIN_TABLE.c.closed_at.type)
+)
+# The presser, the pressed check-in (only if it is theirs) and its session, in one round
+# trip; a person may hold several records: the one the check-in belongs to comes first.
+_TAP = (
+    select(Client, CheckIn, TherapySession)
+    .outerjoin(
+        CheckIn,
+        (col(CheckIn.client_id) == col(Client.id)) & (col(CheckIn.id) == bindparam("b_checkin")),
+    )
+    .outerjoin(TherapySession, col(TherapySession.id) == col(CheckIn.session_id))
+    .where(col(Client.telegram_user_id) == bindparam("b_user"))
+    .order_by(col(CheckIn.id).is_(None), col(Client.id).desc())
+)
+
+
 async def _move_on(
     session: AsyncSession,
     services: Services,
@@ -297,8 +323,14 @@ async def _move_on(
     client: Client,
     answers: Mapping[str, int | None],
     now: datetime,
+    answer: tuple[str, int | None] | None = None,
 ) -> tuple[Screen, bool]:
-    """After an answer: the next question, or the thanks and a completed check-in."""
+    """After an answer: the next question, or the thanks and a completed check-in.
+
+    ``answer`` (item id, value), when given, is stored right after the check-in is moved
+    on, so that on SQLite the write lock is held from that UPDATE to the commit only, as
+    it is for an answer added to the session.
+    """
     therapy_session = await repo.session_of(session, checkin.session_id)
     screen = question_screen(
         services, checkin, client.locale, answers, local_session_end(therapy_session, client)
@@ -310,16 +342,18 @@ async def _move_on(
     # check-in replaced it) stays closed, and the answer is not stored.
     # A Core statement on the session's connection: the ORM's bulk-update path costs
     # several times more, on the busiest path of the bot.
-    table = CheckIn.__table__  # type: ignore[attr-defined]
     connection = await session.connection()
-    moved = await connection.execute(
-        update(table)
-        .where(table.c.id == checkin.id)
-        .where(table.c.status.in_(repo.OPEN_CHECKIN))
-        .values(**values)
-    )
+    if screen is not None:
+        moved = await connection.execute(_ANSWERING, {"b_id": checkin.id})
+    else:
+        moved = await connection.execute(_COMPLETED, {"b_id": checkin.id, "b_now": now})
     if moved.rowcount != 1:
         raise CheckinClosed
+    if answer is not None:
+        item_id, value = answer
+        await repo.add_answer(
+            session, checkin_id=checkin.id or 0, item_id=item_id, value=value, answered_at=now
+        )
     _in_step(checkin, **values)
     if screen is None:
         return closing_screen(services, client.locale, answers), True
@@ -351,21 +385,9 @@ async def press_answer(
     locale: str | None = None
     try:
         async with services.db.session() as session:
-            # The presser, the pressed check-in (only if it is theirs) and its session, in
-            # one round trip; the session then comes from the identity map in _move_on.
+            # One round trip (_TAP); the session then comes from the identity map in _move_on.
             found = (
-                await session.exec(
-                    select(Client, CheckIn, TherapySession)
-                    .outerjoin(
-                        CheckIn,
-                        (col(CheckIn.client_id) == col(Client.id))
-                        & (col(CheckIn.id) == press.checkin_id),
-                    )
-                    .outerjoin(TherapySession, col(TherapySession.id) == col(CheckIn.session_id))
-                    .where(Client.telegram_user_id == user_id)
-                    # A person may hold several records; the one the check-in belongs to.
-                    .order_by(col(CheckIn.id).is_(None), col(Client.id).desc())
-                )
+                await session.exec(_TAP, params={"b_checkin": press.checkin_id, "b_user": user_id})
             ).first()
             if found is None:
                 return PressResult("common.button_invalid")
@@ -404,17 +426,12 @@ async def press_answer(
                     return PressResult("common.button_invalid", locale=locale)
             elif item.option(press.value) is None:
                 return PressResult("common.button_invalid", locale=locale)
-            await repo.add_answer(
-                session,
-                checkin_id=checkin.id or 0,
-                item_id=item.id,
-                value=press.value,
-                answered_at=now,
-            )
             answers[item.id] = press.value
             if checkin.message_id is None and message_id is not None:
                 checkin.message_id = message_id
-            screen, completed = await _move_on(session, services, checkin, client, answers, now)
+            screen, completed = await _move_on(
+                session, services, checkin, client, answers, now, (item.id, press.value)
+            )
             return PressResult(
                 "checkin.saved",
                 screen,
