@@ -19,7 +19,7 @@ from bot.settings import WEEKDAYS
 from bot.texts import pick_locale
 from bot.tokens import hash_token, looks_like_token, new_token
 from storage import repo
-from storage.models import Client, Invitation, Therapist, WeeklySchedule
+from storage.models import Client, Invitation, Therapist, WeeklySchedule, alias_key
 
 # Aliases are the therapist's pseudonyms for clients: short, no spaces, no markup,
 # no invisible or direction-changing characters (they are not word characters).
@@ -87,7 +87,7 @@ async def release_alias(
     working); only its alias key changes, and every link still open for it stops working.
     """
     left = (client.status_changed_at or now).astimezone(ZoneInfo(therapist.timezone))
-    base = f"{repo.alias_key(client.alias)}{repo.RELEASED}{left.date().isoformat()}"
+    base = f"{alias_key(client.alias)}{repo.RELEASED}{left.date().isoformat()}"
     taken = {c.alias_key for c in await repo.clients_of(session, therapist.id or 0)}
     key, n = base, 2
     while key in taken:
@@ -104,7 +104,7 @@ def _new_record(therapist: Therapist, alias: str, now: datetime) -> Client:
     return Client(
         therapist_id=therapist.id or 0,
         alias=alias,
-        alias_key=repo.alias_key(alias),
+        alias_key=alias_key(alias),
         status="invited",
         status_changed_at=now,
         timezone=therapist.timezone,
@@ -134,7 +134,7 @@ async def invite_client(services: Services, therapist: Therapist, alias: str) ->
             former = await release_alias(session, client, therapist, now)
             client = None
         else:
-            earlier = await _kept_apart(session, therapist.id or 0, repo.alias_key(alias))
+            earlier = await _kept_apart(session, therapist.id or 0, alias_key(alias))
             former = repo.shown_as(earlier[0]) if earlier else None
         if client is not None:
             # Only the newest link for an alias works: an older one may have gone astray.

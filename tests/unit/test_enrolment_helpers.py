@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from bot.enrolment import normalise_alias, valid_alias
 from bot.practice import parse_weekday
-from storage.repo import alias_key
+from storage.models import alias_key
 
 
 @pytest.mark.parametrize(
