@@ -54,8 +54,9 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from bot.app import build_application
+from bot.checkins.lifecycle import on_sent, on_unreachable
 from bot.clock import SystemClock
-from bot.dispatcher import DispatchReport, on_sent, on_unreachable, queue_due_checkins
+from bot.dispatcher import DispatchReport, queue_due_checkins
 from bot.outbox import WAITING, Outgoing, Sender, _payload_context
 from bot.services import Services
 from bot.settings import load_settings

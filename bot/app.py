@@ -19,12 +19,12 @@ from telegram.ext import (
     filters,
 )
 
-from bot import flood, menus, metrics, myanswers, rights, safety
+from bot import flood, menus, metrics, myanswers, safety
 from bot.dispatcher import run_due_work
-from bot.handlers import admin, buttons, common, people, reports
+from bot.handlers import admin, buttons, common, people, reports, rights
 from bot.services import BotContext, Services
 from bot.transport import AiohttpRequest
-from bot.updates import PerPersonUpdateProcessor
+from bot.updates import PerPersonUpdateProcessor, drop_duplicates, finish_update
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +111,9 @@ def add_handlers(application: AppType) -> None:
     )
     # Counted first, whatever happens to the update next (bot.metrics).
     application.add_handler(TypeHandler(Update, metrics.count_update), group=-10)
-    application.add_handler(TypeHandler(Update, common.drop_duplicates), group=-2)
+    application.add_handler(TypeHandler(Update, drop_duplicates), group=-2)
     # Last: an update counts as handled only once everything above has run.
-    application.add_handler(TypeHandler(Update, common.finish_update), group=100)
+    application.add_handler(TypeHandler(Update, finish_update), group=100)
     # Within a group only the first matching handler runs: membership changes must come
     # before the catch-all private-chat check, or they would never be seen.
     application.add_handler(

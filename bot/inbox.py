@@ -16,7 +16,7 @@ for the next one, and handles the updates from there:
 4. each handled update's row is marked finished and its payload cleared.
 
 On start, rows left unfinished by a process that died are handled first. The
-processed-update guard (``bot.handlers.common.drop_duplicates``) keeps the effect of an
+processed-update guard (``bot.updates.drop_duplicates``) keeps the effect of an
 update handled twice (before and after a crash) to one. Polling is one process per bot
 (Telegram answers two pollers with 409 Conflict), so rows left unfinished at start-up
 belong to a process that has stopped.

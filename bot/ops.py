@@ -88,7 +88,7 @@ async def serve(services: Services, *, token: str, webhook: bool = False) -> Non
     """Run until SIGTERM/SIGINT: updates (polling or webhook), dispatcher job, outbox sender."""
     from bot import webhook as http
     from bot.app import build_application
-    from bot.dispatcher import on_sent, on_unreachable
+    from bot.checkins.lifecycle import on_sent, on_unreachable
 
     settings = services.settings
     stop = asyncio.Event()

@@ -535,8 +535,11 @@ class Sender:
 
     # ------------------------------------------------------------------ claiming
 
-    async def claim(self, limit: int) -> list[OutboxMessage]:
+    async def claim(self, limit: int, *, keys: Sequence[str] | None = None) -> list[OutboxMessage]:
         """Atomically take due rows at the head of their chat (and ones whose lease expired).
+
+        ``keys`` takes only the rows with those dedupe keys (a crisis alert and its note to
+        the client are sent at once, without the rest of the queue).
 
         PostgreSQL: SELECT … FOR UPDATE SKIP LOCKED, then UPDATE in the same transaction,
         so concurrent workers never wait for or take each other's rows. SQLite has no row
@@ -553,6 +556,8 @@ class Sender:
             .order_by(_PRIORITY, col(OutboxMessage.id))
             .limit(limit)
         )
+        if keys is not None:
+            query = query.where(col(OutboxMessage.dedupe_key).in_(keys))
         if not services.db.is_sqlite:
             query = query.with_for_update(skip_locked=True, of=OutboxMessage)
         async with services.db.session() as session:
@@ -710,9 +715,14 @@ class Sender:
 
     # ------------------------------------------------------------------ one round
 
-    async def deliver(self, limit: int | None = None) -> tuple[int, int]:
-        """Claim once and send everything claimed; returns (claimed, sent)."""
-        rows = await self.claim(min(limit or self.batch, self.batch))
+    async def deliver(
+        self, limit: int | None = None, *, keys: Sequence[str] | None = None
+    ) -> tuple[int, int]:
+        """Claim once and send everything claimed; returns (claimed, sent).
+
+        ``keys``: only the rows with those dedupe keys (see :meth:`claim`).
+        """
+        rows = await self.claim(min(limit or self.batch, self.batch), keys=keys)
         if not rows:
             return 0, 0
         tasks = [asyncio.create_task(self._deliver_one(row)) for row in rows]

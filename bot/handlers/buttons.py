@@ -24,6 +24,7 @@ from bot.checkin_flow import (
 from bot.core.crisis import country_of_timezone
 from bot.handlers import admin, reports
 from bot.handlers.common import acknowledge, identify, reply, shows_button
+from bot.handlers.rights import on_press as on_rights_press
 from bot.services import BotContext
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,7 @@ async def button(update: Update, context: BotContext) -> None:
             )
         return
     if isinstance(press, callbacks.ErasePress | callbacks.NoticePress):
-        await rights.on_press(update, context, person, press)
+        await on_rights_press(update, context, person, press)
         return
     await acknowledge(query, texts.plain(person.locale, "common.button_invalid"))
 

@@ -12,8 +12,8 @@ from rig import START, Rig, paced_bot, rig_services
 from sqlmodel import select
 
 from bot import metrics
+from bot.checkins.lifecycle import on_sent, on_unreachable
 from bot.clock import ManualClock
-from bot.dispatcher import on_sent, on_unreachable
 from bot.flood import Gcra
 from bot.outbox import Sender, keyboard, keyboard_json
 from bot.standin import BotAPIStandIn

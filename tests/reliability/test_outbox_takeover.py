@@ -11,7 +11,7 @@ from rig import Rig, rig_services
 from sqlmodel import select
 
 from bot import metrics
-from bot.dispatcher import on_sent, on_unreachable
+from bot.checkins.lifecycle import on_sent, on_unreachable
 from bot.flood import Gate
 from bot.keys import rotate
 from bot.outbox import KEY_MISSING, KEY_MISSING_DELAY, UNREADABLE, Presence, Sender

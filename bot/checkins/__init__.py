@@ -1,0 +1,1 @@
+"""Check-ins: their conversation, the due work that queues them, what delivery changes."""
