@@ -56,8 +56,8 @@ from sqlmodel import col, select
 from bot.app import build_application
 from bot.checkins.lifecycle import on_sent, on_unreachable
 from bot.clock import SystemClock
-from bot.dispatcher import DispatchReport, queue_due_checkins
-from bot.outbox import WAITING, Outgoing, Sender, _payload_context
+from bot.due_work import DispatchReport, queue_due_checkins
+from bot.sending.outbox import WAITING, Outgoing, Sender, _payload_context
 from bot.services import Services
 from bot.settings import load_settings
 from storage.crypto import Cipher, generate_key

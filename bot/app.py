@@ -19,9 +19,10 @@ from telegram.ext import (
     filters,
 )
 
-from bot import flood, menus, metrics, myanswers, safety
-from bot.dispatcher import run_due_work
-from bot.handlers import admin, buttons, common, people, reports, rights
+from bot import metrics, safety
+from bot.due_work import run_due_work
+from bot.handlers import admin, buttons, common, menus, myanswers, people, reports, rights
+from bot.sending import flood
 from bot.services import BotContext, Services
 from bot.transport import AiohttpRequest
 from bot.updates import PerPersonUpdateProcessor, drop_duplicates, finish_update
@@ -43,7 +44,7 @@ async def _post_init(application: AppType) -> None:
     services: Services = application.bot_data["services"]
     me = await application.bot.get_me()
     services.bot_username = me.username or ""
-    # Clients' commands by default, therapists' in each therapist's chat (bot.menus).
+    # Clients' commands by default, therapists' in each therapist's chat (bot.handlers.menus).
     await menus.set_all_menus(application.bot, services)
 
 
@@ -71,7 +72,7 @@ def build_application(
         .context_types(ContextTypes(context=BotContext))
         .post_init(_post_init)
         .application_class(application_class)
-        # One flood budget for handler replies and outbox sends alike (bot.flood).
+        # One flood budget for handler replies and outbox sends alike (bot.sending.flood).
         .rate_limiter(flood.from_settings(services.settings))
         # aiohttp instead of httpx: several times the requests per second (bot.transport).
         .request(AiohttpRequest(connection_pool_size=_pool_size(services)))

@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from bot import outbox
 from bot.inbox import UpdateInbox
+from bot.sending import outbox
 from bot.services import Services
 
 log = logging.getLogger(__name__)

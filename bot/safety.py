@@ -45,11 +45,11 @@ from telegram import Message, Update, User
 from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import JobQueue
 
-from bot import outbox
 from bot.checkins.lifecycle import on_sent, on_unreachable
 from bot.core.client_text import shown_text
 from bot.core.crisis import country_of_timezone, for_country, load_crisis_resources
 from bot.core.risk import RiskAssessment, assess_risk, default_lexicon
+from bot.sending import outbox
 from bot.services import BotContext, Services
 from bot.texts import Texts, pick_locale
 from storage import repo
@@ -247,7 +247,7 @@ async def _deliver_now(services: Services, bot: Any, queued: QueuedAlert) -> Non
 
     Only this alert's rows are claimed, through the outbox's own sender, so leases, pacing
     and outcomes work as for any other row. Alerts go ahead of the therapist's other
-    waiting messages (bot.outbox), so the first round sends it unless an earlier alert to
+    waiting messages (bot.sending.outbox), so the first round sends it unless an earlier alert to
     the same therapist is still going out; a few rounds cover that. Anything left goes
     with the sender's next claim (within a second).
     """
@@ -271,7 +271,7 @@ async def _deliver_now(services: Services, bot: Any, queued: QueuedAlert) -> Non
 
 async def _awaits_comment(services: Services, session: AsyncSession, client: Client) -> bool:
     """Whether the client's open check-in is waiting for a typed comment (same rule as
-    ``checkin_flow.take_comment``), so the alert can say where the words came from."""
+    ``bot.checkins.conversation.take_comment``), so the alert can say where the words came from."""
     if client.status not in ("active", "paused"):
         return False
     for checkin in await repo.open_checkins_of(session, client.id or 0):

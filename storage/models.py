@@ -62,7 +62,7 @@ class Client(SQLModel, table=True):
     change of ``alias`` (see _keep_alias_key), and filled in by bulk inserts that omit it.
     An alias may be given again once its client has left: the former record keeps its
     history and its person, and its key is released as "<key>~<date it left>" (a form no
-    alias can produce), so the alias itself is not unique (bot.enrolment).
+    alias can produce), so the alias itself is not unique (bot.practice.enrolment).
 
     ``telegram_user_id`` is the person. It is not unique: someone who left one therapist and
     joined another keeps both records; at most one of them takes part at a time.
@@ -222,7 +222,7 @@ class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_status_not_before", "status", "not_before"),
-        # The claim's "oldest waiting message of its chat" check (bot.outbox).
+        # The claim's "oldest waiting message of its chat" check (bot.sending.outbox).
         Index("ix_outbox_chat_status", "chat_id", "status"),
     )
 
@@ -235,7 +235,7 @@ class OutboxMessage(SQLModel, table=True):
     client_id: int | None = Field(default=None, foreign_key="client.id", index=True)
     therapist_id: int | None = Field(default=None, foreign_key="therapist.id", index=True)
     # pending → claimed → sending → sent; retries go back to pending; failed (403) or
-    # parked (kept failing). "resending": taken over after a crash mid-send (bot.outbox).
+    # parked (kept failing). "resending": taken over after a crash mid-send (bot.sending.outbox).
     status: str = Field(default="pending", max_length=16)
     attempts: int = 0
     not_before: datetime = Field(sa_type=UTCDateTime)

@@ -14,11 +14,11 @@ from sqlalchemy import bindparam, func, update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import outbox
-from bot.checkin_flow import (
+from bot.checkins.conversation import (
     close_checkins,
 )
 from bot.notices import tell_therapist
+from bot.sending import outbox
 from bot.services import Services
 from storage import repo
 from storage.models import (

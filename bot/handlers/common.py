@@ -11,7 +11,8 @@ from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import ApplicationHandlerStop, filters
 
-from bot import practice, safety
+from bot import safety
+from bot.practice import sessions as practice
 from bot.services import BotContext, Services
 from bot.texts import pick_locale
 from storage import repo

@@ -1,6 +1,6 @@
 """The client's rights in the chat: /mydata (a copy of everything stored), /delete (erasure,
 after a confirmation bound to the client and the minute it was offered), and the answer to a
-renewed privacy notice. What they do lives in bot.rights.
+renewed privacy notice. What they do lives in bot.privacy.rights.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from typing import Any, Final
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
 
 from bot import callbacks
-from bot.enrolment import PRIVACY_NOTICE_VERSION
 from bot.handlers.common import (
     Person,
     acknowledge,
@@ -20,8 +19,15 @@ from bot.handlers.common import (
     reply,
     shows_button,
 )
-from bot.practice import leave_programme
-from bot.rights import consent_outdated, erase_client, export_client, minute_of, other_records
+from bot.practice.enrolment import PRIVACY_NOTICE_VERSION
+from bot.practice.sessions import leave_programme
+from bot.privacy.rights import (
+    consent_outdated,
+    erase_client,
+    export_client,
+    minute_of,
+    other_records,
+)
 from bot.services import BotContext, Services
 from storage import audit
 from storage.models import (

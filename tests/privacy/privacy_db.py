@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Table, select
 from sqlmodel import SQLModel
 
-from bot.outbox import _payload_context
+from bot.sending.outbox import _payload_context
 from storage.crypto import Cipher, DecryptionError
 from storage.db import Database
 

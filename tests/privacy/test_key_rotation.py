@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from bot import outbox
-from bot.checkin_flow import comment_context
+from bot.checkins.conversation import comment_context
 from bot.cli import main
-from bot.keys import rotate
+from bot.privacy.keys import rotate
+from bot.sending import outbox
 from storage.crypto import Cipher, DecryptionError, generate_key, parse_keys
 from storage.db import Database
 from storage.models import Answer, CheckIn, Client, OutboxMessage, Therapist, TherapySession

@@ -15,8 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from story import enrolled_therapist
 
-from bot import enrolment
-from bot.testbed import Testbed
+from bot.offline.testbed import Testbed
+from bot.practice import enrolment
 from storage import repo
 from storage.models import Client, Invitation, Therapist, alias_key
 

@@ -11,9 +11,12 @@ from rig import START
 from sqlmodel import select
 from story import Person, answer_checkin, enrolled_client, enrolled_therapist
 
-from bot import checkin_flow, dispatcher, outbox, practice
-from bot.checkin_flow import close_checkins
-from bot.testbed import Testbed
+from bot import due_work as dispatcher
+from bot.checkins import conversation as checkin_flow
+from bot.checkins.conversation import close_checkins
+from bot.offline.testbed import Testbed
+from bot.practice import sessions as practice
+from bot.sending import outbox
 from storage import repo
 from storage.models import Answer, CheckIn, Client
 

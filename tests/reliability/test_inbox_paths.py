@@ -14,7 +14,7 @@ from checks import rows, shown
 from story import answer_checkin, enrolled_client, enrolled_therapist
 
 from bot.inbox import _payload_context
-from bot.testbed import Testbed
+from bot.offline.testbed import Testbed
 from storage.db import Database, is_sqlite
 from storage.models import Answer, InboxUpdate, ProcessedUpdate
 

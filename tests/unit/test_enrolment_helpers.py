@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.enrolment import normalise_alias, valid_alias
-from bot.practice import parse_weekday
+from bot.practice.enrolment import normalise_alias, valid_alias
+from bot.practice.sessions import parse_weekday
 from storage.models import alias_key
 
 

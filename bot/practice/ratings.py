@@ -17,7 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import callbacks, outbox
+from bot import callbacks
+from bot.sending import outbox
 from bot.services import Services
 from storage import repo
 from storage.models import Client, SessionRating, Therapist, TherapySession

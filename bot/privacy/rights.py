@@ -31,9 +31,10 @@ from sqlalchemy import Table, delete, func, or_, update
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import callbacks, outbox
+from bot import callbacks
 from bot.clock import SystemClock
-from bot.enrolment import PRIVACY_NOTICE_VERSION
+from bot.practice.enrolment import PRIVACY_NOTICE_VERSION
+from bot.sending import outbox
 from bot.services import Services
 from bot.settings import Settings
 from bot.updates import prune_processed_updates
@@ -91,7 +92,7 @@ def months_before(moment: datetime, months: int) -> datetime:
 
 
 def _comment_context(checkin: CheckIn, item_id: str) -> str:
-    # Same binding as checkin_flow.comment_context (kept in step by the rotation test).
+    # Same binding as bot.checkins.conversation.comment_context (kept in step by the rotation test).
     return context_for("answer", checkin=checkin.id, client=checkin.client_id, item=item_id)
 
 

@@ -1,4 +1,4 @@
-"""Run the Bot API stand-in standalone: ``python -m bot.standin --port 8081``."""
+"""Run the Bot API stand-in standalone: ``python -m bot.offline.standin --port 8081``."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import argparse
 import asyncio
 import contextlib
 
-from bot.standin.server import STANDIN_TOKEN, BotAPIStandIn
+from bot.offline.standin.server import STANDIN_TOKEN, BotAPIStandIn
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m bot.standin",
+        prog="python -m bot.offline.standin",
         description="Serve a local stand-in for Telegram's Bot API until Ctrl-C.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
@@ -44,7 +44,7 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of ``python -m bot.standin``."""
+    """Entry point of ``python -m bot.offline.standin``."""
     args = _parser().parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(args))

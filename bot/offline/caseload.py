@@ -5,7 +5,7 @@ client has a response style, a tendency to report tension and a tendency to answ
 some go through events (a rupture, a slow decline, a withdrawal, dropping out, a
 chronically weak alliance) whose start and end the simulation records, so a rule
 set can be judged on whether it finds them and on how often it flags clients who
-had none (``bot.core.flag_quality``). The rates and their sources are listed in
+had none (``bot.offline.flag_quality``). The rates and their sources are listed in
 docs/clinical.md ("The simulated caseload"); they are assumptions for a plausible
 caseload built from published figures, not estimates from real data.
 """

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.standin.formatting import (
+from bot.offline.standin.formatting import (
     EntityParseError,
     FormattedText,
     bot_command_entities,
@@ -24,13 +24,13 @@ from bot.standin.formatting import (
     plain_text,
     validate_entities,
 )
-from bot.standin.markup import (
+from bot.offline.standin.markup import (
     MarkupError,
     inline_buttons,
     parse_reply_markup,
     reply_keyboard_texts,
 )
-from bot.standin.models import (
+from bot.offline.standin.models import (
     CallbackAnswer,
     ChatMessage,
     FakeChat,
@@ -38,7 +38,7 @@ from bot.standin.models import (
     UploadedFile,
     private_chat,
 )
-from bot.standin.params import ApiError, Params
+from bot.offline.standin.params import ApiError, Params
 
 __all__ = ["ChatState", "SendGate", "StoredFile", "StoredMessage", "World"]
 

@@ -3,7 +3,7 @@
 The real python-telegram-bot ``Application``/``Bot`` talks to it over HTTP through
 ``base_url`` (``http://127.0.0.1:PORT/bot``); only the HTTP boundary is faked. It runs in
 the caller's asyncio loop (``async with BotAPIStandIn() as tg: ...``) or standalone
-(``python -m bot.standin --port 8081``).
+(``python -m bot.offline.standin --port 8081``).
 
 Bot API (``/bot<token>/<method>``, GET or POST; query string, urlencoded, multipart or JSON):
     getMe, getUpdates (long polling), setWebhook, deleteWebhook, getWebhookInfo,
@@ -52,7 +52,7 @@ from typing import Any, Self, TypeVar
 import aiohttp
 from aiohttp import web
 
-from bot.standin.models import (
+from bot.offline.standin.models import (
     ApiCall,
     CallbackAnswer,
     ChatMessage,
@@ -60,9 +60,9 @@ from bot.standin.models import (
     FakeUser,
     WebhookDelivery,
 )
-from bot.standin.params import ApiError, Params, read_request_params
-from bot.standin.ratelimit import FloodControl
-from bot.standin.world import ChatState, World
+from bot.offline.standin.params import ApiError, Params, read_request_params
+from bot.offline.standin.ratelimit import FloodControl
+from bot.offline.standin.world import ChatState, World
 
 __all__ = ["BotAPIStandIn"]
 

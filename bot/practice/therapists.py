@@ -18,8 +18,8 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import outbox
-from bot.checkin_flow import CLOSABLE, close_checkins
+from bot.checkins.conversation import CLOSABLE, close_checkins
+from bot.sending import outbox
 from bot.services import Services
 from storage.models import CheckIn, Client, Therapist
 

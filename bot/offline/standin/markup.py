@@ -6,7 +6,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.standin.models import Button
+from bot.offline.standin.models import Button
 
 __all__ = ["MarkupError", "inline_buttons", "parse_reply_markup", "reply_keyboard_texts"]
 

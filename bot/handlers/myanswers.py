@@ -20,7 +20,7 @@ from bot.core.chart import render_trend_chart
 from bot.core.instrument import Instrument
 from bot.core.scoring import CheckinRecord, score_checkin
 from bot.core.strain import ClientHistory
-from bot.digest_service import core_domains, load_histories
+from bot.digest.weekly import core_domains, load_histories
 from bot.handlers.common import identify, reply
 from bot.services import BotContext, Services
 from bot.texts import Texts

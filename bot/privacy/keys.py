@@ -25,9 +25,9 @@ from datetime import UTC, datetime
 from sqlalchemy import func, update
 from sqlmodel import col, select
 
-from bot.checkin_flow import comment_context
-from bot.outbox import IN_HAND
-from bot.outbox import _payload_context as payload_context
+from bot.checkins.conversation import comment_context
+from bot.sending.outbox import IN_HAND
+from bot.sending.outbox import _payload_context as payload_context
 from bot.settings import ConfigError, Settings
 from storage import audit
 from storage.crypto import Cipher, DecryptionError, KeyConfigError
@@ -148,7 +148,7 @@ async def _rotate_outbox(db: Database, cipher: Cipher, batch: int, report: Colum
                     select(
                         OutboxMessage.id, OutboxMessage.dedupe_key, OutboxMessage.payload_ciphertext
                     )
-                    # Delivered messages have had their text wiped (bot.rights): nothing to do.
+                    # Delivered messages had their text wiped (bot.privacy.rights): nothing to do.
                     .where(func.length(col(OutboxMessage.payload_ciphertext)) > 0)
                     .where(col(OutboxMessage.id) > last)
                     .order_by(col(OutboxMessage.id))

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from bot.checkin_flow import close_checkins, create_for_session, session_near
+from bot.checkins.conversation import close_checkins, create_for_session, session_near
 from bot.core.scheduling import (
     find_timezone,
     format_clock,
@@ -18,7 +18,7 @@ from bot.core.scheduling import (
     parse_local_datetime,
 )
 from bot.core.strain import ClientHistory, assess_strain
-from bot.digest_service import load_histories
+from bot.digest.weekly import load_histories
 from bot.notices import tell_therapist
 from bot.services import Services
 from bot.settings import WEEKDAYS, parse_hhmm

@@ -23,7 +23,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
-from bot.checkin_flow import comment_context
+from bot.checkins.conversation import comment_context
 from bot.core.chart import render_trend_chart
 from bot.core.digest import (
     COMMENTS_PER_CLIENT,

@@ -4,7 +4,7 @@ A message is first written to the ``outbox`` table (payload encrypted, with a
 dedupe key so the same logical message is queued once), then claimed, sent and
 marked with Telegram's message id. Replies to a person's own action (a command,
 a button press) go straight back through the handler instead; both share the
-process's flood control (bot.flood).
+process's flood control (bot.sending.flood).
 
 Delivery is at least once. Telegram has no idempotency key, so a worker killed after
 its request reached Telegram but before the row was marked leaves the row "sending";
@@ -43,7 +43,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot import metrics
-from bot.flood import FloodControl, Gate, RequestOptions, retry_after_seconds
+from bot.sending.flood import FloodControl, Gate, RequestOptions, retry_after_seconds
 from bot.services import Services
 from storage.crypto import Cipher, DecryptionError, context_for
 from storage.db import Database

@@ -20,8 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import alerts, callbacks, outbox, ratings, rights, therapists
-from bot.checkin_flow import (
+from bot import callbacks
+from bot.checkins.conversation import (
     Screen,
     answer_map,
     close_checkins,
@@ -32,7 +32,11 @@ from bot.checkin_flow import (
 )
 from bot.checkins.lifecycle import on_sent, on_unreachable
 from bot.core.scheduling import latest_digest_slot, next_send_time, next_weekly_end
-from bot.digest_service import weekly_digest
+from bot.digest import alerts
+from bot.digest.weekly import weekly_digest
+from bot.practice import ratings, therapists
+from bot.privacy import rights
+from bot.sending import outbox
 from bot.services import Services
 from bot.settings import parse_hhmm
 from storage import repo

@@ -22,8 +22,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from bot import outbox
-from bot.checkin_flow import answer_map
+from bot.checkins.conversation import answer_map
 from bot.core.digest import render_alert
 from bot.core.instrument import Instrument
 from bot.core.strain import (
@@ -33,7 +32,8 @@ from bot.core.strain import (
     assess_strain,
     could_be_severe,
 )
-from bot.digest_service import load_histories
+from bot.digest.weekly import load_histories
+from bot.sending import outbox
 from bot.services import Services
 from storage import repo
 from storage.models import Alert, Answer, CheckIn, Client, Therapist, TherapySession

@@ -1,7 +1,7 @@
 """`alliance-checkin demo`: eight weeks of a small practice, played on this machine in seconds.
 
 The real bot runs: the same Application, handlers, dispatcher, database, migrations
-and templates as in production (bot.testbed), against the local Bot API stand-in
+and templates as in production (bot.offline.testbed), against the local Bot API stand-in
 on 127.0.0.1, with an embedded SQLite database in a temporary folder and a clock
 that jumps from one moment that matters to the next. A therapist enrols with an
 administrator's invitation; six invented clients with different stories agree to
@@ -28,9 +28,9 @@ from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from bot.core.instrument import Instrument, Item
-from bot.standin.models import ChatMessage, FakeUser
-from bot.terminal import bold, dim, render_buttons, render_entities
-from bot.testbed import Testbed
+from bot.offline.standin.models import ChatMessage, FakeUser
+from bot.offline.terminal import bold, dim, render_buttons, render_entities
+from bot.offline.testbed import Testbed
 from storage.migrate import upgrade_async
 
 # Monday 6 April 2026, 09:00 in Berlin: eight weeks without a clock change.
@@ -306,7 +306,7 @@ class Demo:
 
     async def enrol(self) -> None:
         """Admin invites the therapist; the therapist invites each client; each agrees."""
-        from bot.enrolment import create_therapist_invitation
+        from bot.practice.enrolment import create_therapist_invitation
 
         assert self.bed.services is not None
         token = await create_therapist_invitation(self.bed.services, THERAPIST_NAME)

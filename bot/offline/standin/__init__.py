@@ -9,7 +9,7 @@ Usage in a test (same event loop as the bot)::
         reply = await tg.wait_for(lambda: tg.last_bot_message(42))
 """
 
-from bot.standin.models import (
+from bot.offline.standin.models import (
     ApiCall,
     Button,
     CallbackAnswer,
@@ -23,7 +23,7 @@ from bot.standin.models import (
     private_chat,
     supergroup_chat,
 )
-from bot.standin.server import STANDIN_TOKEN, BotAPIStandIn
+from bot.offline.standin.server import STANDIN_TOKEN, BotAPIStandIn
 
 __all__ = [
     "ApiCall",

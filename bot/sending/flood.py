@@ -167,7 +167,7 @@ class FloodControl(BaseRateLimiter[RequestOptions]):
         self._reservations = 0
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self.max_in_flight = max_in_flight
-        # Outbox sends on the wire whose outcome is not yet recorded (bot.outbox): shared by
+        # Outbox sends on the wire whose outcome is not yet recorded (bot.sending.outbox): shared by
         # every sender of the process, so the bound holds per process (SEND_IN_DOUBT_MAX).
         self.in_doubt = Gate(max_in_doubt)
         self.rate_limited = 0  # 429 answers seen (for metrics)

@@ -13,8 +13,8 @@ from typing import Literal
 
 from sqlmodel import col, select
 
-from bot import outbox
-from bot.checkin_flow import CLOSABLE, close_checkins
+from bot.checkins.conversation import CLOSABLE, close_checkins
+from bot.sending import outbox
 from bot.services import Services
 from storage.models import CheckIn, Client, Therapist, WeeklySchedule
 

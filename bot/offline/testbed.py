@@ -19,11 +19,11 @@ from telegram.ext import Application
 
 from bot.app import DISPATCH_JOB, AppType, build_application
 from bot.clock import ManualClock
-from bot.dispatcher import DispatchReport, run_due_work
+from bot.due_work import DispatchReport, run_due_work
 from bot.inbox import UpdateInbox
+from bot.offline.standin import BotAPIStandIn
 from bot.services import Services
 from bot.settings import Settings, load_settings
-from bot.standin import BotAPIStandIn
 from storage.crypto import Cipher, generate_key
 from storage.db import Database
 

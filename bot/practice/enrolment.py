@@ -14,10 +14,10 @@ from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.notices import tell_therapist
+from bot.practice.tokens import hash_token, looks_like_token, new_token
 from bot.services import Services
 from bot.settings import WEEKDAYS
 from bot.texts import pick_locale
-from bot.tokens import hash_token, looks_like_token, new_token
 from storage import repo
 from storage.models import Client, Invitation, Therapist, WeeklySchedule, alias_key
 
@@ -26,7 +26,7 @@ from storage.models import Client, Invitation, Therapist, WeeklySchedule, alias_
 ALIAS_PATTERN = re.compile(r"[\w.-]{1,32}")
 # Raise this whenever the notice (client.notice in prompts/) changes what it says: every
 # client who agreed to an older version is asked again before their next check-in
-# (bot/rights.py). 2: names every stored item, the risk alert, /mydata and /delete.
+# (bot/privacy/rights.py). 2: names every stored item, the risk alert, /mydata and /delete.
 # 3: says notes are checked for risk words, and that a very hard check-in reaches the
 # therapist at once.
 PRIVACY_NOTICE_VERSION = 3

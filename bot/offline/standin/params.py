@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.standin.models import UploadedFile
+from bot.offline.standin.models import UploadedFile
 
 __all__ = ["ApiError", "Params", "read_request_params"]
 

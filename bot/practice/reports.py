@@ -25,7 +25,7 @@ from bot.core.strain import (
     assess_strain,
     checkin_severities,
 )
-from bot.digest_service import chart_png, load_histories
+from bot.digest.weekly import chart_png, load_histories
 from bot.services import Services
 from bot.texts import Texts
 from storage import audit, repo

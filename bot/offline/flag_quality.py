@@ -4,7 +4,7 @@ Two steps. ``trace_caseload`` runs the rules (only their public functions,
 ``assess_strain`` and ``assess_checkin_alert``) as the bot would: a digest every
 Monday on what was known then, and the immediate-alert judgement on each answered
 check-in once it has closed. ``judge`` then compares that trace with the events the
-simulation recorded (``bot.core.simulation``) and counts: burden, precision and
+simulation recorded (``bot.offline.caseload``) and counts: burden, precision and
 recall of "consider a relationship conversation", time to detection per kind of
 event, event-free clients flagged, runs of the same flag, and alerts repeated
 without new information. The definitions are in docs/clinical.md. Pure: no clock.
@@ -21,13 +21,6 @@ from typing import Any
 
 from bot.core.instrument import Instrument
 from bot.core.scoring import CheckinRecord
-from bot.core.simulation import (
-    CHECKIN_OPEN,
-    CORE_ITEMS,
-    SimulatedClient,
-    SimulatedEvent,
-    history_as_of,
-)
 from bot.core.strain import (
     DEFAULT_SETTINGS,
     ClientHistory,
@@ -35,6 +28,13 @@ from bot.core.strain import (
     StrainSettings,
     assess_checkin_alert,
     assess_strain,
+)
+from bot.offline.caseload import (
+    CHECKIN_OPEN,
+    CORE_ITEMS,
+    SimulatedClient,
+    SimulatedEvent,
+    history_as_of,
 )
 
 # A flag this soon after an event's last session still refers to it: a strain is
