@@ -37,6 +37,7 @@ from bot.digest.weekly import weekly_digest
 from bot.practice import ratings, therapists
 from bot.privacy import rights
 from bot.sending import outbox
+from bot.sending.sender import deliver_due
 from bot.services import Services
 from bot.settings import parse_hhmm
 from storage import repo
@@ -510,7 +511,7 @@ async def run_due_work(services: Services, bot: Any) -> DispatchReport:
     await alerts.sweep_stalled(services, now)
     await queue_weekly_digests(services, now, report)
     await rights.housekeeping(services, now)
-    report.sent = await outbox.deliver_due(
+    report.sent = await deliver_due(
         services, bot, on_sent=on_sent, on_unreachable=partial(on_unreachable, services=services)
     )
     if report.sent or report.queued or report.expired:

@@ -50,6 +50,7 @@ from bot.core.client_text import shown_text
 from bot.core.crisis import country_of_timezone, for_country, load_crisis_resources
 from bot.core.risk import RiskAssessment, assess_risk, default_lexicon
 from bot.sending import outbox
+from bot.sending.sender import Sender
 from bot.services import BotContext, Services
 from bot.texts import Texts, pick_locale
 from storage import repo
@@ -251,7 +252,7 @@ async def _deliver_now(services: Services, bot: Any, queued: QueuedAlert) -> Non
     the same therapist is still going out; a few rounds cover that. Anything left goes
     with the sender's next claim (within a second).
     """
-    sender = outbox.Sender(
+    sender = Sender(
         services,
         bot,
         on_sent=on_sent,

@@ -18,7 +18,7 @@ from bot.checkins.conversation import (
     close_checkins,
 )
 from bot.notices import tell_therapist
-from bot.sending import outbox
+from bot.sending.sender import Delivered
 from bot.services import Services
 from storage import repo
 from storage.models import (
@@ -29,9 +29,7 @@ from storage.models import (
 )
 
 
-async def on_sent(
-    session: AsyncSession, delivered: Sequence[outbox.Delivered], now: datetime
-) -> None:
+async def on_sent(session: AsyncSession, delivered: Sequence[Delivered], now: datetime) -> None:
     """Record where check-ins (or their reminders) now live, so presses can be checked.
 
     One guarded UPDATE per kind for the whole batch, never a write of rows loaded earlier:

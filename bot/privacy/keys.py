@@ -26,8 +26,8 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 
 from bot.checkins.conversation import comment_context
-from bot.sending.outbox import IN_HAND
-from bot.sending.outbox import _payload_context as payload_context
+from bot.sending.outbox import payload_context
+from bot.sending.sender import IN_HAND
 from bot.settings import ConfigError, Settings
 from storage import audit
 from storage.crypto import Cipher, DecryptionError, KeyConfigError

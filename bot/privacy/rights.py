@@ -101,7 +101,7 @@ def _outbox_text(services: Services, row: OutboxMessage) -> str | None:
     if not row.payload_ciphertext:
         return None
     payload = services.cipher.decrypt(
-        row.payload_ciphertext, context=outbox._payload_context(row.dedupe_key)
+        row.payload_ciphertext, context=outbox.payload_context(row.dedupe_key)
     )
     return outbox.Outgoing.from_json(payload).text
 

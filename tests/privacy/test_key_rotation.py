@@ -106,7 +106,7 @@ async def test_rotation_moves_everything_to_the_newest_key_once(database_url: st
         async with db.session() as session:
             row = (await session.exec(select(OutboxMessage))).one()
         payload = only_new.decrypt(
-            row.payload_ciphertext, context=outbox._payload_context(row.dedupe_key)
+            row.payload_ciphertext, context=outbox.payload_context(row.dedupe_key)
         )
         assert "a queued message" in payload
     finally:
