@@ -35,7 +35,7 @@ from bot.core.scheduling import latest_digest_slot, next_send_time, next_weekly_
 from bot.digest import alerts
 from bot.digest.weekly import weekly_digest
 from bot.practice import ratings, therapists
-from bot.privacy import rights
+from bot.privacy import consent, retention
 from bot.sending import outbox
 from bot.sending.sender import deliver_due
 from bot.services import Services
@@ -211,10 +211,10 @@ async def queue_due_checkins(
             tz = ZoneInfo(client.timezone)
             if next_send_time(now, tz, services.quiet_start, services.quiet_end) > now:
                 continue
-            if rights.consent_outdated(client):
+            if consent.consent_outdated(client):
                 # The privacy notice changed since they agreed: ask again first. The
                 # check-in waits for the answer (and expires like any other if none comes).
-                await rights.ask_consent_again(session, services, client, now)
+                await consent.ask_consent_again(session, services, client, now)
                 continue
             # A newer check-in closes an older one still open: answers about last
             # week's session after this week's would muddle both.
@@ -510,7 +510,7 @@ async def run_due_work(services: Services, bot: Any) -> DispatchReport:
         page = await queue_reminders_and_expiry(services, now, report, page)
     await alerts.sweep_stalled(services, now)
     await queue_weekly_digests(services, now, report)
-    await rights.housekeeping(services, now)
+    await retention.housekeeping(services, now)
     report.sent = await deliver_due(
         services, bot, on_sent=on_sent, on_unreachable=partial(on_unreachable, services=services)
     )

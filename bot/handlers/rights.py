@@ -21,8 +21,8 @@ from bot.handlers.common import (
 )
 from bot.practice.enrolment import PRIVACY_NOTICE_VERSION
 from bot.practice.sessions import leave_programme
+from bot.privacy.consent import consent_outdated
 from bot.privacy.rights import (
-    consent_outdated,
     erase_client,
     export_client,
     minute_of,

@@ -1,43 +1,29 @@
-"""Client rights: a copy of everything stored (/mydata), erasure (/delete), renewed consent
-and retention.
+"""Client rights, as use cases: a copy of everything stored (the /mydata export) and erasure
+(the /delete confirmation, and retention, erase through :func:`erase_client`).
 
-- ``/mydata`` sends the client one JSON document with every row the bot holds about
-  them, comments decrypted, as a file in the chat.
-- ``/delete`` asks for confirmation; the confirming button is bound to the client and
-  to the minute it was offered, so a stale, replayed or forged press erases nothing.
-  Erasure removes every row that refers to the client, found by following the
-  schema's foreign keys from the client row (so a table added later is covered
-  without touching this module), and queues a short note to the therapist.
-- When the privacy notice changes (``enrolment.PRIVACY_NOTICE_VERSION``), a client who
-  agreed to an older version is asked again before their next check-in; the check-in
-  waits for the answer. Declining leaves the check-ins.
-- :func:`housekeeping` runs on every dispatcher pass: it wipes the text of messages
-  the bot has already delivered (the outbox only needs it until Telegram has it),
-  forgets Telegram update ids older than a week, and erases clients who left more
-  than ``RETENTION_MONTHS`` months ago.
+Erasure removes every row that refers to the client, found by following the schema's
+foreign keys from the client row (so a table added later is covered without touching
+this module), and queues a short note to the therapist. The chat side (the commands and
+their buttons) is bot.handlers.rights; renewed consent is bot.privacy.consent and the
+retention period bot.privacy.retention.
 
 The audit log records every export and erasure (storage.audit), never their content.
 """
 
 from __future__ import annotations
 
-import calendar
 import logging
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import Table, delete, func, or_, update
+from sqlalchemy import Table, delete, or_
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import callbacks
 from bot.clock import SystemClock
-from bot.practice.enrolment import PRIVACY_NOTICE_VERSION
 from bot.sending import outbox
 from bot.services import Services
 from bot.settings import Settings
-from bot.updates import prune_processed_updates
 from storage import audit, repo
 from storage.crypto import DecryptionError, context_for
 from storage.models import (
@@ -59,12 +45,6 @@ log = logging.getLogger(__name__)
 
 EXPORT_FORMAT: Final = "alliance-checkin/personal-data"
 EXPORT_VERSION: Final = 2  # 2: each check-in lists the answers changed with "Back"
-# Statuses of clients who no longer take part; RETENTION_MONTHS counts from the change.
-DISCHARGED: Final = ("stopped", "declined", "invited")
-# Delivered messages lose their text at the next pass; undeliverable ones after a week
-# (time enough to look into why Telegram refused them).
-PARKED_TEXT_DAYS: Final = 7
-RETENTION_BATCH: Final = 50
 # Tables whose rows are the therapist's or the system's, never erased with a client.
 _NOT_THE_CLIENTS: Final = frozenset({"therapist", "audit_event", "processed_update"})
 
@@ -79,13 +59,6 @@ def _iso(moment: datetime | None) -> str | None:
 def minute_of(moment: datetime) -> int:
     """Minutes since the epoch: the stamp a /delete confirmation carries."""
     return int(moment.timestamp() // 60)
-
-
-def months_before(moment: datetime, months: int) -> datetime:
-    """The same day and time ``months`` calendar months earlier (day clamped to the month)."""
-    year, month0 = divmod(moment.year * 12 + moment.month - 1 - months, 12)
-    day = min(moment.day, calendar.monthrange(year, month0 + 1)[1])
-    return moment.replace(year=year, month=month0 + 1, day=day)
 
 
 # --------------------------------------------------------------------------- /mydata
@@ -382,112 +355,6 @@ async def erase_client(
                 therapist_id=therapist.id,
             )
     return counts
-
-
-# --------------------------------------------------------------------------- consent
-
-
-def consent_outdated(client: Client) -> bool:
-    """Whether the client agreed to an older privacy notice than the current one."""
-    return client.consent_at is not None and (client.consent_version or 0) < PRIVACY_NOTICE_VERSION
-
-
-async def ask_consent_again(
-    session: AsyncSession, services: Services, client: Client, now: datetime
-) -> bool:
-    """Queue the new privacy notice with agree/decline buttons (once per version)."""
-    if client.chat_id is None:
-        return False
-    texts = services.texts
-    locale = client.locale
-    return await outbox.enqueue(
-        session,
-        services.cipher,
-        kind="consent",
-        dedupe_key=f"consent:{client.id}:v{PRIVACY_NOTICE_VERSION}",
-        message=outbox.Outgoing(
-            client.chat_id,
-            texts.render(locale, "rights.consent_again"),
-            [
-                [
-                    (
-                        texts.plain(locale, "rights.button_consent_yes"),
-                        callbacks.notice(True, PRIVACY_NOTICE_VERSION),
-                    )
-                ],
-                [
-                    (
-                        texts.plain(locale, "rights.button_consent_no"),
-                        callbacks.notice(False, PRIVACY_NOTICE_VERSION),
-                    )
-                ],
-            ],
-        ),
-        now=now,
-        client_id=client.id,
-    )
-
-
-# --------------------------------------------------------------------------- housekeeping
-
-
-async def purge_delivered_text(services: Services, now: datetime) -> int:
-    """Wipe the stored text of messages already delivered (or that never can be)."""
-    parked_before = now - timedelta(days=PARKED_TEXT_DAYS)
-    done = or_(
-        col(OutboxMessage.status).in_(("sent", "failed")),
-        (col(OutboxMessage.status) == "parked") & (col(OutboxMessage.created_at) < parked_before),
-    )
-    async with services.db.session() as session:
-        result = await session.exec(
-            update(OutboxMessage)
-            .where(done)
-            .where(func.length(col(OutboxMessage.payload_ciphertext)) > 0)
-            .values(payload_ciphertext=b"")
-        )
-        return int(getattr(result, "rowcount", 0) or 0)
-
-
-async def discharged_clients(services: Services, now: datetime) -> Sequence[int]:
-    """Clients who stopped taking part (or could not be reached) RETENTION_MONTHS ago."""
-    months = services.settings.retention_months
-    if months <= 0:
-        return []
-    cutoff = months_before(now, months)
-    async with services.db.session() as session:
-        rows = await session.exec(
-            select(Client.id)
-            .where(
-                or_(
-                    col(Client.status).in_(DISCHARGED) & (col(Client.status_changed_at) < cutoff),
-                    col(Client.unreachable_at) < cutoff,
-                )
-            )
-            .order_by(col(Client.id))
-            .limit(RETENTION_BATCH)
-        )
-        return [int(cid) for cid in rows.all() if cid is not None]
-
-
-async def housekeeping(services: Services, now: datetime) -> int:
-    """Wipe delivered text, forget old update ids and apply the retention period; returns how
-    many clients were erased."""
-    await purge_delivered_text(services, now)
-    await prune_processed_updates(services)
-    erased = 0
-    for client_id in await discharged_clients(services, now):
-        counts = await erase_client(
-            services,
-            client_id,
-            actor_kind="system",
-            action="erase_retention",
-            note="rights.therapist_client_expired",
-        )
-        if counts is not None:
-            erased += 1
-    if erased:
-        log.info("retention: erased %d discharged client(s)", erased)
-    return erased
 
 
 # --------------------------------------------------------------------------- audit log
