@@ -1,1 +1,1 @@
-"""Check-ins: their conversation, the due work that queues them, what delivery changes."""
+"""Check-ins: their conversation, and what a delivery changes (queuing them is bot.due_work)."""
