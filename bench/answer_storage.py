@@ -37,7 +37,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from bot.callbacks import AnswerPress
-from bot.checkin_flow import press_answer
+from bot.checkins.conversation import press_answer
 from bot.clock import SystemClock
 from bot.services import Services
 from bot.settings import load_settings
