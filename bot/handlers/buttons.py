@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from telegram import (
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     Update,
 )
 from telegram.error import BadRequest
@@ -29,17 +28,19 @@ from bot.handlers.rights import on_press as on_rights_press
 from bot.practice import enrolment
 from bot.practice import sessions as practice
 from bot.privacy import rights
+from bot.sending.outbox import keyboard_json
 from bot.services import BotContext
 
 log = logging.getLogger(__name__)
 
 
-def _markup(screen: Screen) -> InlineKeyboardMarkup | None:
+def _markup(screen: Screen) -> dict[str, Any]:
+    """The screen's buttons for an edit, as the Bot API's JSON (what an InlineKeyboardMarkup
+    of InlineKeyboardButtons sends, without building and serialising those for every tap);
+    no buttons: none are passed, and the edit removes the old ones."""
     if not screen.buttons:
-        return None
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(t, callback_data=d) for t, d in row] for row in screen.buttons]
-    )
+        return {}
+    return {"api_kwargs": {"reply_markup": keyboard_json(screen.buttons)}}
 
 
 async def _show(update: Update, screen: Screen) -> None:
@@ -47,7 +48,7 @@ async def _show(update: Update, screen: Screen) -> None:
     query = update.callback_query
     assert query is not None
     try:
-        await query.edit_message_text(screen.text, reply_markup=_markup(screen))
+        await query.edit_message_text(screen.text, **_markup(screen))
     except BadRequest as exc:
         # "message is not modified" after a double tap is harmless; anything else is logged.
         if "not modified" not in str(exc):
@@ -58,7 +59,7 @@ async def _edit_checkin(context: BotContext, chat_id: int, message_id: int, scre
     """Bring the check-in message (not the one just received) to this screen."""
     try:
         await context.bot.edit_message_text(
-            screen.text, chat_id=chat_id, message_id=message_id, reply_markup=_markup(screen)
+            screen.text, chat_id=chat_id, message_id=message_id, **_markup(screen)
         )
     except BadRequest as exc:
         log.warning("could not edit the check-in message: %s", type(exc).__name__)
