@@ -76,7 +76,7 @@ async def run(backend: str, clients: int, profile: int) -> dict[str, float]:
             due_checkins=True,
         )
         async with db.session() as session:
-            await session.exec(update(CheckIn).values(status="sent"))  # type: ignore[call-overload]
+            await session.exec(update(CheckIn).values(status="sent"))
             taps = (
                 await session.exec(
                     select(Client.telegram_user_id, CheckIn.id).join(
@@ -97,7 +97,7 @@ async def run(backend: str, clients: int, profile: int) -> dict[str, float]:
                 profiler.enable()
             for user_id, checkin_id in taps:
                 result = await press_answer(
-                    services, user_id, None, AnswerPress(checkin_id or 0, first.id, 4)
+                    services, user_id or 0, None, AnswerPress(checkin_id or 0, first.id, 4)
                 )
                 assert result.notice_key == "checkin.saved", result.notice_key
             if profiler:
