@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 import pytest
+from story import FAST_PACE
 
 from bot.testbed import Testbed, running_testbed
 from storage.migrate import upgrade
@@ -102,11 +103,9 @@ TESTBED_START = datetime(2026, 6, 2, 7, 0, tzinfo=UTC)
 
 @pytest.fixture
 def testbed_options() -> dict[str, Any]:
-    """Options for the testbed: Telegram's per-chat pace (about one message a second) is
-    the outbox's business, tested there (tests/reliability/test_outbox.py) and in the core
-    loop's stories (tests/e2e/test_core_loop.py asks for the real pace); elsewhere it would
-    only make every test wait."""
-    return {"send_rate_per_chat": 30, "send_burst_per_chat": 20}
+    """Options for the testbed: the fast pace (story.FAST_PACE, which says why); a module
+    that checks Telegram's real pace overrides this fixture (tests/e2e/test_core_loop.py)."""
+    return dict(FAST_PACE)
 
 
 @pytest.fixture

@@ -56,7 +56,6 @@ async def test_every_documented_metric_follows_a_played_practice(bed: Testbed) -
     """Three clients: one answers by buttons, one ends with a typed note, one never answers
     (a reminder, then expiry); one has blocked the bot; Telegram asks to slow down once and
     fails once; a worker died mid-send. Every counter and gauge moves by exactly that."""
-    assert bed.services is not None
     ada = await enrolled_therapist(bed)
     alex = await enrolled_client(bed, ada, "alex")
     bo = await enrolled_client(bed, ada, "bo")

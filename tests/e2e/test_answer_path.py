@@ -152,7 +152,6 @@ async def test_an_update_is_finished_only_once_its_handling_is_done(bed: Testbed
 
 async def _taken_by_another_worker(bed: Testbed, update_id: int, seconds_ago: float) -> None:
     """Write the row a worker leaves when it takes an update and has not finished it."""
-    assert bed.services is not None
     async with bed.services.db.session() as session:
         session.add(
             ProcessedUpdate(

@@ -373,7 +373,6 @@ async def test_a_restart_after_queueing_and_before_sending_loses_nothing(bed: Te
     await drain(bed)
     await ada.command("session", "alex")
     bed.clock.advance(minutes=60)
-    assert bed.services is not None
     report = DispatchReport()
     await queue_due_checkins(bed.services, bed.clock.now(), report)
     assert report.queued == 1
@@ -396,7 +395,6 @@ async def test_a_restart_while_a_send_was_in_hand_sends_it_once(bed: Testbed) ->
     await drain(bed)
     await ada.command("session", "alex")
     bed.clock.advance(minutes=60)
-    assert bed.services is not None
     await queue_due_checkins(bed.services, bed.clock.now(), DispatchReport())
     async with bed.services.db.session() as session:
         await session.exec(
@@ -432,7 +430,6 @@ async def _at_comment(bed: Testbed) -> tuple[Person, Person]:
 
 
 async def _stored_comment(bed: Testbed) -> str:
-    assert bed.services is not None
     [answer] = [a for a in await rows(bed, Answer) if a.item_id == "comment"]
     [checkin] = [c for c in await rows(bed, CheckIn) if c.id == answer.checkin_id]
     assert answer.text_ciphertext is not None
@@ -581,7 +578,6 @@ async def test_two_people_pressing_i_agree_at_once_one_wins(bed: Testbed) -> Non
 async def test_concurrent_redemptions_of_one_client_link_have_one_winner(bed: Testbed) -> None:
     """Called truly concurrently (as with several workers), of two people agreeing with the
     same link exactly one wins — five times over; a double tap by one person is one enrolment."""
-    assert bed.services is not None
     services = bed.services
     await enrolled_therapist(bed)
     [therapist] = await rows(bed, Therapist)
@@ -613,7 +609,6 @@ async def test_concurrent_redemptions_of_one_therapist_link_have_one_winner(
     bed: Testbed,
 ) -> None:
     """Two people open one therapist invitation at the same instant: one therapist."""
-    assert bed.services is not None
     services = bed.services
     for round_ in range(5):
         token = await enrolment.create_therapist_invitation(services, f"Dr. Race {round_}")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from rig import START
 from sqlmodel import select
-from story import Person, answer_checkin, enrolled_client, enrolled_therapist
+from story import FAST_PACE, Person, answer_checkin, enrolled_client, enrolled_therapist
 
 from bot import checkin_flow, dispatcher, outbox, practice
 from bot.checkin_flow import close_checkins
@@ -21,7 +21,7 @@ from storage.models import Answer, CheckIn, Client
 @pytest.fixture
 async def bed(database_url: str) -> AsyncIterator[Testbed]:
     """A started testbed."""
-    testbed = Testbed(database_url, start=START)
+    testbed = Testbed(database_url, start=START, **FAST_PACE)
     await testbed.start()
     try:
         yield testbed
@@ -42,7 +42,6 @@ async def test_a_press_before_the_send_is_recorded_still_counts(
 
     async def press_first(self: outbox.Sender, results: list[Any]) -> list[None]:
         if not pressed and any(r.outcome == "sent" for r in results):
-            assert bed.services is not None
             async with bed.services.db.session() as session:
                 checkin = (await session.exec(select(CheckIn))).one()
                 assert checkin.message_id is None and checkin.status == "queued"
@@ -55,7 +54,6 @@ async def test_a_press_before_the_send_is_recorded_still_counts(
 
     await answer_checkin(alex, "5", "4", "3", "No", "Skip")
     assert alex.last_text().startswith("Thank you")
-    assert bed.services is not None
     async with bed.services.db.session() as session:
         checkin = (await session.exec(select(CheckIn))).one()
         assert checkin.status == "completed" and checkin.message_id is not None
@@ -86,7 +84,6 @@ async def test_a_checkin_finished_before_its_send_is_recorded_stays_completed(
     assert report.queued == 1 and finished
     assert alex.last_text().startswith("Thank you")
     (shown,) = [m for m in alex.messages() if (m.text or "").startswith("Thank you!")]
-    assert bed.services is not None
     async with bed.services.db.session() as session:
         checkin = (await session.exec(select(CheckIn))).one()
     assert checkin.status == "completed" and checkin.closed_at == sent_at
@@ -110,7 +107,6 @@ async def test_a_tap_on_a_checkin_closed_in_the_same_moment_stores_nothing(
     the same moment): the tap read the check-in as open, but the closing wins, the answer
     is not stored, the check-in stays cancelled and the tap is told it closed."""
     alex = await _checkin_on_screen(bed)
-    assert bed.services is not None
     services = bed.services
     original = repo.answers_of
     closed: list[bool] = []
@@ -138,7 +134,6 @@ async def test_closing_a_checkin_completed_since_it_was_read_keeps_it_completed(
     """A check-in read as open and closed a moment later, after the client completed it
     in between: it stays completed."""
     alex = await _checkin_on_screen(bed)
-    assert bed.services is not None
     services = bed.services
     async with services.db.session() as session:
         stale = (await session.exec(select(CheckIn))).one()
