@@ -11,6 +11,7 @@ from typing import Any
 
 from checks import db_snapshot, drain, rows, sends_to, shown
 from sqlalchemy import update
+from sqlmodel import col
 from story import Person, answer_checkin, enrolled_client, enrolled_therapist, new_person
 
 from bot import callbacks, enrolment, rights
@@ -94,7 +95,7 @@ async def test_presses_that_are_not_valid_change_nothing_and_are_answered(bed: T
     message changes."""
     ada, alex, kim = await _open_checkins(bed)
     await alex.press("4")  # bond answered
-    by_client = {c.alias: c.id for c in await rows(bed, Client)}
+    by_client = {c.alias: c.id or 0 for c in await rows(bed, Client)}
     ids = {c.client_id: c.id for c in await rows(bed, CheckIn)}
     alex_checkin, kim_checkin = ids[by_client["alex"]], ids[by_client["kim"]]
     alex_message = alex.message_with_buttons()
@@ -399,13 +400,13 @@ async def test_a_restart_while_a_send_was_in_hand_sends_it_once(bed: Testbed) ->
     async with bed.services.db.session() as session:
         await session.exec(
             update(OutboxMessage)
-            .where(OutboxMessage.kind == "checkin")  # type: ignore[arg-type]
+            .where(col(OutboxMessage.kind) == "checkin")
             .values(
                 status="sending",
                 lease_owner="a-worker-that-died",
                 lease_until=bed.clock.now() + timedelta(minutes=5),
             )
-        )  # type: ignore[call-overload]
+        )
 
     await bed.restart()
     assert (await bed.tick()).sent == 0, "another worker's lease is respected"

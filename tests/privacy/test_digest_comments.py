@@ -16,7 +16,7 @@ from bot.digest_service import weekly_digest
 from bot.enrolment import PRIVACY_NOTICE_VERSION
 from bot.services import Services
 from bot.settings import load_settings
-from storage.crypto import Cipher, generate_key
+from storage.crypto import Cipher, generate_key, parse_keys
 from storage.db import Database
 from storage.models import Answer, CheckIn, Client, Therapist, TherapySession
 
@@ -113,7 +113,7 @@ async def seed(db: Database, cipher: Cipher) -> tuple[Therapist, int, list[int]]
 
 async def test_only_the_quoted_comments_are_decrypted(database_url: str) -> None:
     key = generate_key()
-    cipher = CountingCipher.from_setting(key)
+    cipher = CountingCipher(parse_keys(key))
     db = Database(database_url)
     try:
         therapist, client_id, checkin_ids = await seed(db, cipher)

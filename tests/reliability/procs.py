@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.checkin_flow import create_for_session
 from bot.clock import ManualClock
@@ -171,7 +171,7 @@ async def outbox_rows(database_url: str) -> list[OutboxMessage]:
     try:
         async with db.session() as session:
             return list(
-                (await session.exec(select(OutboxMessage).order_by(OutboxMessage.id))).all()
+                (await session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all()
             )
     finally:
         await db.dispose()

@@ -134,7 +134,7 @@ async def test_the_key_follows_the_alias_however_a_client_is_written(bed: Testbe
         client.alias = "Ärger"
     async with db.session() as session:
         await session.exec(
-            insert(Client),  # type: ignore[call-overload]
+            insert(Client),
             params=[
                 {"therapist_id": therapist.id, "alias": "Kim", "created_at": now},
                 {"therapist_id": therapist.id, "alias": "STRASSE", "created_at": now},

@@ -11,7 +11,7 @@ from rig import START
 from sqlmodel import select
 from story import FAST_PACE, Person, answer_checkin, enrolled_client, enrolled_therapist
 
-from bot import checkin_flow, dispatcher, outbox, practice
+from bot import dispatcher, outbox, practice
 from bot.checkin_flow import close_checkins
 from bot.testbed import Testbed
 from storage import repo
@@ -119,7 +119,7 @@ async def test_a_tap_on_a_checkin_closed_in_the_same_moment_stores_nothing(
             assert await practice.set_client_status(services, client.id or 0, "paused") == "done"
         return await original(session, checkin_id)
 
-    monkeypatch.setattr(checkin_flow.repo, "answers_of", close_meanwhile)
+    monkeypatch.setattr(repo, "answers_of", close_meanwhile)
     text = await alex.press("4")
     assert closed and text == "This check-in has closed. Thank you anyway!"
     async with services.db.session() as session:

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 from rig import START, Rig, paced_bot, rig_services
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot import metrics
 from bot.clock import ManualClock
@@ -34,7 +34,9 @@ def sender(rig: Rig, services: object = None, bot: object = None) -> Sender:
 async def rows(rig: Rig) -> list[OutboxMessage]:
     """Every outbox row, oldest first."""
     async with rig.services.db.session() as session:
-        return list((await session.exec(select(OutboxMessage).order_by(OutboxMessage.id))).all())
+        return list(
+            (await session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all()
+        )
 
 
 async def test_four_workers_claiming_at_once_send_each_message_once_and_in_order(
@@ -260,4 +262,6 @@ def test_the_keyboard_is_sent_as_the_json_python_telegram_bot_would_make() -> No
         [("5 · völlig", "a:12:bond:5")],
         [("Überspringen ✓", "a:12:comment:skip"), ("x", "sy")],
     ]
-    assert json.loads(keyboard_json(buttons)) == keyboard(buttons).to_dict()
+    markup = keyboard(buttons)
+    assert markup is not None
+    assert json.loads(keyboard_json(buttons)) == markup.to_dict()

@@ -12,7 +12,7 @@ crisis reply and the therapist's alert included — and the effects must stay si
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -48,10 +48,10 @@ async def standin() -> AsyncIterator[BotAPIStandIn]:
 
 
 @pytest.fixture
-def workers() -> AsyncIterator[list[Worker]]:
+def workers() -> Iterator[list[Worker]]:
     """Processes started by the test; all stopped at the end."""
     started: list[Worker] = []
-    yield started  # type: ignore[misc]
+    yield started
     for worker in started:
         worker.stop()
 
