@@ -97,6 +97,15 @@ async def database_url(
         await _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (./scripts/test runs with --dist loadgroup), tests that start real
+    bot processes run one after another on one worker, so two sets of processes never
+    compete for the machine's cores while their timeouts run."""
+    for item in items:
+        if item.get_closest_marker("workers") is not None:
+            item.add_marker(pytest.mark.xdist_group("processes"))
+
+
 # A Tuesday morning in June (no DST change nearby): 09:00 in Berlin.
 TESTBED_START = datetime(2026, 6, 2, 7, 0, tzinfo=UTC)
 

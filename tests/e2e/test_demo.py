@@ -17,6 +17,10 @@ from bot.cli import main
 from bot.demo import STORIES
 from bot.texts import default_texts
 
+# One worker plays the demo for every test here (its module-scoped fixture would otherwise
+# run once on each pytest-xdist worker that gets one of them).
+pytestmark = pytest.mark.xdist_group("demo")
+
 GROUPS = ("conversation", "watch", "repaired", "steady", "no_checkins", "away")
 
 
