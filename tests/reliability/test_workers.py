@@ -151,7 +151,8 @@ async def test_sigterm_finishes_in_flight_work_and_returns_the_rest(
     assert "bot stopped" in first.log()
     states = Counter(r.status for r in await outbox_rows(database_url))
     assert set(states) <= {"sent", "pending"}, states
-    workers.append(start_worker(env, tmp_path / "second.log"))
+    # Slow sending kept work in flight at the SIGTERM; the next worker need not be slow.
+    workers.append(start_worker(env | {"SEND_RATE_GLOBAL": "30"}, tmp_path / "second.log"))
 
     async def everyone_has_it() -> bool:
         return all(standin.sent_to(c) for c in practice.client_chats)
