@@ -16,8 +16,8 @@ from storage.models import Answer, CheckIn, Client
 @pytest.fixture
 def testbed_options() -> dict[str, Any]:
     """These stories run at Telegram's real per-chat pace (about one message a second, a
-    burst of three): the outbox paces them, and the stand-in refuses anything faster. The
-    other stories run at a fast pace, since pacing is not what they check."""
+    burst of three), as the outbox paces them. The other stories run at a fast pace
+    (story.FAST_PACE), since pacing is not what they check."""
     return {}
 
 
