@@ -22,7 +22,7 @@ import asyncpg
 import pytest
 from story import FAST_PACE
 
-from bot.testbed import Testbed, running_testbed
+from bot.offline.testbed import Testbed, running_testbed
 from storage.migrate import upgrade
 
 T = TypeVar("T")

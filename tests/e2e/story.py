@@ -14,8 +14,8 @@ from datetime import datetime
 from itertools import count
 from typing import Any
 
-from bot.standin.models import ChatMessage, FakeChat, FakeUser
-from bot.testbed import Testbed, running_testbed
+from bot.offline.standin.models import ChatMessage, FakeChat, FakeUser
+from bot.offline.testbed import Testbed, running_testbed
 
 _ids = count(10_000_001)
 LINK = re.compile(r"https://t\.me/(\w+)\?start=([A-Za-z0-9_-]+)")
@@ -116,7 +116,7 @@ def new_person(bed: Testbed, first_name: str, language: str = "en") -> Person:
 
 async def enrolled_therapist(bed: Testbed, name: str = "Dr. Ada Example") -> Person:
     """A therapist who followed an admin's invitation link."""
-    from bot.enrolment import create_therapist_invitation
+    from bot.practice.enrolment import create_therapist_invitation
 
     token = await create_therapist_invitation(bed.services, name)
     therapist = new_person(bed, name.split()[-1])

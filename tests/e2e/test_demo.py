@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.demo import STORIES
+from bot.offline.demo import STORIES
 from bot.texts import default_texts
 
 # One worker plays the demo for every test here (its module-scoped fixture would otherwise

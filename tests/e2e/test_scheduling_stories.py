@@ -17,9 +17,9 @@ from story import (
     story_testbed,
 )
 
-from bot import dispatcher
+from bot import due_work as dispatcher
 from bot.app import DISPATCH_JOB
-from bot.testbed import Testbed
+from bot.offline.testbed import Testbed
 from storage.models import Answer, CheckIn, Client, TherapySession
 
 JUNE = datetime(2026, 6, 2, 7, 0, tzinfo=UTC)  # a Tuesday, 09:00 in Berlin

@@ -10,15 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from bot.checkin_flow import comment_context
+from bot.checkins.conversation import comment_context
 from bot.clock import SystemClock
-from bot.digest_service import weekly_digest
-from bot.enrolment import PRIVACY_NOTICE_VERSION
+from bot.digest.weekly import weekly_digest
+from bot.practice.enrolment import PRIVACY_NOTICE_VERSION
 from bot.services import Services
 from bot.settings import load_settings
 from storage.crypto import Cipher, generate_key, parse_keys
 from storage.db import Database
-from storage.models import Answer, CheckIn, Client, Therapist, TherapySession
+from storage.models import Answer, CheckIn, Client, Therapist, TherapySession, alias_key
 
 NOW = datetime(2026, 6, 12, 9, 0, tzinfo=UTC)
 SCORES = {"bond": 5, "goals": 4, "tasks": 5, "openness": 4, "tension": 0}
@@ -59,6 +59,7 @@ async def seed(db: Database, cipher: Cipher) -> tuple[Therapist, int, list[int]]
         client = Client(
             therapist_id=therapist.id or 0,
             alias="robin",
+            alias_key=alias_key("robin"),
             telegram_user_id=2002,
             chat_id=2002,
             status="active",

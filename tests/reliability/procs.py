@@ -14,15 +14,15 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from bot.checkin_flow import create_for_session
+from bot.checkins.conversation import create_for_session
 from bot.clock import ManualClock
-from bot.enrolment import PRIVACY_NOTICE_VERSION
+from bot.offline.standin import BotAPIStandIn, FakeUser
+from bot.practice.enrolment import PRIVACY_NOTICE_VERSION
 from bot.services import Services
 from bot.settings import load_settings
-from bot.standin import BotAPIStandIn, FakeUser
 from storage.crypto import Cipher
 from storage.db import Database
-from storage.models import Client, OutboxMessage, Therapist, TherapySession
+from storage.models import Client, OutboxMessage, Therapist, TherapySession, alias_key
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,6 +76,7 @@ async def seed(
                 client = Client(
                     therapist_id=therapist.id or 0,
                     alias=f"c{n}",
+                    alias_key=alias_key(f"c{n}"),
                     telegram_user_id=chat,
                     chat_id=chat,
                     status="active",
