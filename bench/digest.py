@@ -2,6 +2,7 @@
 
 Run: .venv/bin/python bench/digest.py [--backend sqlite|postgres] [--therapists 200]
                                       [--clients 40] [--weeks 52] [--charts] [--profile N]
+     .venv/bin/python bench/digest.py --layout [--seeds 20] [--clients 40] [--weeks 13]
 
 Seeds THERAPISTS × CLIENTS clients with one answered check-in per week for WEEKS weeks
 (bulk inserts), then times bot.digest_service.weekly_digest for every therapist and
@@ -13,6 +14,13 @@ cProfile and prints its N most expensive functions (use a smaller run, e.g.
 On PostgreSQL the tables are analysed after seeding, as autovacuum does on a live
 database soon after a bulk load: without statistics the planner reads all answers
 sequentially for each therapist, which measures the missing statistics, not the digest.
+
+--layout measures what the therapist reads instead (no database): the simulated
+caseloads of bot.core.simulation (seeds 1..SEEDS) are judged and rendered in English
+every Monday of the simulated weeks, and it prints the first message's length in
+characters (as Telegram counts them after HTML parsing) and in lines, the same in
+phone lines (a line wraps at PHONE_WIDTH characters), and the whole digest's length in
+characters, messages and pictures.
 """
 
 from __future__ import annotations
@@ -20,20 +28,35 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import html
+import math
 import pstats
+import re
 import statistics
 import time
+from collections import Counter
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from common import fresh_database, insert_rows, machine, seed_practice
 from sqlalchemy import event, text
 from sqlmodel import select
 
 from bot.clock import SystemClock
+from bot.core.digest import compose_digest, render_digest
+from bot.core.instrument import get_instrument
+from bot.core.simulation import (
+    QUARTER_WEEKS,
+    digest_moments,
+    history_as_of,
+    simulate_caseload,
+)
 from bot.digest_service import weekly_digest
 from bot.services import Services
 from bot.settings import load_settings
+from bot.texts import Texts
 from storage.crypto import Cipher, generate_key
 from storage.db import Database
 from storage.models import Answer, CheckIn, Therapist, TherapySession
@@ -160,19 +183,108 @@ async def run(
     )
 
 
+# A chat on a 6-inch phone at Telegram's default text size: about 38 characters to a
+# line and 24 lines of message text on one screen (an assumption, stated in the output).
+PHONE_WIDTH = 38
+SCREEN_LINES = 24
+_TAG = re.compile(r"<[^>]*>")
+
+
+def shown(message: str) -> str:
+    """A message as Telegram displays it: tags gone, entities decoded."""
+    return html.unescape(_TAG.sub("", message))
+
+
+def phone_lines(text: str) -> int:
+    """How many lines the text takes on the phone, long lines wrapped."""
+    return sum(max(1, math.ceil(len(line) / PHONE_WIDTH)) for line in text.split("\n"))
+
+
+def rendered(
+    texts: Texts, histories: Sequence[Any], now: Any, groups: Counter[str]
+) -> tuple[list[str], int]:
+    """One simulated digest as the therapist receives it: messages and pictures."""
+    digest = compose_digest(histories, get_instrument(), now)
+    groups.update(entry.group for entry in digest.entries)
+    messages = render_digest(
+        texts, "en", digest, "Dr. Ruiz", now - timedelta(days=7), now, ZoneInfo("UTC")
+    )
+    return messages, min(5, sum(1 for e in digest.entries if e.chart_wanted))
+
+
+def layout(seeds: int, clients: int, weeks: int) -> None:
+    """Lengths of the simulated digests: first message and whole digest."""
+    texts = Texts()
+    first_chars: list[int] = []
+    first_lines: list[int] = []
+    first_phone: list[int] = []
+    total_chars: list[int] = []
+    total_phone: list[int] = []
+    messages: list[int] = []
+    pictures: list[int] = []
+    groups: Counter[str] = Counter()
+    for seed in range(1, seeds + 1):
+        caseload = simulate_caseload(seed, clients, weeks)
+        for now in digest_moments(weeks):
+            histories = [history_as_of(c, now) for c in caseload if c.history.enrolled_at <= now]
+            sent, charts = rendered(texts, histories, now, groups)
+            words = [shown(m) for m in sent]
+            first_chars.append(len(words[0]))
+            first_lines.append(words[0].count("\n") + 1)
+            first_phone.append(phone_lines(words[0]))
+            total_chars.append(sum(len(w) for w in words))
+            total_phone.append(sum(phone_lines(w) for w in words))
+            messages.append(len(sent))
+            pictures.append(charts)
+
+    def figures(values: list[int]) -> str:
+        ordered = sorted(values)
+        p90 = ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
+        return f"mean {statistics.mean(values):,.0f}, p90 {p90:,}, max {max(values):,}"
+
+    print(
+        f"{len(total_chars)} digests: {seeds} simulated caseloads of {clients} clients, "
+        f"every Monday of {weeks} weeks (English)"
+    )
+    print(f"first message, characters:   {figures(first_chars)}")
+    print(f"first message, lines:        {figures(first_lines)}")
+    print(f"first message, phone lines:  {figures(first_phone)}  ({PHONE_WIDTH} characters each)")
+    print(f"whole digest, characters:    {figures(total_chars)}")
+    print(
+        f"whole digest, phone screens: "
+        f"{figures([math.ceil(p / SCREEN_LINES) for p in total_phone])}  "
+        f"({SCREEN_LINES} phone lines each, pictures not counted)"
+    )
+    print(f"whole digest, messages:      {figures(messages)}, plus pictures {figures(pictures)}")
+    per_digest = ", ".join(f"{name} {n / len(messages):.1f}" for name, n in sorted(groups.items()))
+    print(f"clients per digest:          {per_digest}")
+
+
 def main() -> None:
     """Parse options and run."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--therapists", type=int, default=200)
     parser.add_argument("--clients", type=int, default=40)
-    parser.add_argument("--weeks", type=int, default=52)
+    parser.add_argument("--weeks", type=int, help="52 for the database, 13 for --layout")
     parser.add_argument("--charts", action="store_true")
     parser.add_argument("--profile", type=int, default=0, metavar="N")
+    parser.add_argument("--layout", action="store_true", help="lengths of simulated digests")
+    parser.add_argument("--seeds", type=int, default=20)
     args = parser.parse_args()
+    if args.layout:
+        layout(args.seeds, args.clients, args.weeks or QUARTER_WEEKS)
+        return
     print(f"digest benchmark on {machine()}")
     asyncio.run(
-        run(args.backend, args.therapists, args.clients, args.weeks, args.charts, args.profile)
+        run(
+            args.backend,
+            args.therapists,
+            args.clients,
+            args.weeks or 52,
+            args.charts,
+            args.profile,
+        )
     )
 
 
