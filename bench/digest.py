@@ -36,6 +36,7 @@ import statistics
 import time
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -45,7 +46,7 @@ from sqlalchemy import event, text
 from sqlmodel import select
 
 from bot.clock import SystemClock
-from bot.core.digest import compose_digest, render_digest
+from bot.core.digest import compose_digest, detail_entries, render_detail, render_digest
 from bot.core.instrument import get_instrument
 from bot.core.simulation import (
     QUARTER_WEEKS,
@@ -183,10 +184,10 @@ async def run(
     )
 
 
-# A chat on a 6-inch phone at Telegram's default text size: about 38 characters to a
-# line and 24 lines of message text on one screen (an assumption, stated in the output).
-PHONE_WIDTH = 38
-SCREEN_LINES = 24
+# A chat on a 6.1-6.5 inch phone at Telegram's default text size: about 40 characters to
+# a line and 32 lines of message text on one screen (an assumption, stated in the output).
+PHONE_WIDTH = 40
+SCREEN_LINES = 32
 _TAG = re.compile(r"<[^>]*>")
 
 
@@ -200,42 +201,72 @@ def phone_lines(text: str) -> int:
     return sum(max(1, math.ceil(len(line) / PHONE_WIDTH)) for line in text.split("\n"))
 
 
-def rendered(
-    texts: Texts, histories: Sequence[Any], now: Any, groups: Counter[str]
-) -> tuple[list[str], int]:
-    """One simulated digest as the therapist receives it: messages and pictures."""
+@dataclass
+class Rendered:
+    """One simulated digest as the therapist receives it."""
+
+    triage: list[str]  # what arrives: the triage (one message for forty clients)
+    details: list[str]  # each conversation-level client's detail, in triage order
+    pictures: int  # charts, one per detail with enough check-ins
+
+
+def rendered(texts: Texts, histories: Sequence[Any], now: Any, groups: Counter[str]) -> Rendered:
+    """Judge and render one simulated digest in English."""
     digest = compose_digest(histories, get_instrument(), now)
     groups.update(entry.group for entry in digest.entries)
-    messages = render_digest(
-        texts, "en", digest, "Dr. Ruiz", now - timedelta(days=7), now, ZoneInfo("UTC")
-    )
-    return messages, min(5, sum(1 for e in digest.entries if e.chart_wanted))
+    start, tz = now - timedelta(days=7), ZoneInfo("UTC")
+    triage = render_digest(texts, "en", digest, "Dr. Ruiz", start, now, tz)
+    flagged = detail_entries(digest)
+    details = [shown("\n\n".join(render_detail(texts, "en", e, start, now, tz))) for e in flagged]
+    return Rendered(triage, details, sum(1 for e in flagged if e.chart_wanted))
+
+
+def to_opener(detail: str) -> int:
+    """Characters of a client's detail read before its first opener."""
+    at = detail.find("\n– ")
+    return len(detail) if at < 0 else at
 
 
 def layout(seeds: int, clients: int, weeks: int) -> None:
-    """Lengths of the simulated digests: first message and whole digest."""
+    """Lengths of the simulated digests, and the way to one flagged client's opener."""
     texts = Texts()
     first_chars: list[int] = []
     first_lines: list[int] = []
     first_phone: list[int] = []
-    total_chars: list[int] = []
-    total_phone: list[int] = []
-    messages: list[int] = []
+    sent_chars: list[int] = []
+    sent_messages: list[int] = []
+    all_chars: list[int] = []
+    all_phone: list[int] = []
+    all_messages: list[int] = []
     pictures: list[int] = []
+    # Per conversation-level client: reaching its opener behind a button, or by scrolling
+    # down follow-up messages (one per client, each followed by its chart).
+    button_chars: list[int] = []
+    follow_chars: list[int] = []
+    follow_messages: list[int] = []
     groups: Counter[str] = Counter()
     for seed in range(1, seeds + 1):
         caseload = simulate_caseload(seed, clients, weeks)
         for now in digest_moments(weeks):
             histories = [history_as_of(c, now) for c in caseload if c.history.enrolled_at <= now]
-            sent, charts = rendered(texts, histories, now, groups)
-            words = [shown(m) for m in sent]
+            out = rendered(texts, histories, now, groups)
+            words = [shown(m) for m in out.triage]
             first_chars.append(len(words[0]))
             first_lines.append(words[0].count("\n") + 1)
             first_phone.append(phone_lines(words[0]))
-            total_chars.append(sum(len(w) for w in words))
-            total_phone.append(sum(phone_lines(w) for w in words))
-            messages.append(len(sent))
-            pictures.append(charts)
+            sent_chars.append(sum(len(w) for w in words))
+            sent_messages.append(len(words))
+            everything = words + out.details
+            all_chars.append(sum(len(w) for w in everything))
+            all_phone.append(sum(phone_lines(w) for w in everything))
+            all_messages.append(len(everything))
+            pictures.append(out.pictures)
+            read = len(words[0])
+            for k, detail in enumerate(out.details):
+                button_chars.append(len(words[0]) + to_opener(detail))
+                follow_chars.append(read + to_opener(detail))
+                follow_messages.append(2 + 2 * k)  # the triage, earlier details and charts
+                read += len(detail)
 
     def figures(values: list[int]) -> str:
         ordered = sorted(values)
@@ -243,21 +274,35 @@ def layout(seeds: int, clients: int, weeks: int) -> None:
         return f"mean {statistics.mean(values):,.0f}, p90 {p90:,}, max {max(values):,}"
 
     print(
-        f"{len(total_chars)} digests: {seeds} simulated caseloads of {clients} clients, "
+        f"{len(first_chars)} digests: {seeds} simulated caseloads of {clients} clients, "
         f"every Monday of {weeks} weeks (English)"
     )
     print(f"first message, characters:   {figures(first_chars)}")
     print(f"first message, lines:        {figures(first_lines)}")
     print(f"first message, phone lines:  {figures(first_phone)}  ({PHONE_WIDTH} characters each)")
-    print(f"whole digest, characters:    {figures(total_chars)}")
     print(
-        f"whole digest, phone screens: "
-        f"{figures([math.ceil(p / SCREEN_LINES) for p in total_phone])}  "
+        f"sent unasked, characters:    {figures(sent_chars)} in {figures(sent_messages)} messages"
+    )
+    print(f"with every detail, characters: {figures(all_chars)}")
+    print(
+        f"with every detail, phone screens: "
+        f"{figures([math.ceil(p / SCREEN_LINES) for p in all_phone])}  "
         f"({SCREEN_LINES} phone lines each, pictures not counted)"
     )
-    print(f"whole digest, messages:      {figures(messages)}, plus pictures {figures(pictures)}")
-    per_digest = ", ".join(f"{name} {n / len(messages):.1f}" for name, n in sorted(groups.items()))
+    print(
+        f"with every detail, messages: {figures(all_messages)}, plus pictures {figures(pictures)}"
+    )
+    per_digest = ", ".join(
+        f"{name} {n / len(first_chars):.1f}" for name, n in sorted(groups.items())
+    )
     print(f"clients per digest:          {per_digest}")
+    if button_chars:
+        print(f"to one flagged client's opener ({len(button_chars)} clients):")
+        print(f"  behind a button:  1 tap, 2 messages, characters read {figures(button_chars)}")
+        print(
+            f"  as follow-ups:    0 taps, messages passed {figures(follow_messages)}, "
+            f"characters read {figures(follow_chars)}"
+        )
 
 
 def main() -> None:
