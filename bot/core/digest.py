@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Literal
 
 from bot.core.client_text import shown_text
+from bot.core.conversation_loop import ConversationLoop, LoopSummary, SuggestionRecord, judge_loop
 from bot.core.instrument import Instrument
 from bot.core.strain import (
     AWAY_STATUSES,
@@ -51,6 +52,8 @@ class DigestEntry:
     assessment: StrainAssessment
     chart_wanted: bool
     group: Group
+    # The suggested relationship conversation and what followed (bot.core.conversation_loop).
+    loop: ConversationLoop | None = None
 
 
 @dataclass(frozen=True)
@@ -60,14 +63,26 @@ class Digest:
     entries: tuple[DigestEntry, ...]
     now: datetime
     scale_max: int | None
+    # The month's conversations, in the one digest a month that carries them.
+    summary: LoopSummary | None = None
 
     def group(self, name: Group) -> tuple[DigestEntry, ...]:
         """The entries listed under one heading, in order of concern."""
         return tuple(entry for entry in self.entries if entry.group == name)
 
 
-def _group(history: ClientHistory, assessment: StrainAssessment) -> Group:
-    """The heading a client is listed under."""
+def _group(
+    history: ClientHistory, assessment: StrainAssessment, loop: ConversationLoop | None = None
+) -> Group:
+    """The heading a client is listed under.
+
+    The conversation loop moves a client: a held conversation followed by improvement
+    is good news, and a strain the therapist answered "Not needed" is only watched.
+    """
+    if loop is not None and loop.state == "repaired":
+        return "repaired"
+    if loop is not None and loop.state == "not_needed" and history.status not in AWAY_STATUSES:
+        return "watch"
     if assessment.severity == Severity.CONVERSATION:
         return "conversation"
     if history.status in AWAY_STATUSES:
@@ -112,14 +127,25 @@ def compose_digest(
     instrument: Instrument,
     now: datetime,
     settings: StrainSettings = DEFAULT_SETTINGS,
+    loops: Mapping[int, Sequence[SuggestionRecord]] | None = None,
 ) -> Digest:
-    """Judge every client and order them by concern."""
+    """Judge every client and order them by concern.
+
+    ``loops`` holds each client's stored conversation suggestions (by client id); the
+    entry then carries where its suggested conversation stands.
+    """
     entries = []
     for history in histories:
         assessment = assess_strain(history, instrument, now, settings)
         scored = sum(1 for c in history.checkins if c.session_end <= now and c.responded)
         wanted = assessment.severity > Severity.STEADY and scored >= CHART_MIN_CHECKINS
-        entries.append(DigestEntry(history, assessment, wanted, _group(history, assessment)))
+        records = loops.get(history.client_id, ()) if loops else ()
+        loop = (
+            judge_loop(history, assessment, records, instrument, now, settings) if records else None
+        )
+        entries.append(
+            DigestEntry(history, assessment, wanted, _group(history, assessment, loop), loop)
+        )
     entries.sort(key=_concern)
     tops = [i.scale_max for i in instrument.items if i.core and i.scale_max is not None]
     return Digest(tuple(entries), now, max(tops) if tops else None)
