@@ -23,8 +23,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
+from bot import conversation_service
 from bot.checkin_flow import comment_context
 from bot.core.chart import render_trend_chart
+from bot.core.conversation_loop import summary_month
 from bot.core.digest import (
     COMMENTS_PER_CLIENT,
     Digest,
@@ -32,6 +34,7 @@ from bot.core.digest import (
     chart_labels,
     comments_from,
     compose_digest,
+    loop_questions,
     render_digest,
 )
 from bot.core.instrument import Instrument
@@ -371,6 +374,8 @@ class DigestOutput:
     texts: list[str]
     charts: list[tuple[str, bytes]]
     clients: int
+    # What happened with each suggested conversation: (text, rows of answer buttons).
+    questions: list[tuple[str, list[list[tuple[str, str]]]]] = field(default_factory=list)
 
 
 async def compose_for(services: Services, therapist: Therapist, now: datetime) -> Digest:
@@ -378,12 +383,24 @@ async def compose_for(services: Services, therapist: Therapist, now: datetime) -
 
     Comments are decrypted after judging (which needs only whether one was left), and
     only those the digest quotes.
+
+    The conversation loop is settled on the way: suggestions are made for clients who
+    newly need a relationship conversation, marked shown, and closed once over
+    (bot.conversation_service); once a month the digest carries the loop's summary.
     """
     async with services.db.session() as session:
         histories = await load_histories(
             session, services.cipher, therapist.id or 0, comments_since=None, depth=HISTORY_DEPTH
         )
-    digest = compose_digest(histories, services.instrument, now, services.strain)
+        loops = await conversation_service.load_loops(session, [h.client_id for h in histories])
+    digest = compose_digest(histories, services.instrument, now, services.strain, loops=loops)
+    digest = await conversation_service.settle(services, therapist.id or 0, digest, loops, now)
+    month = summary_month(now - DIGEST_PERIOD, now, ZoneInfo(therapist.timezone))
+    if month is not None:
+        summary = await conversation_service.monthly_summary(
+            services, therapist.id or 0, month[0], month[1]
+        )
+        digest = replace(digest, summary=summary)
     return await _with_quoted_comments(services, digest, now - DIGEST_PERIOD, now)
 
 
@@ -465,4 +482,5 @@ async def weekly_digest(
                 therapist.locale, "client_view.chart_caption", alias=entry.history.alias
             )
             pictures.append((caption, await chart_png(services, therapist.locale, entry, tz)))
-    return DigestOutput(texts, pictures, len(digest.entries))
+    asked = loop_questions(services.texts, therapist.locale, digest)
+    return DigestOutput(texts, pictures, len(digest.entries), [asked] if asked else [])

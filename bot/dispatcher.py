@@ -478,6 +478,10 @@ async def queue_weekly_digests(services: Services, now: datetime, report: Dispat
                     outbox.Outgoing(therapist.chat_id, caption, photo=png, filename="trend.png")
                     for caption, png in output.charts
                 ]
+                messages += [
+                    outbox.Outgoing(therapist.chat_id, text, buttons=buttons)
+                    for text, buttons in output.questions
+                ]
                 for part, message in enumerate(messages):
                     await outbox.enqueue(
                         session,

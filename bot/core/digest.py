@@ -11,12 +11,20 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 from typing import Literal
 
 from bot.core.client_text import shown_text
-from bot.core.conversation_loop import ConversationLoop, LoopSummary, SuggestionRecord, judge_loop
+from bot.core.conversation_loop import (
+    ConversationLoop,
+    LoopSummary,
+    SuggestionRecord,
+    judge_loop,
+    loop_buttons_for,
+    loop_line,
+    summary_text,
+)
 from bot.core.instrument import Instrument
 from bot.core.strain import (
     AWAY_STATUSES,
@@ -94,6 +102,11 @@ def _group(
     if assessment.repaired:
         return "repaired"
     return "steady"
+
+
+def with_loop(entry: DigestEntry, loop: ConversationLoop | None) -> DigestEntry:
+    """The entry with its conversation loop judged again (and listed where that puts it)."""
+    return replace(entry, loop=loop, group=_group(entry.history, entry.assessment, loop))
 
 
 def _weight(reasons: Iterable[Reason]) -> int:
@@ -469,9 +482,14 @@ def render_digest(
         if not entries:
             continue
         if name in ("conversation", "watch"):
-            blocks = [_strained(w, e, period_start, period_end) for e in entries]
+            blocks = [
+                _loop_line(w, e) or _strained(w, e, period_start, period_end) for e in entries
+            ]
         elif name == "repaired":
-            blocks = [_repaired(w, e, digest, period_start, period_end) for e in entries]
+            blocks = [
+                _loop_line(w, e) or _repaired(w, e, digest, period_start, period_end)
+                for e in entries
+            ]
         else:
             # Brief lines go together in one paragraph; the splitter cuts at line ends.
             blocks = ["\n".join(_line(w, e, digest, period_start, period_end) for e in entries)]
@@ -479,8 +497,32 @@ def render_digest(
         # A heading travels with its first client so no message ends on a bare heading.
         paragraphs.append(heading + "\n\n" + blocks[0])
         paragraphs.extend(blocks[1:])
+    if digest.summary is not None:
+        paragraphs.append(summary_text(texts, locale, digest.summary, tz))
     paragraphs.append(texts.render(locale, "digest.footer"))
     return split_html_messages(paragraphs)
+
+
+def _loop_line(w: _Writer, entry: DigestEntry) -> str:
+    """The conversation loop's one line in place of the full block, or "" (shown in full)."""
+    if entry.loop is None:
+        return ""
+    return loop_line(w.texts, w.locale, entry.history.alias, entry.loop, w.tz)
+
+
+def loop_questions(
+    texts: Texts, locale: str, digest: Digest
+) -> tuple[str, list[list[tuple[str, str]]]] | None:
+    """One message asking what happened with each suggested conversation, a row of answers
+    per client (labelled with the alias), or None when no suggestion is waiting for one."""
+    waiting = [e for e in digest.entries if e.loop is not None and e.loop.answerable]
+    if not waiting:
+        return None
+    rows = [
+        row for e in waiting for row in loop_buttons_for(texts, locale, e.history.alias, e.loop)
+    ]
+    text = texts.render(locale, "loop.ask_all", aliases=[e.history.alias for e in waiting])
+    return text, rows
 
 
 def render_alert(

@@ -7,10 +7,10 @@ import logging
 from telegram import InputFile, Update
 from telegram.error import BadRequest
 
-from bot import callbacks, ratings, reports
+from bot import callbacks, conversation_service, ratings, reports
 from bot.digest_service import weekly_digest
 from bot.handlers.admin import refused_while_inactive
-from bot.handlers.common import acknowledge, identify, reply
+from bot.handlers.common import acknowledge, identify, reply, shows_button
 from bot.outbox import keyboard
 from bot.services import BotContext
 from storage import audit
@@ -57,6 +57,8 @@ async def digest(update: Update, context: BotContext) -> None:
         await message.reply_text(text)
     for caption, png in output.charts:
         await message.reply_photo(InputFile(png, filename="trend.png"), caption=caption)
+    for text, buttons in output.questions:
+        await message.reply_text(text, reply_markup=keyboard(buttons))
 
 
 async def client(update: Update, context: BotContext) -> None:
@@ -105,6 +107,16 @@ async def export(update: Update, context: BotContext) -> None:
             tz=therapist.timezone,
         ),
     )
+    if result.conversations is not None:
+        await message.reply_document(
+            InputFile(
+                result.conversations,
+                filename=texts.plain(
+                    locale, "export.conversations_filename", date=now.strftime("%Y-%m-%d")
+                ),
+            ),
+            caption=texts.render(locale, "export.conversations_caption", tz=therapist.timezone),
+        )
 
 
 async def rate(update: Update, context: BotContext) -> None:
@@ -145,3 +157,45 @@ async def rating_pressed(update: Update, context: BotContext, press: callbacks.R
     except BadRequest as exc:
         if "not modified" not in str(exc):
             log.warning("could not edit the rating message: %s", type(exc).__name__)
+
+
+async def conversation_pressed(
+    update: Update, context: BotContext, press: callbacks.ConversationPress
+) -> None:
+    """An answer to a suggested conversation: stored for the therapist's own suggestion, or
+    refused with a short answer and nothing changed (forged, stale, another's, erased)."""
+    query = update.callback_query
+    if query is None:
+        return
+    result = await conversation_service.take_answer(
+        context.services, query.from_user.id, press.suggestion_id, press.answer, press.reason
+    )
+    await acknowledge(query, result.notice)
+    if result.text is None:
+        return
+    markup = keyboard(result.buttons) if result.buttons else None
+    if result.edit and shows_button(query.message, query.data):
+        # A reason chosen: the question with the reasons becomes the answer.
+        try:
+            await query.edit_message_text(result.text, reply_markup=markup)
+        except BadRequest as exc:
+            if "not modified" not in str(exc):
+                log.warning("could not edit the answer message: %s", type(exc).__name__)
+        return
+    # The digest's own message stays as it is; the answer comes as a short reply.
+    chat = query.message.chat.id if query.message is not None else query.from_user.id
+    await context.bot.send_message(chat, result.text, reply_markup=markup)
+
+
+async def offer_conversation(
+    update: Update, context: BotContext, therapist: Therapist, client_id: int
+) -> None:
+    """After /session: what happened with the suggested conversation, for such a client."""
+    services = context.services
+    offer = await conversation_service.session_offer(
+        services, therapist, client_id, services.clock.now()
+    )
+    message = update.effective_message
+    if offer is None or message is None:
+        return
+    await message.reply_text(offer.text, reply_markup=keyboard(offer.buttons))
