@@ -7,7 +7,8 @@ Run: .venv/bin/python bench/digest.py [--backend sqlite|postgres] [--therapists 
 Seeds THERAPISTS × CLIENTS clients with one answered check-in per week for WEEKS weeks
 (bulk inserts), then times bot.digest_service.weekly_digest for every therapist and
 counts the SQL statements each one issues (a bounded number per therapist means no
-N+1). --charts also draws the trend charts. --profile N runs the composition under
+N+1). --charts also opens every name under the triage (each client's detail with its
+trend chart, as a therapist tapping all of them would). --profile N runs the composition under
 cProfile and prints its N most expensive functions (use a smaller run, e.g.
 --therapists 20: the profiler slows Python code down several times).
 
@@ -45,6 +46,7 @@ from common import fresh_database, insert_rows, machine, seed_practice
 from sqlalchemy import event, text
 from sqlmodel import select
 
+from bot import callbacks
 from bot.clock import SystemClock
 from bot.core.digest import compose_digest, detail_entries, render_detail, render_digest
 from bot.core.instrument import get_instrument
@@ -54,7 +56,7 @@ from bot.core.simulation import (
     history_as_of,
     simulate_caseload,
 )
-from bot.digest_service import weekly_digest
+from bot.digest_service import client_detail, weekly_digest
 from bot.services import Services
 from bot.settings import load_settings
 from bot.texts import Texts
@@ -166,18 +168,27 @@ async def run(
             before, start = statements[0], time.perf_counter()
             if profiler is not None:
                 profiler.enable()
-            output = await weekly_digest(services, therapist, now, charts=charts)
+            output = await weekly_digest(services, therapist, now)
+            opened = 0
+            if charts:
+                for row in output.buttons:
+                    for _label, data in row:
+                        press = callbacks.parse(data)
+                        assert isinstance(press, callbacks.DetailPress)
+                        found = await client_detail(services, therapist, press.client_id, now)
+                        opened += len(found.texts) + (found.chart is not None) if found else 0
             if profiler is not None:
                 profiler.disable()
             seconds.append(time.perf_counter() - start)
             per_therapist.append(statements[0] - before)
-            messages += len(output.texts) + len(output.charts)
+            messages += len(output.texts) + len(output.questions) + opened
         total = time.perf_counter() - began
         await db.dispose()
     if profiler is not None:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(profile)
     print(
-        f"composed {len(everyone)} digests ({messages} messages{', with charts' if charts else ''})"
+        f"composed {len(everyone)} digests ({messages} messages"
+        f"{', every detail opened, with charts' if charts else ''})"
         f" in {total:.1f} s: {1000 * statistics.mean(seconds):.0f} ms mean, "
         f"{1000 * max(seconds):.0f} ms max per therapist; SQL statements per therapist: "
         f"min {min(per_therapist)}, max {max(per_therapist)}"

@@ -19,6 +19,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import conversation_service
 from bot.callbacks import AnswerPress, BackPress
 from bot.callbacks import answer as answer_data
 from bot.callbacks import back as back_data
@@ -275,7 +276,9 @@ async def create_for_session(
 ) -> CheckIn:
     """The one check-in a session yields, due CHECKIN_DELAY_MINUTES after it ended."""
     sequence = await repo.checkin_count(session, client.id or 0) + 1
-    items = services.instrument.items_for(sequence)
+    # The conversation loop's item: after a suggested conversation, and rarely otherwise.
+    occasional = await conversation_service.wants_client_item(session, client.id or 0, sequence)
+    items = services.instrument.items_for(sequence, occasional=occasional)
     checkin = CheckIn(
         client_id=client.id or 0,
         session_id=therapy_session.id or 0,

@@ -473,10 +473,17 @@ async def queue_weekly_digests(services: Services, now: datetime, report: Dispat
             async with services.db.session() as session:
                 session.add(DigestRun(therapist_id=therapist.id or 0, slot_at=slot, created_at=now))
                 await session.flush()
-                messages = [outbox.Outgoing(therapist.chat_id, text) for text in output.texts]
+                # The triage, with the name buttons under its last message.
+                last = len(output.texts) - 1
+                messages = [
+                    outbox.Outgoing(
+                        therapist.chat_id, text, buttons=output.buttons if n == last else ()
+                    )
+                    for n, text in enumerate(output.texts)
+                ]
                 messages += [
-                    outbox.Outgoing(therapist.chat_id, caption, photo=png, filename="trend.png")
-                    for caption, png in output.charts
+                    outbox.Outgoing(therapist.chat_id, text, buttons=buttons)
+                    for text, buttons in output.questions
                 ]
                 for part, message in enumerate(messages):
                     await outbox.enqueue(

@@ -15,11 +15,23 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 from typing import Literal
 
+from markupsafe import Markup
+
 from bot.core.client_text import shown_text
+from bot.core.conversation_loop import (
+    ConversationLoop,
+    LoopSummary,
+    SuggestionRecord,
+    judge_loop,
+    loop_buttons,
+    loop_buttons_for,
+    loop_line,
+    summary_text,
+)
 from bot.core.instrument import Instrument
 from bot.core.openers import OpenerChoice, choose_opener
 from bot.core.strain import (
@@ -71,6 +83,8 @@ class DigestEntry:
     risk_at: datetime | None = None
     # An immediate strain alert went to the therapist in the period.
     alerted: bool = False
+    # The suggested relationship conversation and what followed (bot.core.conversation_loop).
+    loop: ConversationLoop | None = None
 
 
 @dataclass(frozen=True)
@@ -80,16 +94,32 @@ class Digest:
     entries: tuple[DigestEntry, ...]
     now: datetime
     scale_max: int | None
+    # The month's conversations, in the one digest a month that carries them.
+    summary: LoopSummary | None = None
 
     def group(self, name: Group) -> tuple[DigestEntry, ...]:
         """The entries listed under one heading, in order of concern."""
         return tuple(entry for entry in self.entries if entry.group == name)
 
 
-def _group(history: ClientHistory, assessment: StrainAssessment, risk: bool = False) -> Group:
-    """The heading a client is listed under."""
+def _group(
+    history: ClientHistory,
+    assessment: StrainAssessment,
+    loop: ConversationLoop | None = None,
+    risk: bool = False,
+) -> Group:
+    """The heading a client is listed under.
+
+    A risk-language alert in the period comes before everything. The conversation loop
+    moves a client: a held conversation followed by improvement is good news, and a
+    strain the therapist answered "Not needed" is only watched.
+    """
     if risk:
         return "risk"
+    if loop is not None and loop.state == "repaired":
+        return "repaired"
+    if loop is not None and loop.state == "not_needed" and history.status not in AWAY_STATUSES:
+        return "watch"
     if assessment.severity == Severity.CONVERSATION:
         return "conversation"
     if history.status in AWAY_STATUSES:
@@ -130,19 +160,28 @@ def _concern(entry: DigestEntry) -> tuple[int, int, int, int, int, str, int]:
     )
 
 
+def with_loop(entry: DigestEntry, loop: ConversationLoop | None) -> DigestEntry:
+    """The entry with its conversation loop judged again (and listed where that puts it)."""
+    group = _group(entry.history, entry.assessment, loop, entry.risk_at is not None)
+    return replace(entry, loop=loop, group=group)
+
+
 def compose_digest(
     histories: Iterable[ClientHistory],
     instrument: Instrument,
     now: datetime,
     settings: StrainSettings = DEFAULT_SETTINGS,
+    loops: Mapping[int, Sequence[SuggestionRecord]] | None = None,
     *,
     risks: Mapping[int, datetime] | None = None,
     alerted: Collection[int] = (),
 ) -> Digest:
     """Judge every client and order them by concern.
 
-    ``risks``: client id → when their latest risk-language alert of the period was
-    raised; ``alerted``: clients who were sent an immediate strain alert in the period.
+    ``loops`` holds each client's stored conversation suggestions (by client id); the
+    entry then carries where its suggested conversation stands. ``risks``: client id →
+    when their latest risk-language alert of the period was raised; ``alerted``: clients
+    who were sent an immediate strain alert in the period.
     """
     risks = risks or {}
     entries = []
@@ -150,16 +189,20 @@ def compose_digest(
         assessment = assess_strain(history, instrument, now, settings)
         scored = sum(1 for c in history.checkins if c.session_end <= now and c.responded)
         wanted = assessment.severity > Severity.STEADY and scored >= CHART_MIN_CHECKINS
+        records = loops.get(history.client_id, ()) if loops else ()
+        loop = (
+            judge_loop(history, assessment, records, instrument, now, settings) if records else None
+        )
         risk_at = risks.get(history.client_id)
-        group = _group(history, assessment, risk_at is not None)
         entries.append(
             DigestEntry(
                 history,
                 assessment,
                 wanted,
-                group,
+                _group(history, assessment, loop, risk_at is not None),
                 risk_at=risk_at,
                 alerted=history.client_id in alerted,
+                loop=loop,
             )
         )
     entries.sort(key=_concern)
@@ -399,11 +442,11 @@ class _Writer:
         return said[:BRIEF_FINDINGS]
 
     def openers(
-        self, assessment: StrainAssessment, note: bool = False
+        self, assessment: StrainAssessment, note: bool = False, check_back: bool = False
     ) -> tuple[list[str], str, OpenerChoice]:
         """Two opening lines fitted to what moved (one naming the check-in, one tentative)
         and how to hold the conversation."""
-        choice = choose_opener(assessment, note=note)
+        choice = choose_opener(assessment, note=note, check_back=check_back)
         topic = choice.topic
         lines = [
             self.plain(f"conversation.{topic}_checkin", note=note),
@@ -447,6 +490,11 @@ def _triage_line(w: _Writer, entry: DigestEntry) -> str:
             alias=entry.history.alias,
             date=w.short_date(entry.risk_at),
         )
+    loop = entry.loop
+    if loop is not None and loop.state == "repaired":
+        # Good news the therapist's conversation led to: said in full.
+        return loop_line(w.texts, w.locale, entry.history.alias, loop, w.tz)
+    state = loop.state if loop is not None else ""
     return w.texts.render(
         w.locale,
         "digest.triage_line",
@@ -454,6 +502,10 @@ def _triage_line(w: _Writer, entry: DigestEntry) -> str:
         alert=entry.alerted or a.severe,
         what=w.briefs(a.reasons),
         since=w.short_date(a.since),
+        loop=state,
+        suggested=w.short_date(loop.suggested_at) if loop else "",
+        held_on=w.short_date(loop.held_on) if loop else "",
+        until=w.short_date(loop.quiet_until) if loop else "",
     )
 
 
@@ -491,13 +543,18 @@ def render_digest(
         if entries:
             lines.append(texts.render(locale, f"digest.group_{name}", count=len(entries)))
             lines.extend(_triage_line(w, entry) for entry in entries)
-    lines.extend(
-        texts.render(locale, f"digest.names_{name}", names=_names(digest.group(name)))
-        for name in NAME_GROUPS
-        if digest.group(name)
-    )
+    # Good news from a held conversation gets its line; the rest are names.
+    talked = [e for e in digest.group("repaired") if e.loop and e.loop.state == "repaired"]
+    lines.extend(_triage_line(w, entry) for entry in talked)
+    for name in NAME_GROUPS:
+        named = [e for e in digest.group(name) if e not in talked]
+        if named:
+            key = f"digest.names_{name}"
+            lines.append(texts.render(locale, key, names=_names(named), more=bool(talked)))
     if lines:
         paragraphs.append("\n".join(lines))
+    if digest.summary is not None:
+        paragraphs.append(summary_text(texts, locale, digest.summary, tz))
     if digest.entries:
         paragraphs.append(
             texts.render(locale, "digest.footer", details=bool(detail_entries(digest)))
@@ -523,7 +580,10 @@ def render_detail(
     w = _Writer(texts, locale, tz)
     a = entry.assessment
     conversation = a.severity == Severity.CONVERSATION and entry.risk_at is None
-    lines, hint, _choice = w.openers(a, note=_noted(entry, period_start, period_end))
+    loop = entry.loop
+    held = loop is not None and loop.state in ("held", "held_not_improving")
+    note = _noted(entry, period_start, period_end)
+    lines, hint, _choice = w.openers(a, note=note, check_back=held)
     eased = [r for r in a.repaired_reasons if r.rule != "talked_through"]
     text = texts.render(
         locale,
@@ -533,6 +593,8 @@ def render_detail(
         risk_on=w.date(entry.risk_at),
         since=w.date(a.since),
         severe=a.severe or entry.alerted,
+        # Already HTML (rendered from the loop's template).
+        loop=Markup(_loop_line(w, entry)),  # noqa: S704
         findings=w.findings(a.reasons),
         eased=w.findings(eased)[:2],
         talked_through=any(r.rule == "talked_through" for r in a.repaired_reasons),
@@ -543,6 +605,38 @@ def render_detail(
         hint=hint if conversation else "",
     )
     return split_html_messages([text, texts.render(locale, "digest.detail_footer")])
+
+
+def detail_buttons(texts: Texts, locale: str, entry: DigestEntry) -> list[list[tuple[str, str]]]:
+    """Under a client's detail: the answers to their suggested conversation, if it waits for one."""
+    if entry.loop is None or entry.risk_at is not None:
+        return []
+    return loop_buttons(texts, locale, entry.loop)
+
+
+def _loop_line(w: _Writer, entry: DigestEntry) -> str:
+    """The conversation loop's line (where the suggestion stands), or "" when just made."""
+    if entry.loop is None:
+        return ""
+    return loop_line(w.texts, w.locale, entry.history.alias, entry.loop, w.tz)
+
+
+def loop_questions(
+    texts: Texts, locale: str, digest: Digest
+) -> tuple[str, list[list[tuple[str, str]]]] | None:
+    """One message asking what happened with each suggested conversation, a row of answers
+    per client (labelled with the alias), or None when no suggestion is waiting for one.
+    Clients in the 🆘 group are not asked: their safety comes first."""
+    waiting = [
+        e for e in digest.entries if e.loop is not None and e.loop.answerable and e.risk_at is None
+    ]
+    if not waiting:
+        return None
+    rows = [
+        row for e in waiting for row in loop_buttons_for(texts, locale, e.history.alias, e.loop)
+    ]
+    text = texts.render(locale, "loop.ask_all", aliases=[e.history.alias for e in waiting])
+    return text, rows
 
 
 def render_alert(
