@@ -37,7 +37,7 @@ import statistics
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -238,7 +238,7 @@ def to_opener(detail: str) -> int:
     return len(detail) if at < 0 else at
 
 
-def layout(seeds: int, clients: int, weeks: int) -> None:
+def layout(seeds: int, clients: int, weeks: int, short_aliases: bool = False) -> None:
     """Lengths of the simulated digests, and the way to one flagged client's opener."""
     texts = Texts()
     first_chars: list[int] = []
@@ -260,6 +260,8 @@ def layout(seeds: int, clients: int, weeks: int) -> None:
         caseload = simulate_caseload(seed, clients, weeks)
         for now in digest_moments(weeks):
             histories = [history_as_of(c, now) for c in caseload if c.history.enrolled_at <= now]
+            if short_aliases:
+                histories = [replace(h, alias=f"C{h.client_id:02d}") for h in histories]
             out = rendered(texts, histories, now, groups)
             words = [shown(m) for m in out.triage]
             first_chars.append(len(words[0]))
@@ -286,7 +288,8 @@ def layout(seeds: int, clients: int, weeks: int) -> None:
 
     print(
         f"{len(first_chars)} digests: {seeds} simulated caseloads of {clients} clients, "
-        f"every Monday of {weeks} weeks (English)"
+        f"every Monday of {weeks} weeks (English), "
+        f"{'aliases of 3 characters' if short_aliases else 'aliases like ordinary-07'}"
     )
     print(f"first message, characters:   {figures(first_chars)}")
     print(f"first message, lines:        {figures(first_lines)}")
@@ -327,9 +330,12 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=0, metavar="N")
     parser.add_argument("--layout", action="store_true", help="lengths of simulated digests")
     parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument(
+        "--short-aliases", action="store_true", help="--layout with aliases like C07"
+    )
     args = parser.parse_args()
     if args.layout:
-        layout(args.seeds, args.clients, args.weeks or QUARTER_WEEKS)
+        layout(args.seeds, args.clients, args.weeks or QUARTER_WEEKS, args.short_aliases)
         return
     print(f"digest benchmark on {machine()}")
     asyncio.run(
