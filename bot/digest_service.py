@@ -34,7 +34,7 @@ from bot.core.digest import (
     chart_labels,
     comments_from,
     compose_digest,
-    loop_questions,
+    loop_keyboard,
     render_digest,
 )
 from bot.core.instrument import Instrument
@@ -374,8 +374,9 @@ class DigestOutput:
     texts: list[str]
     charts: list[tuple[str, bytes]]
     clients: int
-    # What happened with each suggested conversation: (text, rows of answer buttons).
-    questions: list[tuple[str, list[list[tuple[str, str]]]]] = field(default_factory=list)
+    # What happened with each suggested conversation: rows of answer buttons, one row per
+    # client, on the last text message (bot.core.digest.loop_keyboard).
+    buttons: list[list[tuple[str, str]]] = field(default_factory=list)
 
 
 async def compose_for(services: Services, therapist: Therapist, now: datetime) -> Digest:
@@ -482,5 +483,5 @@ async def weekly_digest(
                 therapist.locale, "client_view.chart_caption", alias=entry.history.alias
             )
             pictures.append((caption, await chart_png(services, therapist.locale, entry, tz)))
-    asked = loop_questions(services.texts, therapist.locale, digest)
-    return DigestOutput(texts, pictures, len(digest.entries), [asked] if asked else [])
+    buttons = loop_keyboard(services.texts, therapist.locale, digest)
+    return DigestOutput(texts, pictures, len(digest.entries), buttons)

@@ -474,13 +474,14 @@ async def queue_weekly_digests(services: Services, now: datetime, report: Dispat
                 session.add(DigestRun(therapist_id=therapist.id or 0, slot_at=slot, created_at=now))
                 await session.flush()
                 messages = [outbox.Outgoing(therapist.chat_id, text) for text in output.texts]
+                if messages and output.buttons:
+                    # The answers to suggested conversations, under the digest's last part.
+                    messages[-1] = outbox.Outgoing(
+                        therapist.chat_id, output.texts[-1], buttons=output.buttons
+                    )
                 messages += [
                     outbox.Outgoing(therapist.chat_id, caption, photo=png, filename="trend.png")
                     for caption, png in output.charts
-                ]
-                messages += [
-                    outbox.Outgoing(therapist.chat_id, text, buttons=buttons)
-                    for text, buttons in output.questions
                 ]
                 for part, message in enumerate(messages):
                     await outbox.enqueue(

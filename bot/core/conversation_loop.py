@@ -65,10 +65,6 @@ class LoopSettings:
     not_improving_after: int = 2
     # Improvement counts for the monthly summary when it came within this many days.
     improvement_within_days: int = 31
-    # Besides the first check-in after a suggestion, the client item is asked in
-    # about one check-in in this many, chosen by a seeded hash (not at random and
-    # not by any judgement), so being asked does not itself say "you were flagged".
-    client_item_one_in: int = 6
 
 
 DEFAULT_LOOP = LoopSettings()
@@ -317,9 +313,7 @@ def first_checkin_after(
     return any(previous_checkin_at is None or r.created_at > previous_checkin_at for r in records)
 
 
-def asked_rarely(
-    client_id: int, sequence: int, one_in: int = DEFAULT_LOOP.client_item_one_in
-) -> bool:
+def asked_rarely(client_id: int, sequence: int, one_in: int) -> bool:
     """Whether the client item is asked in this check-in anyway: about one in ``one_in``.
 
     Seeded by the client and the check-in's number, so it is the same on every run and

@@ -53,12 +53,12 @@ async def digest(update: Update, context: BotContext) -> None:
             action="read_digest",
             detail=audit.counts(clients=output.clients),
         )
-    for text in output.texts:
-        await message.reply_text(text)
+    for number, text in enumerate(output.texts, start=1):
+        # The answers to suggested conversations go under the digest's last part.
+        last = number == len(output.texts) and output.buttons
+        await message.reply_text(text, reply_markup=keyboard(output.buttons) if last else None)
     for caption, png in output.charts:
         await message.reply_photo(InputFile(png, filename="trend.png"), caption=caption)
-    for text, buttons in output.questions:
-        await message.reply_text(text, reply_markup=keyboard(buttons))
 
 
 async def client(update: Update, context: BotContext) -> None:
