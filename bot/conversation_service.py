@@ -339,7 +339,7 @@ async def _client_confirmed(
         later = sorted(
             (ended, CLIENT_SAID[value])
             for ended, value in answers.get(row.client_id, [])
-            if ended > row.created_at
+            if ended >= row.created_at
             and (row.closed_at is None or ended <= row.closed_at)
             and value in CLIENT_SAID
         )

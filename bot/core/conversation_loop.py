@@ -141,10 +141,10 @@ def _domain_score(
 def client_answers(
     history: ClientHistory, after: datetime, now: datetime
 ) -> list[tuple[datetime, str]]:
-    """The client's answers to the conversation item after ``after``, oldest first."""
+    """The client's answers to the conversation item from ``after`` on, oldest first."""
     said = []
     for record in history.checkins:
-        if not after < record.session_end <= now:
+        if not after <= record.session_end <= now:
             continue
         value = record.answers.get(CLIENT_ITEM)
         if value in CLIENT_SAID:
@@ -203,19 +203,18 @@ def judge_loop(
     said = client_answers(history, record.created_at, now)
     client_said = said[-1][1] if said else None
 
-    held_on: datetime | None = None
-    if record.answer == "held":
-        held_on = record.answered_at
-    else:
-        confirmed = [at for at, word in said if word in ("yes", "partly")]
-        if confirmed:
-            held_on = confirmed[0]
-
+    # When it was held: the therapist's answer, or the session whose check-in the client
+    # confirmed it in (yes or partly), whichever is earlier. The check-ins that judge what
+    # followed begin with that session's own (it rates the session of the conversation).
+    held_dates = [at for at, word in said if word in ("yes", "partly")][:1]
+    if record.answer == "held" and record.answered_at is not None:
+        held_dates.append(record.answered_at)
+    held_on = min(held_dates) if held_dates else None
     after_held = (
         [
             c
             for c in history.checkins
-            if c.responded and held_on < c.session_end <= now and c.checkin_id in severities
+            if c.responded and held_on <= c.session_end <= now and c.checkin_id in severities
         ]
         if held_on is not None
         else []

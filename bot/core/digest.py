@@ -486,8 +486,16 @@ def render_digest(
                 _loop_line(w, e) or _strained(w, e, period_start, period_end) for e in entries
             ]
         elif name == "repaired":
+            # Good news keeps its numbers; a held conversation adds when it was talked about.
             blocks = [
-                _loop_line(w, e) or _repaired(w, e, digest, period_start, period_end)
+                "\n".join(
+                    part
+                    for part in (
+                        _repaired(w, e, digest, period_start, period_end),
+                        _loop_line(w, e),
+                    )
+                    if part
+                )
                 for e in entries
             ]
         else:

@@ -195,8 +195,15 @@ async def test_digest_names_the_strain_suggests_a_conversation_and_reports_a_rep
     assert alerts_about(therapist, "alex") == [], "a dip in one domain waits for the digest"
     assert "Consider a relationship conversation" in (alerts_about(therapist, "sam")[0].text or "")
 
-    await bed.advance(days=7, hours=-2)
-    await weekly_checkin(bed, therapist, sam, "sam", "5", "5", "5", "5", "A little", "Yes", "Skip")
+    await bed.advance(days=7, hours=-2)  # the weekly digest suggests a conversation with both
+    weekly = "\n".join(m.text or "" for m in digests(therapist)[-1:])
+    assert "Felt heard and respected: 2/5, usually 5" in weekly
+    assert "“I felt rushed & <unheard>”" in weekly, "the comment, shown literally"
+    assert OPENER_BOND in weekly
+    # The first check-in since also asks whether they talked about the relationship.
+    await weekly_checkin(
+        bed, therapist, sam, "sam", "5", "5", "5", "5", "A little", "Yes", "Yes", "Skip"
+    )
     await bed.tick()
     assert len(alerts_about(therapist, "sam")) == 1, "still one alert"
 
@@ -210,10 +217,11 @@ async def test_digest_names_the_strain_suggests_a_conversation_and_reports_a_rep
     good = text.index("Good news")
     waiting = text.index("No check-ins yet")
     assert talk < text.index("alex") < good < text.index("sam") < waiting < text.index("kim")
-    assert "Felt heard and respected: 2/5, usually 5" in text
-    assert "“I felt rushed & <unheard>”" in text, "the comment, shown literally"
-    assert OPENER_BOND in text
+    # Shown in full once (the weekly digest), alex's open suggestion is now one line.
+    assert "alex — relationship conversation still open since" in text
+    assert OPENER_BOND not in text
     assert "better after" in text[good:]
+    assert "sam — talked on" in text[good:], "sam said so in the check-in"
     assert "invited, not joined yet" in text[waiting:]
     photos = [m for m in reply if m.photo]
     assert len(photos) == 1 and photos[0].photo and photos[0].photo.startswith(b"\x89PNG")
@@ -395,6 +403,12 @@ async def test_the_therapists_own_rating_and_where_views_differ(bed: Testbed) ->
 
     await therapist.command("rate", "off")
     await bed.advance(days=1)
+    count = len(therapist.messages())
     await therapist.command("session", "alex")
-    assert "recorded" in therapist.last_text()
+    reply = since(therapist, count)
+    assert "recorded" in (reply[0].text or "")
+    # The digest above suggested a relationship conversation: /session asks what happened.
+    assert [m.text for m in reply[1:]] == [
+        "Did you talk with alex about how things are going between you?"
+    ]
     assert len(rating_questions(therapist)) == 2
