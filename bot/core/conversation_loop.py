@@ -420,7 +420,11 @@ def summarise(
         held=len(held),
         improved_within_month=len(improved),
         not_needed=sum(1 for r in made if r.answer == "not_needed"),
-        open=sum(1 for r in made if r.closed_at is None and r.answer != "held"),
+        open=sum(
+            1
+            for r in made
+            if r.closed_at is None and r.answer in (None, "not_yet") and r not in held
+        ),
     )
 
 
