@@ -277,7 +277,9 @@ async def create_for_session(
     """The one check-in a session yields, due CHECKIN_DELAY_MINUTES after it ended."""
     sequence = await repo.checkin_count(session, client.id or 0) + 1
     # The conversation loop's item: after a suggested conversation, and rarely otherwise.
-    occasional = await conversation_service.wants_client_item(session, client.id or 0, sequence)
+    occasional = await conversation_service.wants_client_item(
+        session, client.id or 0, sequence, services.settings.conversation_item_one_in
+    )
     items = services.instrument.items_for(sequence, occasional=occasional)
     checkin = CheckIn(
         client_id=client.id or 0,

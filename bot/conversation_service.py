@@ -292,14 +292,16 @@ async def session_offer(
 # --- the client item ----------------------------------------------------------------
 
 
-async def wants_client_item(session: AsyncSession, client_id: int, sequence: int) -> bool:
+async def wants_client_item(
+    session: AsyncSession, client_id: int, sequence: int, one_in: int
+) -> bool:
     """Whether a new check-in asks the client whether they talked about the relationship.
 
     Yes in the first check-in after a suggestion was made (no check-in of theirs fell
-    due since), and in about one check-in in six otherwise (a seeded choice,
-    bot.core.conversation_loop.asked_rarely).
+    due since), and in about one check-in in ``one_in`` otherwise (CONVERSATION_ITEM_ONE_IN;
+    a seeded choice, bot.core.conversation_loop.asked_rarely).
     """
-    if asked_rarely(client_id, sequence):
+    if one_in > 0 and asked_rarely(client_id, sequence, one_in):
         return True
     previous = (
         await session.exec(select(func.max(CheckIn.due_at)).where(CheckIn.client_id == client_id))
@@ -337,7 +339,7 @@ async def _client_confirmed(
         later = sorted(
             (ended, CLIENT_SAID[value])
             for ended, value in answers.get(row.client_id, [])
-            if ended > row.created_at
+            if ended >= row.created_at
             and (row.closed_at is None or ended <= row.closed_at)
             and value in CLIENT_SAID
         )

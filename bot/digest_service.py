@@ -36,7 +36,7 @@ from bot.core.digest import (
     compose_digest,
     detail_buttons,
     detail_entries,
-    loop_questions,
+    loop_keyboard,
     render_detail,
     render_digest,
 )
@@ -377,14 +377,13 @@ async def chart_png(services: Services, locale: str, entry: DigestEntry, tz: Zon
 
 @dataclass
 class DigestOutput:
-    """A rendered digest: the triage (HTML) with a name button per conversation-level
-    client under its last message, then the question about suggested conversations."""
+    """A rendered digest: the triage (HTML), and the buttons under its last message: a
+    name per conversation-level client (its detail), then a row of answers per suggested
+    conversation waiting for one (bot.core.digest.loop_keyboard)."""
 
     texts: list[str]
     buttons: list[list[tuple[str, str]]]
     clients: int
-    # What happened with each suggested conversation: (text, rows of answer buttons).
-    questions: list[tuple[str, list[list[tuple[str, str]]]]] = field(default_factory=list)
 
 
 @dataclass
@@ -541,16 +540,12 @@ def detail_rows(services: Services, locale: str, digest: Digest) -> list[list[tu
 
 
 async def weekly_digest(services: Services, therapist: Therapist, now: datetime) -> DigestOutput:
-    """The triage with its name buttons, and the question about suggested conversations."""
+    """The triage with its buttons: the names, then the answers to suggested conversations."""
     digest = await compose_for(services, therapist, now)
     texts = _render(services, therapist, digest, now)
-    asked = loop_questions(services.texts, therapist.locale, digest)
-    return DigestOutput(
-        texts,
-        detail_rows(services, therapist.locale, digest),
-        len(digest.entries),
-        [asked] if asked else [],
-    )
+    buttons = detail_rows(services, therapist.locale, digest)
+    buttons += loop_keyboard(services.texts, therapist.locale, digest)
+    return DigestOutput(texts, buttons, len(digest.entries))
 
 
 async def client_detail(

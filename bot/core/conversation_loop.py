@@ -65,10 +65,6 @@ class LoopSettings:
     not_improving_after: int = 2
     # Improvement counts for the monthly summary when it came within this many days.
     improvement_within_days: int = 31
-    # Besides the first check-in after a suggestion, the client item is asked in
-    # about one check-in in this many, chosen by a seeded hash (not at random and
-    # not by any judgement), so being asked does not itself say "you were flagged".
-    client_item_one_in: int = 6
 
 
 DEFAULT_LOOP = LoopSettings()
@@ -145,10 +141,10 @@ def _domain_score(
 def client_answers(
     history: ClientHistory, after: datetime, now: datetime
 ) -> list[tuple[datetime, str]]:
-    """The client's answers to the conversation item after ``after``, oldest first."""
+    """The client's answers to the conversation item from ``after`` on, oldest first."""
     said = []
     for record in history.checkins:
-        if not after < record.session_end <= now:
+        if not after <= record.session_end <= now:
             continue
         value = record.answers.get(CLIENT_ITEM)
         if value in CLIENT_SAID:
@@ -207,19 +203,18 @@ def judge_loop(
     said = client_answers(history, record.created_at, now)
     client_said = said[-1][1] if said else None
 
-    held_on: datetime | None = None
-    if record.answer == "held":
-        held_on = record.answered_at
-    else:
-        confirmed = [at for at, word in said if word in ("yes", "partly")]
-        if confirmed:
-            held_on = confirmed[0]
-
+    # When it was held: the therapist's answer, or the session whose check-in the client
+    # confirmed it in (yes or partly), whichever is earlier. The check-ins that judge what
+    # followed begin with that session's own (it rates the session of the conversation).
+    held_dates = [at for at, word in said if word in ("yes", "partly")][:1]
+    if record.answer == "held" and record.answered_at is not None:
+        held_dates.append(record.answered_at)
+    held_on = min(held_dates) if held_dates else None
     after_held = (
         [
             c
             for c in history.checkins
-            if c.responded and held_on < c.session_end <= now and c.checkin_id in severities
+            if c.responded and held_on <= c.session_end <= now and c.checkin_id in severities
         ]
         if held_on is not None
         else []
@@ -317,9 +312,7 @@ def first_checkin_after(
     return any(previous_checkin_at is None or r.created_at > previous_checkin_at for r in records)
 
 
-def asked_rarely(
-    client_id: int, sequence: int, one_in: int = DEFAULT_LOOP.client_item_one_in
-) -> bool:
+def asked_rarely(client_id: int, sequence: int, one_in: int) -> bool:
     """Whether the client item is asked in this check-in anyway: about one in ``one_in``.
 
     Seeded by the client and the check-in's number, so it is the same on every run and
@@ -427,7 +420,11 @@ def summarise(
         held=len(held),
         improved_within_month=len(improved),
         not_needed=sum(1 for r in made if r.answer == "not_needed"),
-        open=sum(1 for r in made if r.closed_at is None and r.answer != "held"),
+        open=sum(
+            1
+            for r in made
+            if r.closed_at is None and r.answer in (None, "not_yet") and r not in held
+        ),
     )
 
 

@@ -621,22 +621,16 @@ def _loop_line(w: _Writer, entry: DigestEntry) -> str:
     return loop_line(w.texts, w.locale, entry.history.alias, entry.loop, w.tz)
 
 
-def loop_questions(
-    texts: Texts, locale: str, digest: Digest
-) -> tuple[str, list[list[tuple[str, str]]]] | None:
-    """One message asking what happened with each suggested conversation, a row of answers
-    per client (labelled with the alias), or None when no suggestion is waiting for one.
+def loop_keyboard(texts: Texts, locale: str, digest: Digest) -> list[list[tuple[str, str]]]:
+    """The answers to each suggested conversation waiting for one: a row per client, its
+    buttons labelled with the alias (they sit on one message below the digest's text).
     Clients in the 🆘 group are not asked: their safety comes first."""
-    waiting = [
-        e for e in digest.entries if e.loop is not None and e.loop.answerable and e.risk_at is None
+    return [
+        row
+        for e in digest.entries
+        if e.loop is not None and e.loop.answerable and e.risk_at is None
+        for row in loop_buttons_for(texts, locale, e.history.alias, e.loop)
     ]
-    if not waiting:
-        return None
-    rows = [
-        row for e in waiting for row in loop_buttons_for(texts, locale, e.history.alias, e.loop)
-    ]
-    text = texts.render(locale, "loop.ask_all", aliases=[e.history.alias for e in waiting])
-    return text, rows
 
 
 def render_alert(

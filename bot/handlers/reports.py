@@ -56,9 +56,9 @@ async def digest(update: Update, context: BotContext) -> None:
         )
     last = len(output.texts) - 1
     for n, text in enumerate(output.texts):
-        await message.reply_text(text, reply_markup=keyboard(output.buttons) if n == last else None)
-    for text, buttons in output.questions:
-        await message.reply_text(text, reply_markup=keyboard(buttons))
+        # The names (details) and the answers to suggested conversations go under the last part.
+        markup = keyboard(output.buttons) if n == last else None
+        await message.reply_text(text, reply_markup=markup)
 
 
 async def detail_pressed(update: Update, context: BotContext, press: callbacks.DetailPress) -> None:

@@ -200,27 +200,17 @@ async def test_digest_names_the_strain_suggests_a_conversation_and_reports_a_rep
     assert alerts_about(therapist, "alex") == [], "a dip in one domain waits for the digest"
     assert "Consider a relationship conversation" in (alerts_about(therapist, "sam")[0].text or "")
 
-    await bed.advance(days=7, hours=-2)
-    await weekly_checkin(bed, therapist, sam, "sam", "5", "5", "5", "5", "A little", "Yes", "Skip")
-    await bed.tick()
-    assert len(alerts_about(therapist, "sam")) == 1, "still one alert"
-
-    count = len(therapist.messages())
-    await therapist.command("digest")
-    reply = since(therapist, count)
-    assert_fits_telegram(reply)
-    assert not [m for m in reply if m.photo], "charts come with a detail, when asked"
-    triage = reply[0]
-    text = triage.text or ""
-    assert text.startswith("Alliance digest for Dr. Ada Example")
-    lines = text.splitlines()
+    await bed.advance(days=7, hours=-2)  # the weekly digest suggests a conversation with both
+    triage = digests(therapist)[-1]
+    weekly = triage.text or ""
+    assert OPENER_BOND not in weekly and "I felt rushed" not in weekly, "details wait for a tap"
+    lines = weekly.splitlines()
     talk = lines.index("🗣 Consider a relationship conversation")
     assert lines[talk + 1] == "alex · felt heard 5→2 · since " + lines[talk + 1].split("since ")[1]
-    assert "🌱 Better: sam" in lines
     assert "⏳ Not started: kim" in lines
-    assert OPENER_BOND not in text and "I felt rushed" not in text, "details wait for a tap"
     assert triage.reply_markup is not None
-    assert [b.text for row in triage.reply_markup for b in row] == ["🗣 alex"]
+    names = [b.text for row in triage.reply_markup for b in row if b.text.startswith("🗣")]
+    assert names == ["🗣 alex", "🗣 sam"]
 
     count = len(therapist.messages())
     assert await therapist.press("🗣 alex", triage) == ""
@@ -235,6 +225,28 @@ async def test_digest_names_the_strain_suggests_a_conversation_and_reports_a_rep
     assert len(photos) == 1 and photos[0].photo and photos[0].photo.startswith(b"\x89PNG")
     caption = photos[0].caption or ""
     assert "alex" in caption and "Pink columns" in caption and "Grey columns" in caption
+
+    # The first check-in since also asks whether they talked about the relationship.
+    await weekly_checkin(
+        bed, therapist, sam, "sam", "5", "5", "5", "5", "A little", "Yes", "Yes", "Skip"
+    )
+    await bed.tick()
+    assert len(alerts_about(therapist, "sam")) == 1, "still one alert"
+
+    count = len(therapist.messages())
+    await therapist.command("digest")
+    reply = since(therapist, count)
+    assert_fits_telegram(reply)
+    assert not [m for m in reply if m.photo], "charts come with a detail, when asked"
+    text = reply[0].text or ""
+    assert text.startswith("Alliance digest for Dr. Ada Example")
+    lines = text.splitlines()
+    talk = lines.index("🗣 Consider a relationship conversation")
+    # Suggested in last week's digest and not answered yet: still one line, now "open since".
+    assert lines[talk + 1].startswith("alex · felt heard 5→2 · open since ")
+    assert [line for line in lines if line.startswith("sam — talked on")], "sam said so"
+    assert "⏳ Not started: kim" in lines
+    assert OPENER_BOND not in text
 
     assert bed.services is not None
     async with bed.services.db.session() as session:
@@ -414,8 +426,14 @@ async def test_the_therapists_own_rating_and_where_views_differ(bed: Testbed) ->
 
     await therapist.command("rate", "off")
     await bed.advance(days=1)
+    count = len(therapist.messages())
     await therapist.command("session", "alex")
-    assert "recorded" in therapist.last_text()
+    reply = since(therapist, count)
+    assert "recorded" in (reply[0].text or "")
+    # The digest above suggested a relationship conversation: /session asks what happened.
+    assert [m.text for m in reply[1:]] == [
+        "Did you talk with alex about how things are going between you?"
+    ]
     assert len(rating_questions(therapist)) == 2
 
 

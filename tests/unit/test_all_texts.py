@@ -49,6 +49,8 @@ TAP_ANSWERS = {
     "checkin.back_done",
     "checkin.back_stale",
     "common.button_invalid",
+    "loop.saved_notice",
+    "loop.stale",
 }
 CAPTIONS = re.compile(r"(caption|chart_caption)$")
 
@@ -61,6 +63,23 @@ ALIAS = "sam & lou"
 NOTE = 'it was "fine" & <ok>'
 
 FULL: dict[str, Any] = {
+    # The conversation loop (prompts/*/loop.j2).
+    "after": "5",
+    "answer": "not_needed",
+    "answered_on": "24 Nov 2026",
+    "before": "3",
+    "client_said": "partly",
+    "closed_on": "1 Dec 2026",
+    "held": 2,
+    "held_on": "24 Nov 2026",
+    "improved": 1,
+    "month": "November 2026",
+    "not_needed": 1,
+    "not_yet": True,
+    "outcome": "repaired",
+    "reason": "usual for them",
+    "suggested": "17 Nov 2026",
+    "until": "22 Dec 2026",
     "alerts": 1,
     "alias": ALIAS,
     "answered": 3,
