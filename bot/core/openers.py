@@ -3,8 +3,9 @@
 The choice follows what the answers say, not a fixed order of domains: each finding
 proposes a topic with a size (how far a domain fell below the client's usual, how
 low an answer was, how much tension there was, how many check-ins went unanswered),
-and the largest one wins. Three or more core domains moving together is one shift
-in the relationship, not three problems: it gets the general opener. Patterns with
+and the largest one wins. Three or more core domains moving together (each by at
+least half the deepest dip) is one shift in the relationship, not three problems: it
+gets the general opener. Patterns with
 their own conversation (a disagreement of views, a chronically low alliance, a
 tension that keeps coming back, a low alliance early on, a check-back after a
 conversation) get their own topic. A note the client left changes the wording, not
@@ -25,6 +26,8 @@ from bot.core.strain import DOMAIN_ORDER, Reason, StrainAssessment
 # Domains of the core items: three of them moving at once is a general shift.
 CORE_DOMAINS = ("bond", "goals", "tasks", "openness")
 GENERAL_FROM = 3
+# Domains move "together" when each fell at least this share of the deepest dip.
+TOGETHER_SHARE = 0.5
 TOPICS = (
     "bond",
     "goals",
@@ -95,7 +98,9 @@ def _proposals(reasons: Sequence[Reason]) -> dict[str, float]:
 
 
 def _moved(reasons: Sequence[Reason]) -> tuple[str, ...]:
-    """The core domains below the client's usual or low now, largest dip first."""
+    """The core domains that moved together: below the client's usual or low now, by at
+    least half as much as the largest dip (one deep dip with small ripples elsewhere is
+    about that one domain), largest first."""
     dips: dict[str, float] = {}
     for reason in reasons:
         if reason.rule in ("below_baseline", "low_item", "early_low") and (
@@ -103,7 +108,9 @@ def _moved(reasons: Sequence[Reason]) -> tuple[str, ...]:
         ):
             assert reason.domain is not None
             dips[reason.domain] = max(dips.get(reason.domain, 0.0), _dip(reason))
-    return tuple(sorted(dips, key=lambda d: (-dips[d], DOMAIN_ORDER.index(d))))
+    deepest = max(dips.values(), default=0.0)
+    together = [d for d in dips if dips[d] >= TOGETHER_SHARE * deepest]
+    return tuple(sorted(together, key=lambda d: (-dips[d], DOMAIN_ORDER.index(d))))
 
 
 def _tie(topic: str) -> int:
