@@ -264,7 +264,7 @@ async def session_offer(
     services: Services, therapist: Therapist, client_id: int, now: datetime
 ) -> Offer | None:
     """ "Did you talk about how things are going between you?" with the three answers, or None."""
-    from bot.digest_service import load_histories  # the digest's reader of check-ins
+    from bot.digest.weekly import load_histories  # the digest's reader of check-ins
 
     async with services.db.session() as session:
         loops = await load_loops(session, [client_id])

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.demo import STORIES
+from bot.offline.demo import STORIES
 from bot.texts import default_texts
 
 # Groups listed one line per client under a heading, and groups listed as names on a line.
