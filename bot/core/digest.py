@@ -89,7 +89,12 @@ def _group(
     """
     if loop is not None and loop.state == "repaired":
         return "repaired"
-    if loop is not None and loop.state == "not_needed" and history.status not in AWAY_STATUSES:
+    if (
+        loop is not None
+        and loop.state == "not_needed"
+        and assessment.severity > Severity.STEADY
+        and history.status not in AWAY_STATUSES
+    ):
         return "watch"
     if assessment.severity == Severity.CONVERSATION:
         return "conversation"
