@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import UTC, datetime
 
 from checks import db_snapshot, drain, rows
@@ -263,6 +264,16 @@ async def test_not_needed_with_a_reason_quiets_the_digest_and_erasure_takes_the_
         "quiet until 27 Jul 2026 unless it deepens." in text
     )
     assert all(not m.button_texts for m in parts)
+
+    # The records are data about the client: /mydata includes them.
+    await alex.command("mydata")
+    document = alex.messages()[-2]
+    data = json.loads(document.document or b"")
+    [record] = data["relationship_conversations"]
+    assert record["about"][0] == "bond" and record["therapist_answer"] == "not_needed"
+    assert record["reason"] == "usual" and record["outcome"] is None
+    assert [a["answer"] for a in record["answers"]] == ["not_needed", "not_needed"]
+    assert [a["reason"] for a in record["answers"]] == [None, "usual"]
 
     # The client erases everything: the records go too, and the old buttons say so.
     await alex.command("delete")
