@@ -25,6 +25,7 @@ _RATE = re.compile(r"r:(\d{1,12}):([1-5])", re.ASCII)
 _ERASE = re.compile(r"e([yn]):(\d{1,12}):(\d{1,12})", re.ASCII)
 _NOTICE = re.compile(r"n([yn]):(\d{1,4})", re.ASCII)
 _END = re.compile(r"x([yn]):(\d{1,12})", re.ASCII)
+_DETAIL = re.compile(r"d:(\d{1,12})", re.ASCII)
 _CONVERSATION = re.compile(r"k:(\d{1,12}):([hyn])(?::([a-z]{1,12}))?", re.ASCII)
 
 
@@ -108,6 +109,13 @@ class EndPress:
 
 
 @dataclass(frozen=True)
+class DetailPress:
+    """A name under the digest's triage: that client's detail, for their own therapist only."""
+
+    client_id: int
+
+
+@dataclass(frozen=True)
 class ConversationPress:
     """The therapist's answer to a suggested relationship conversation (and a fixed reason)."""
 
@@ -128,6 +136,7 @@ Press = (
     | NoticePress
     | EndPress
     | ConversationPress
+    | DetailPress
 )
 
 
@@ -181,6 +190,11 @@ def end(confirm: bool, client_id: int) -> str:
     return f"x{'y' if confirm else 'n'}:{client_id}"
 
 
+def detail(client_id: int) -> str:
+    """Callback data for a client's name under the digest's triage."""
+    return f"d:{client_id}"
+
+
 def conversation(suggestion_id: int, answer: LoopAnswer, reason: str | None = None) -> str:
     """Callback data for an answer to a suggested conversation (bot.core.conversation_loop)."""
     return callback_data(suggestion_id, answer, reason)
@@ -211,6 +225,8 @@ def parse(data: str | None) -> Press | None:
         return NoticePress(match.group(1) == "y", int(match.group(2)))
     if match := _END.fullmatch(data):
         return EndPress(match.group(1) == "y", int(match.group(2)))
+    if match := _DETAIL.fullmatch(data):
+        return DetailPress(int(match.group(1)))
     if match := _CONVERSATION.fullmatch(data):
         answer, reason = ANSWER_CODES[match.group(2)], match.group(3)
         if reason is not None and (answer != "not_needed" or reason not in (*REASONS, "none")):

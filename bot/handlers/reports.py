@@ -8,7 +8,7 @@ from telegram import InputFile, Update
 from telegram.error import BadRequest
 
 from bot import callbacks, conversation_service, ratings, reports
-from bot.digest_service import weekly_digest
+from bot.digest_service import client_detail, weekly_digest
 from bot.handlers.admin import refused_while_inactive
 from bot.handlers.common import acknowledge, identify, reply, shows_button
 from bot.outbox import keyboard
@@ -36,7 +36,8 @@ async def _therapist(update: Update, context: BotContext) -> Therapist | None:
 
 
 async def digest(update: Update, context: BotContext) -> None:
-    """/digest: the digest now, covering the last seven days, with trend charts."""
+    """/digest: the digest now, covering the last seven days: the triage, with a button
+    per client to talk with that brings their detail and chart."""
     therapist = await _therapist(update, context)
     message = update.effective_message
     if therapist is None or message is None:
@@ -53,12 +54,52 @@ async def digest(update: Update, context: BotContext) -> None:
             action="read_digest",
             detail=audit.counts(clients=output.clients),
         )
-    for number, text in enumerate(output.texts, start=1):
-        # The answers to suggested conversations go under the digest's last part.
-        last = number == len(output.texts) and output.buttons
-        await message.reply_text(text, reply_markup=keyboard(output.buttons) if last else None)
-    for caption, png in output.charts:
-        await message.reply_photo(InputFile(png, filename="trend.png"), caption=caption)
+    last = len(output.texts) - 1
+    for n, text in enumerate(output.texts):
+        # The names (details) and the answers to suggested conversations go under the last part.
+        markup = keyboard(output.buttons) if n == last else None
+        await message.reply_text(text, reply_markup=markup)
+
+
+async def detail_pressed(update: Update, context: BotContext, press: callbacks.DetailPress) -> None:
+    """A name under the triage: that client's detail and chart, for their own therapist only.
+
+    Anyone else, or a client no longer in the list (erased, declined), gets a short
+    answer and nothing is shown. Reading a detail is audited like /client.
+    """
+    query = update.callback_query
+    if query is None:
+        return
+    services = context.services
+    person = await identify(services, update)
+    therapist = person.therapist
+    if therapist is None or therapist.deactivated_at is not None:
+        await acknowledge(query, services.texts.plain(person.locale, "common.button_invalid"))
+        return
+    now = services.clock.now()
+    found = await client_detail(services, therapist, press.client_id, now)
+    if found is None:
+        await acknowledge(query, services.texts.plain(therapist.locale, "digest.detail_gone"))
+        return
+    await acknowledge(query)
+    async with services.db.session() as session:
+        await audit.record(
+            session,
+            at=now,
+            actor_kind="therapist",
+            actor_id=therapist.id,
+            action="read_client",
+            client_id=press.client_id,
+            detail=audit.counts(details=1),
+        )
+    chat = query.message.chat.id if query.message is not None else query.from_user.id
+    last = len(found.texts) - 1
+    for n, text in enumerate(found.texts):
+        markup = keyboard(found.buttons) if n == last and found.buttons else None
+        await context.bot.send_message(chat, text, reply_markup=markup)
+    if found.chart is not None:
+        caption, png = found.chart
+        await context.bot.send_photo(chat, InputFile(png, filename="trend.png"), caption=caption)
 
 
 async def client(update: Update, context: BotContext) -> None:

@@ -179,7 +179,8 @@ def test_the_digest_lists_a_repair_as_good_news_and_not_needed_under_watch() -> 
     assert groups == {"alex": "repaired", "sam": "watch"}
     text = "\n".join(render_digest(TEXTS, "en", digest, "Dr. Ada", now - WEEK, now, UTC_ZONE))
     assert "<b>alex</b> — talked on" in text
-    assert "<b>sam</b> — you marked the conversation not needed" in text
+    # The triage keeps "not needed" to a few words on sam's one line.
+    assert "<b>sam</b> · not needed, quiet until " in text
 
 
 def test_buttons_carry_only_the_suggestion_and_parse_back() -> None:
