@@ -67,10 +67,20 @@ async def test_talked_about_it_the_client_confirms_and_the_next_digest_reports_t
     await drain(bed)
     first = digest_parts(therapist, count)
     text = "\n".join(m.text or "" for m in first)
-    assert "Consider a relationship conversation" in text
-    assert "Felt heard and respected: 2/5, usually 5" in text
-    assert first[-1].button_texts == ["alex: talked", "alex: not yet", "alex: not needed"]
+    assert "Consider a relationship conversation\nalex · felt heard 5→2 · since 23 Jun" in text
+    assert first[-1].button_texts == [
+        "🗣 alex",
+        "alex: talked",
+        "alex: not yet",
+        "alex: not needed",
+    ]
     assert all(not m.button_texts for m in first[:-1])
+    # The name opens the detail, with the same three answers for this one client.
+    count = len(therapist.messages())
+    await therapist.press("🗣 alex", first[-1])
+    detail = [m for m in therapist.messages()[count:] if m.text is not None]
+    assert "Felt heard and respected: 2/5, usually 5" in (detail[0].text or "")
+    assert detail[-1].button_texts == ["✅ We talked about it", "⏳ Not yet", "➖ Not needed"]
 
     notice = await therapist.press("alex: not yet", first[-1])
     assert notice == "Saved"
@@ -129,10 +139,10 @@ async def test_talked_about_it_the_client_confirms_and_the_next_digest_reports_t
     await drain(bed)
     second = digest_parts(therapist, count)
     text = "\n".join(m.text or "" for m in second)
-    good = text.index("Good news")
+    assert "🗣 0 to talk with · 👀 0 to watch · 🌱 1 better" in text
     assert (
         "alex — talked on 30 Jun 2026; since then Felt heard and respected 2 → 5. "
-        "A repair: the kind that goes with better outcomes." in text[good:]
+        "A repair: the kind that goes with better outcomes." in text
     )
     assert "Consider a relationship conversation" not in text
     assert (
@@ -259,11 +269,8 @@ async def test_not_needed_with_a_reason_quiets_the_digest_and_erasure_takes_the_
     parts = digest_parts(therapist, count)
     text = "\n".join(m.text or "" for m in parts)
     assert "Consider a relationship conversation" not in text
-    assert (
-        "alex — you marked the conversation not needed on 29 Jun 2026 (usual for them); "
-        "quiet until 27 Jul 2026 unless it deepens." in text
-    )
-    assert all(not m.button_texts for m in parts)
+    assert "Worth watching\nalex · not needed, quiet until 27 Jul" in text
+    assert [m.button_texts for m in parts] == [[]], "no answers left to give, no detail"
 
     # The records are data about the client: /mydata includes them.
     await alex.command("mydata")
