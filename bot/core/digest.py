@@ -599,7 +599,7 @@ def render_detail(
         since=w.date(a.since),
         severe=a.severe or entry.alerted,
         # Already HTML (rendered from the loop's template).
-        loop=Markup(_loop_line(w, entry)),  # noqa: S704
+        loop_text=Markup(_loop_line(w, entry)),  # noqa: S704
         findings=w.findings(a.reasons),
         eased=w.findings(eased)[:2],
         talked_through=any(r.rule == "talked_through" for r in a.repaired_reasons),

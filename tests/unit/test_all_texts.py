@@ -80,6 +80,17 @@ FULL: dict[str, Any] = {
     "reason": "usual for them",
     "suggested": "17 Nov 2026",
     "until": "22 Dec 2026",
+    # The digest's triage and detail (prompts/*/digest.j2, conversation.j2).
+    "alert": True,
+    "details": True,
+    "loop": "still_open",
+    "loop_text": Markup("<b>sam &amp; lou</b> — talked on 24 Nov 2026."),
+    "more": True,
+    "names": [ALIAS, "kim"],
+    "note": True,
+    "risk": True,
+    "risk_on": "24 Nov 2026",
+    "what": ["felt heard 5→2"],
     "alerts": 1,
     "alias": ALIAS,
     "answered": 3,
@@ -94,6 +105,7 @@ FULL: dict[str, Any] = {
     "conversation": True,
     "count": 3,
     "counts": {
+        "risk": 1,
         "conversation": 1,
         "watch": 1,
         "repaired": 1,
@@ -193,6 +205,16 @@ FULL: dict[str, Any] = {
 
 EMPTY: dict[str, Any] = {
     **FULL,
+    "alert": False,
+    "details": False,
+    "loop": "",
+    "loop_text": "",
+    "more": False,
+    "names": [],
+    "note": False,
+    "risk": False,
+    "risk_on": "",
+    "what": [],
     "away": "",
     "due_now": False,
     "former": "",
@@ -204,6 +226,7 @@ EMPTY: dict[str, Any] = {
     "comments": [],
     "conversation": False,
     "counts": {
+        "risk": 0,
         "conversation": 0,
         "watch": 0,
         "repaired": 0,
@@ -261,6 +284,7 @@ def _client_line(full: bool) -> SimpleNamespace:
         latest=latest,
         name=ALIAS if full else "sam~2026-11-02",
         attention=2 if full else None,
+        risk=full,
     )
 
 
