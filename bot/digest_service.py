@@ -460,7 +460,8 @@ async def compose_for(services: Services, therapist: Therapist, now: datetime) -
         summary = await conversation_service.monthly_summary(
             services, therapist.id or 0, month[0], month[1]
         )
-        digest = replace(digest, summary=summary)
+        if summary.suggested:  # a month without suggestions needs no line
+            digest = replace(digest, summary=summary)
     return await _with_quoted_comments(services, digest, now - DIGEST_PERIOD, now)
 
 
