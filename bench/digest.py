@@ -5,7 +5,7 @@ Run: .venv/bin/python bench/digest.py [--backend sqlite|postgres] [--therapists 
      .venv/bin/python bench/digest.py --layout [--seeds 20] [--clients 40] [--weeks 13]
 
 Seeds THERAPISTS × CLIENTS clients with one answered check-in per week for WEEKS weeks
-(bulk inserts), then times bot.digest_service.weekly_digest for every therapist and
+(bulk inserts), then times bot.digest.weekly.weekly_digest for every therapist and
 counts the SQL statements each one issues (a bounded number per therapist means no
 N+1). --charts also opens every name under the triage (each client's detail with its
 trend chart, as a therapist tapping all of them would). --profile N runs the composition under
@@ -17,7 +17,7 @@ database soon after a bulk load: without statistics the planner reads all answer
 sequentially for each therapist, which measures the missing statistics, not the digest.
 
 --layout measures what the therapist reads instead (no database): the simulated
-caseloads of bot.core.simulation (seeds 1..SEEDS) are judged and rendered in English
+caseloads of bot.offline.caseload (seeds 1..SEEDS) are judged and rendered in English
 every Monday of the simulated weeks, and it prints the first message's length in
 characters (as Telegram counts them after HTML parsing) and in lines, the same in
 phone lines (a line wraps at PHONE_WIDTH characters), and the whole digest's length in
@@ -50,13 +50,13 @@ from bot import callbacks
 from bot.clock import SystemClock
 from bot.core.digest import compose_digest, detail_entries, render_detail, render_digest
 from bot.core.instrument import get_instrument
-from bot.core.simulation import (
+from bot.digest.weekly import client_detail, weekly_digest
+from bot.offline.caseload import (
     QUARTER_WEEKS,
     digest_moments,
     history_as_of,
     simulate_caseload,
 )
-from bot.digest_service import client_detail, weekly_digest
 from bot.services import Services
 from bot.settings import load_settings
 from bot.texts import Texts

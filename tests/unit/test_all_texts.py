@@ -25,7 +25,7 @@ import pytest
 from markupsafe import Markup
 
 from bot.core.crisis import for_country, load_crisis_resources
-from bot.standin.formatting import EntityParseError, parse_html, utf16_len
+from bot.offline.standin.formatting import EntityParseError, parse_html, utf16_len
 from bot.texts import Texts
 
 TEXTS = Texts()
@@ -139,7 +139,7 @@ FULL: dict[str, Any] = {
     "label": "Felt heard",
     "joined": "2026-11-03",
     "latest_on": "24 Nov",
-    # Lines already rendered as HTML (texts.markup), as bot/myanswers.py passes them.
+    # Lines already rendered as HTML (texts.markup), as bot/handlers/myanswers.py passes them.
     "lines": [
         Markup("• <b>Tuesday 24 Nov</b>: heard 5"),
         Markup("• <b>Tuesday 17 Nov</b>: heard 4"),

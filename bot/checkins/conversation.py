@@ -1,0 +1,689 @@
+"""The check-in conversation: which question comes next, what a button press does, closing.
+
+A check-in is one Telegram message edited in place. Its state lives only in the
+database (answers rows), so a restart at any moment resumes exactly where the
+client was: the next question is always derived from what has been answered.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.callbacks import AnswerPress, BackPress
+from bot.callbacks import answer as answer_data
+from bot.callbacks import back as back_data
+from bot.core.conversation_loop import asked_rarely
+from bot.core.instrument import Instrument, Item
+from bot.services import Services
+from storage import repo
+from storage.crypto import context_for
+from storage.models import (
+    Answer,
+    AnswerChange,
+    CheckIn,
+    Client,
+    ConversationSuggestion,
+    OutboxMessage,
+    TherapySession,
+)
+
+log = logging.getLogger(__name__)
+
+# A comment longer than a Telegram message cannot arrive in one piece anyway;
+# this bound keeps stored ciphertexts small and the digest readable.
+MAX_COMMENT_CHARS = 4096
+
+# Two sessions with one client are hardly ever this close: a second record within the
+# window is the same session typed twice, or one the weekly schedule already recorded,
+# and one session yields exactly one check-in.
+SAME_SESSION_WINDOW = timedelta(hours=2)
+
+Buttons = list[list[tuple[str, str]]]
+
+
+@dataclass
+class Screen:
+    """What the check-in message shows: HTML text and buttons."""
+
+    text: str
+    buttons: Buttons = field(default_factory=list)
+
+
+@dataclass
+class PressResult:
+    """Outcome of a button press: the short callback answer and, if changed, the new screen."""
+
+    notice_key: str
+    screen: Screen | None = None
+    completed_checkin_id: int | None = None
+    followup_key: str | None = None
+    # The client's locale when the presser is a known client (saves a second look-up).
+    locale: str | None = None
+    # The check-in's answers after a stored answer, and its instrument: enough to tell
+    # whether this check-in on its own could warrant an immediate alert.
+    answers: Mapping[str, int | None] | None = None
+    instrument_id: str | None = None
+
+
+def answer_map(answers: Sequence[Answer]) -> dict[str, int | None]:
+    """item id → value (None for a skipped item or a text answer)."""
+    return {a.item_id: a.value for a in answers}
+
+
+def comment_context(checkin_id: int, client_id: int, item_id: str) -> str:
+    """Encryption context binding a comment to its check-in, item and client."""
+    return context_for("answer", checkin=checkin_id, client=client_id, item=item_id)
+
+
+def _scale_buttons(services: Services, checkin: CheckIn, item: Item, locale: str) -> Buttons:
+    rows: Buttons = []
+    for option in reversed(item.options):
+        label = services.instrument.localised(option.label, locale)
+        text = services.texts.plain(
+            locale, "checkin.scale_button", number=option.value, label=label
+        )
+        rows.append([(text, answer_data(checkin.id or 0, item.id, option.value))])
+    return rows
+
+
+def _choice_buttons(services: Services, checkin: CheckIn, item: Item, locale: str) -> Buttons:
+    row = [
+        (
+            services.instrument.localised(option.label, locale),
+            answer_data(checkin.id or 0, item.id, option.value),
+        )
+        for option in item.options
+    ]
+    return [row]
+
+
+def last_answered(
+    instrument: Instrument, included: Sequence[str], answers: Mapping[str, int | None]
+) -> Item | None:
+    """The answer "Back" takes back: the latest one given, if it was given with a button.
+
+    Questions are answered in order, so the latest answer is the last applicable item
+    that has one. A typed note is not taken back (it completes the check-in).
+    """
+    given = [item for item in instrument.applicable(included, answers) if item.id in answers]
+    if not given or given[-1].kind == "text":
+        return None
+    return given[-1]
+
+
+def question_screen(
+    services: Services,
+    checkin: CheckIn,
+    locale: str,
+    answers: Mapping[str, int | None],
+    session_end_local: datetime,
+    reminder: bool = False,
+) -> Screen | None:
+    """The screen for the next unanswered question, or None when nothing is left."""
+    instrument = services.instrument
+    included = checkin.item_ids()
+    item = instrument.next_item(included, answers)
+    if item is None:
+        return None
+    position, total = instrument.progress(included, item)
+    today = services.clock.now().astimezone(session_end_local.tzinfo).date()
+    previous = last_answered(instrument, included, answers)
+    context = {
+        "question": instrument.localised(item.text, locale),
+        "position": position,
+        "total": total,
+        "session_day": session_end_local,
+        "same_day": session_end_local.date() == today,
+        "kind": item.kind,
+        "first": not answers,
+        "reminder": reminder,
+        "can_go_back": previous is not None,
+    }
+    text = services.texts.render(locale, "checkin.question", **context)
+    if item.kind == "scale":
+        buttons = _scale_buttons(services, checkin, item, locale)
+    elif item.kind == "choice":
+        buttons = _choice_buttons(services, checkin, item, locale)
+    else:
+        buttons = [
+            [
+                (
+                    services.texts.plain(locale, "buttons.skip"),
+                    answer_data(checkin.id or 0, item.id, None),
+                )
+            ]
+        ]
+    # The answer screens show exactly their answers (every scale button begins with its
+    # number); only the note screen, whose "Skip" is not the whole screen, adds "Back".
+    # Elsewhere the text names /back.
+    if item.kind == "text" and previous is not None:
+        buttons.append(
+            [
+                (
+                    services.texts.plain(locale, "buttons.back"),
+                    back_data(checkin.id or 0, previous.id),
+                )
+            ]
+        )
+    return Screen(text=text, buttons=buttons)
+
+
+def unresolved_tension(instrument: Instrument, answers: Mapping[str, int | None]) -> bool:
+    """Tension reported and not (fully) talked through — worth a gentle word to the client."""
+    tension = answers.get("tension")
+    talked = answers.get("talked_through")
+    return bool(tension) and instrument.has_item("talked_through") and talked in (0, 1)
+
+
+def closing_screen(services: Services, locale: str, answers: Mapping[str, int | None]) -> Screen:
+    """The thank-you that replaces the last question."""
+    return Screen(
+        text=services.texts.render(
+            locale,
+            "checkin.thanks",
+            unresolved=unresolved_tension(services.instrument, answers),
+        )
+    )
+
+
+def local_session_end(therapy_session: TherapySession | None, client: Client) -> datetime:
+    """When the session ended, in the client's time zone."""
+    # A check-in always has its session; the fallback only keeps a damaged row showable.
+    ended = therapy_session.ended_at if therapy_session else client.created_at
+    return ended.astimezone(ZoneInfo(client.timezone))
+
+
+# States a check-in can still be closed from; a completed, expired or cancelled one
+# keeps its state whoever tries to close it afterwards.
+CLOSABLE = ("scheduled", *repo.OPEN_CHECKIN)
+
+
+class CheckinClosed(Exception):
+    """The check-in was closed (or completed) by someone else while an answer was stored."""
+
+
+def _in_step(checkin: CheckIn, **values: object) -> None:
+    """Set loaded attributes to what a guarded UPDATE wrote, without a second write."""
+    for name, value in values.items():
+        set_committed_value(checkin, name, value)
+
+
+async def close_checkins(
+    session: AsyncSession, checkins: Sequence[CheckIn], status: str, now: datetime
+) -> None:
+    """Close check-ins ("expired"/"cancelled") and withdraw their messages not yet sent.
+
+    Without the second step a check-in queued just before the client paused or left
+    (or before a newer one replaced it) would still go out afterwards. The change is a
+    guarded UPDATE: a check-in the client completed (or someone else closed) a moment
+    ago, since it was read, keeps that state.
+    """
+    stored = {checkin.id: checkin for checkin in checkins if checkin.id is not None}
+    for checkin in checkins:
+        if checkin.id is None:  # not written yet: nobody else can have changed it
+            checkin.status = status
+            checkin.closed_at = now
+    if not stored:
+        return
+    closed = (
+        await session.exec(
+            update(CheckIn)
+            .where(col(CheckIn.id).in_(list(stored)))
+            .where(col(CheckIn.status).in_(CLOSABLE))
+            .values(status=status, closed_at=now)
+            .returning(col(CheckIn.id))
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    ids = [row[0] for row in closed]
+    for checkin_id in ids:
+        _in_step(stored[checkin_id], status=status, closed_at=now)
+    if ids:
+        await session.exec(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.checkin_id).in_(ids))
+            .where(col(OutboxMessage.status) == "pending")
+            .values(status="cancelled", last_error="check-in closed")
+        )
+
+
+async def session_near(session: AsyncSession, client_id: int, ended: datetime) -> bool:
+    """Whether a session of this client ended within SAME_SESSION_WINDOW of ``ended``."""
+    found = await session.exec(
+        select(TherapySession.id)
+        .where(TherapySession.client_id == client_id)
+        .where(col(TherapySession.ended_at) > ended - SAME_SESSION_WINDOW)
+        .where(col(TherapySession.ended_at) < ended + SAME_SESSION_WINDOW)
+        .limit(1)
+    )
+    return found.first() is not None
+
+
+async def create_for_session(
+    session: AsyncSession,
+    services: Services,
+    client: Client,
+    therapy_session: TherapySession,
+) -> CheckIn:
+    """The one check-in a session yields, due CHECKIN_DELAY_MINUTES after it ended."""
+    sequence = await repo.checkin_count(session, client.id or 0) + 1
+    # The conversation loop's item: after a suggested conversation, and rarely otherwise.
+    occasional = await wants_client_item(
+        session, client.id or 0, sequence, services.settings.conversation_item_one_in
+    )
+    items = services.instrument.items_for(sequence, occasional=occasional)
+    checkin = CheckIn(
+        client_id=client.id or 0,
+        session_id=therapy_session.id or 0,
+        instrument_id=services.instrument.id,
+        sequence=sequence,
+        items=",".join(item.id for item in items),
+        due_at=therapy_session.ended_at
+        + timedelta(minutes=services.settings.checkin_delay_minutes),
+    )
+    session.add(checkin)
+    await session.flush()
+    return checkin
+
+
+async def _move_on(
+    session: AsyncSession,
+    services: Services,
+    checkin: CheckIn,
+    client: Client,
+    answers: Mapping[str, int | None],
+    now: datetime,
+) -> tuple[Screen, bool]:
+    """After an answer: the next question, or the thanks and a completed check-in."""
+    therapy_session = await repo.session_of(session, checkin.session_id)
+    screen = question_screen(
+        services, checkin, client.locale, answers, local_session_end(therapy_session, client)
+    )
+    values: dict[str, object] = (
+        {"status": "answering"} if screen is not None else {"status": "completed", "closed_at": now}
+    )
+    # Guarded: a check-in closed since it was read (the client paused, a newer session's
+    # check-in replaced it) stays closed, and the answer is not stored.
+    # A Core statement on the session's connection: the ORM's bulk-update path costs
+    # several times more, on the busiest path of the bot.
+    table = CheckIn.__table__  # type: ignore[attr-defined]
+    connection = await session.connection()
+    moved = await connection.execute(
+        update(table)
+        .where(table.c.id == checkin.id)
+        .where(table.c.status.in_(repo.OPEN_CHECKIN))
+        .values(**values)
+    )
+    if moved.rowcount != 1:
+        raise CheckinClosed
+    _in_step(checkin, **values)
+    if screen is None:
+        return closing_screen(services, client.locale, answers), True
+    return screen, False
+
+
+def _caught_up(
+    screen: Screen, checkin: CheckIn, answers: Mapping[str, int | None], locale: str
+) -> PressResult:
+    """A tap on a question answered before: "already answered", and the screen as it is now.
+
+    The answers come along so the alert check runs again, cheaply, for a tap handled a
+    second time after a restart that came between storing the answer and that check.
+    """
+    return PressResult(
+        "checkin.already",
+        screen,
+        locale=locale,
+        answers=answers,
+        instrument_id=checkin.instrument_id,
+    )
+
+
+async def press_answer(
+    services: Services, user_id: int, message_id: int | None, press: AnswerPress
+) -> PressResult:
+    """Validate and store one answer; the next question (or the thanks) comes back."""
+    now = services.clock.now()
+    locale: str | None = None
+    try:
+        async with services.db.session() as session:
+            # The presser, the pressed check-in (only if it is theirs) and its session, in
+            # one round trip; the session then comes from the identity map in _move_on.
+            found = (
+                await session.exec(
+                    select(Client, CheckIn, TherapySession)
+                    .outerjoin(
+                        CheckIn,
+                        (col(CheckIn.client_id) == col(Client.id))
+                        & (col(CheckIn.id) == press.checkin_id),
+                    )
+                    .outerjoin(TherapySession, col(TherapySession.id) == col(CheckIn.session_id))
+                    .where(Client.telegram_user_id == user_id)
+                    # A person may hold several records; the one the check-in belongs to.
+                    .order_by(col(CheckIn.id).is_(None), col(Client.id).desc())
+                )
+            ).first()
+            if found is None:
+                return PressResult("common.button_invalid")
+            client, checkin, _therapy_session = found
+            locale = client.locale
+            if checkin is None:
+                return PressResult("common.button_invalid", locale=locale)
+            if checkin.message_id is not None and message_id != checkin.message_id:
+                still_open = checkin.status in repo.OPEN_CHECKIN
+                notice = "checkin.moved" if still_open else "checkin.closed"
+                return PressResult(notice, locale=locale)
+            answers = answer_map(await repo.answers_of(session, checkin.id or 0))
+            if checkin.status not in repo.OPEN_CHECKIN:
+                if checkin.status == "completed" and press.item_id in answers:
+                    # A tap on the finished check-in's own message that still shows a
+                    # question (the edit after the last answer never arrived, e.g. a
+                    # restart in between): show the thanks it should have shown.
+                    return _caught_up(
+                        closing_screen(services, locale, answers), checkin, answers, locale
+                    )
+                return PressResult("checkin.closed", locale=locale)
+            item = services.instrument.next_item(checkin.item_ids(), answers)
+            if item is None or item.id != press.item_id:
+                if press.item_id not in answers:
+                    return PressResult("common.button_invalid", locale=locale)
+                # Answered before (a double tap, or a tap handled again after a restart):
+                # bring the message up to where the check-in is now.
+                therapy_session = await repo.session_of(session, checkin.session_id)
+                ended = local_session_end(therapy_session, client)
+                now_showing = question_screen(services, checkin, locale, answers, ended)
+                if now_showing is None:
+                    now_showing = closing_screen(services, locale, answers)
+                return _caught_up(now_showing, checkin, answers, locale)
+            if press.value is None:
+                if not item.optional:
+                    return PressResult("common.button_invalid", locale=locale)
+            elif item.option(press.value) is None:
+                return PressResult("common.button_invalid", locale=locale)
+            session.add(
+                Answer(
+                    checkin_id=checkin.id or 0,
+                    item_id=item.id,
+                    value=press.value,
+                    skipped=press.value is None,
+                    answered_at=now,
+                )
+            )
+            answers[item.id] = press.value
+            if checkin.message_id is None and message_id is not None:
+                checkin.message_id = message_id
+            screen, completed = await _move_on(session, services, checkin, client, answers, now)
+            return PressResult(
+                "checkin.saved",
+                screen,
+                completed_checkin_id=checkin.id if completed else None,
+                locale=locale,
+                answers=dict(answers),
+                instrument_id=checkin.instrument_id,
+            )
+    except IntegrityError:
+        # Two presses raced for the same item: the first one was stored.
+        return PressResult("checkin.already", locale=locale)
+    except CheckinClosed:
+        return PressResult("checkin.closed", locale=locale)
+
+
+async def press_back(
+    services: Services, user_id: int, message_id: int | None, press: BackPress
+) -> PressResult:
+    """Take back the latest answer of an open check-in and ask that question again.
+
+    The answer taken back is kept in ``answer_change``; the one given next is the
+    answer that counts. Only the latest answer can be taken back, from the check-in's
+    own message, while the check-in is open: a forged, stale or repeated "Back"
+    changes nothing.
+    """
+    now = services.clock.now()
+    async with services.db.session() as session:
+        client = await repo.client_by_user(session, user_id)
+        if client is None:
+            return PressResult("common.button_invalid")
+        locale = client.locale
+        checkin = await session.get(CheckIn, press.checkin_id)
+        if checkin is None or checkin.client_id != client.id:
+            return PressResult("common.button_invalid", locale=locale)
+        still_open = checkin.status in repo.OPEN_CHECKIN
+        if checkin.message_id is not None and message_id != checkin.message_id:
+            return PressResult("checkin.moved" if still_open else "checkin.closed", locale=locale)
+        if not still_open:
+            return PressResult("checkin.closed", locale=locale)
+        if press.item_id not in checkin.item_ids():
+            return PressResult("common.button_invalid", locale=locale)
+        stored = await repo.answers_of(session, checkin.id or 0)
+        answers = answer_map(stored)
+        therapy_session = await repo.session_of(session, checkin.session_id)
+        ended = local_session_end(therapy_session, client)
+        where = (locale, ended)
+        screen = await _go_back(session, services, checkin, stored, press.item_id, where, now)
+        if screen is None:
+            # A second tap, or a "Back" on a screen that has moved on: show where it is now.
+            return _now_showing(services, checkin, answers, ended, locale)
+        return PressResult("checkin.back_done", screen, locale=locale)
+
+
+async def _go_back(
+    session: AsyncSession,
+    services: Services,
+    checkin: CheckIn,
+    stored: Sequence[Answer],
+    item_id: str | None,
+    where: tuple[str, datetime],
+    now: datetime,
+) -> Screen | None:
+    """Take back the latest answer (if it is ``item_id``'s, when given) and keep it as changed.
+
+    Returns the screen asking that question again, or None when there is nothing to take
+    back: no answer given with a button yet, another item's answer is the latest, or the
+    check-in closed in the meantime. ``where``: the client's locale and local session end.
+    """
+    locale, ended = where
+    answers = answer_map(stored)
+    latest = last_answered(services.instrument, checkin.item_ids(), answers)
+    taken = next((a for a in stored if latest is not None and a.item_id == latest.id), None)
+    if taken is None or (item_id is not None and taken.item_id != item_id):
+        return None
+    if not await _take_back(session, checkin, taken):
+        return None
+    session.add(
+        AnswerChange(
+            checkin_id=checkin.id or 0,
+            item_id=taken.item_id,
+            value=taken.value,
+            skipped=taken.skipped,
+            answered_at=taken.answered_at,
+            changed_at=now,
+        )
+    )
+    del answers[taken.item_id]
+    return question_screen(services, checkin, locale, answers, ended)
+
+
+async def _take_back(session: AsyncSession, checkin: CheckIn, taken: Answer) -> bool:
+    """Delete one answer while the check-in is still open; False if someone was first."""
+    connection = await session.connection()
+    table = CheckIn.__table__  # type: ignore[attr-defined]
+    still_open = await connection.execute(
+        update(table)
+        .where(table.c.id == checkin.id)
+        .where(table.c.status.in_(repo.OPEN_CHECKIN))
+        .values(status=table.c.status)
+    )
+    if still_open.rowcount != 1:
+        return False
+    answers = Answer.__table__  # type: ignore[attr-defined]
+    removed = await connection.execute(answers.delete().where(answers.c.id == taken.id))
+    if removed.rowcount != 1:
+        return False
+    session.expunge(taken)
+    return True
+
+
+def _now_showing(
+    services: Services,
+    checkin: CheckIn,
+    answers: Mapping[str, int | None],
+    ended: datetime,
+    locale: str,
+) -> PressResult:
+    """Nothing to take back: the tap is told so and the message shows the check-in as it is."""
+    screen = question_screen(services, checkin, locale, answers, ended)
+    return PressResult("checkin.back_stale", screen, locale=locale)
+
+
+@dataclass
+class BackResult:
+    """What /back did: the reply's text key and, when an answer was taken back, where the
+    check-in message is and the question it shows again."""
+
+    notice_key: str
+    chat_id: int | None = None
+    message_id: int | None = None
+    screen: Screen | None = None
+
+
+async def back_command(services: Services, client: Client) -> BackResult:
+    """/back: take back the latest answer of the client's open check-in, as "Back" does.
+
+    The check-in is the newest one the client has been sent and not finished; its
+    message then asks that question again. With no check-in open, or nothing answered
+    yet, nothing changes and the reply says so.
+    """
+    now = services.clock.now()
+    async with services.db.session() as session:
+        shown = [
+            checkin
+            for checkin in await repo.open_checkins_of(session, client.id or 0)
+            if checkin.status != "queued"
+        ]
+        if not shown:
+            return BackResult("checkin.back_none")
+        checkin = shown[-1]
+        stored = await repo.answers_of(session, checkin.id or 0)
+        if not stored:
+            return BackResult("checkin.back_first")
+        therapy_session = await repo.session_of(session, checkin.session_id)
+        where = (client.locale, local_session_end(therapy_session, client))
+        screen = await _go_back(session, services, checkin, stored, None, where, now)
+        if screen is None:  # a typed note is the latest, or the check-in just closed
+            return BackResult("checkin.back_stale")
+        return BackResult(
+            "checkin.back_command_done",
+            chat_id=client.chat_id or client.telegram_user_id,
+            message_id=checkin.message_id,
+            screen=screen,
+        )
+
+
+@dataclass
+class CommentResult:
+    """A typed comment was taken: where the check-in message is and what it shows now."""
+
+    chat_id: int
+    message_id: int | None
+    screen: Screen
+    checkin_id: int
+    # The comment was the last item: the check-in is complete (counted in the metrics).
+    completed: bool = False
+
+
+async def take_comment(services: Services, user_id: int, text: str) -> CommentResult | None:
+    """Store a typed message as the comment of the client's open check-in, if one is waiting."""
+    try:
+        return await _take_comment(services, user_id, text)
+    except CheckinClosed:
+        return None  # closed in the same moment: the text is treated as not awaited
+
+
+async def _take_comment(services: Services, user_id: int, text: str) -> CommentResult | None:
+    now = services.clock.now()
+    async with services.db.session() as session:
+        client = await repo.client_by_user(session, user_id)
+        if client is None or client.status not in ("active", "paused"):
+            return None
+        for checkin in reversed(await repo.open_checkins_of(session, client.id or 0)):
+            answers = answer_map(await repo.answers_of(session, checkin.id or 0))
+            item = services.instrument.next_item(checkin.item_ids(), answers)
+            if item is None or item.kind != "text":
+                continue
+            clipped = text[:MAX_COMMENT_CHARS]
+            session.add(
+                Answer(
+                    checkin_id=checkin.id or 0,
+                    item_id=item.id,
+                    value=None,
+                    text_ciphertext=services.cipher.encrypt(
+                        clipped, context=comment_context(checkin.id or 0, client.id or 0, item.id)
+                    ),
+                    answered_at=now,
+                )
+            )
+            answers[item.id] = None
+            screen, completed = await _move_on(session, services, checkin, client, answers, now)
+            return CommentResult(
+                chat_id=client.chat_id or user_id,
+                message_id=checkin.message_id,
+                screen=screen,
+                checkin_id=checkin.id or 0,
+                completed=completed,
+            )
+    return None
+
+
+@dataclass(frozen=True)
+class AwaitedButtons:
+    """A check-in waits for a button; ``can_go_back``: /back has an answer to take back."""
+
+    can_go_back: bool
+
+
+async def awaiting_buttons(services: Services, user_id: int) -> AwaitedButtons | None:
+    """Whether the client has a check-in open at a question answered with buttons."""
+    async with services.db.session() as session:
+        client = await repo.client_by_user(session, user_id)
+        if client is None:
+            return None
+        for checkin in await repo.open_checkins_of(session, client.id or 0):
+            if checkin.status == "queued":
+                continue
+            answers = answer_map(await repo.answers_of(session, checkin.id or 0))
+            item = services.instrument.next_item(checkin.item_ids(), answers)
+            if item is not None and item.kind != "text":
+                previous = last_answered(services.instrument, checkin.item_ids(), answers)
+                return AwaitedButtons(can_go_back=previous is not None)
+    return None
+
+
+async def wants_client_item(
+    session: AsyncSession, client_id: int, sequence: int, one_in: int
+) -> bool:
+    """Whether a new check-in asks the client whether they talked about the relationship.
+
+    Yes in the first check-in after a suggested relationship conversation (no check-in of
+    theirs fell due since it was made, bot.digest.loop), and in about one check-in in
+    ``one_in`` otherwise (CONVERSATION_ITEM_ONE_IN; a seeded choice,
+    bot.core.conversation_loop.asked_rarely), so being asked does not mean being flagged.
+    """
+    if one_in > 0 and asked_rarely(client_id, sequence, one_in):
+        return True
+    previous = (
+        await session.exec(select(func.max(CheckIn.due_at)).where(CheckIn.client_id == client_id))
+    ).one()
+    query = select(ConversationSuggestion.id).where(ConversationSuggestion.client_id == client_id)
+    if previous is not None:
+        query = query.where(col(ConversationSuggestion.created_at) > previous)
+    return (await session.exec(query.limit(1))).first() is not None
