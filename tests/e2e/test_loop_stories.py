@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from checks import db_snapshot, drain, rows
 from story import Person, answer_checkin, enrolled_client, enrolled_therapist
 
-from bot.standin.models import ChatMessage
-from bot.testbed import Testbed
+from bot.offline.standin.models import ChatMessage
+from bot.offline.testbed import Testbed
 from storage.models import Client, ConversationAnswer, ConversationSuggestion
 
 STEADY = ("5", "5", "5", "5", "No", "Skip")
