@@ -108,7 +108,7 @@ def testbed_options() -> dict[str, Any]:
     only make every test wait."""
     # The conversation loop's client item is asked after a suggested conversation only:
     # its seeded occasional asking (CONVERSATION_ITEM_ONE_IN) would put an extra question
-    # into stories that tap a fixed sequence (tests/e2e/test_conversation_loop.py tests it).
+    # into stories that tap a fixed sequence (tests/e2e/test_loop_stories.py tests it).
     return {"send_rate_per_chat": 30, "send_burst_per_chat": 20, "conversation_item_one_in": 0}
 
 

@@ -37,9 +37,6 @@ LoopAnswer = Literal["held", "not_yet", "not_needed"]
 Outcome = Literal["repaired", "eased", "renewed"]
 
 ANSWERS: tuple[LoopAnswer, ...] = ("held", "not_yet", "not_needed")
-# Callback codes of the three answers (bot.callbacks.conversation).
-ANSWER_CODES: dict[str, LoopAnswer] = {"h": "held", "y": "not_yet", "n": "not_needed"}
-CODE_OF: dict[LoopAnswer, str] = {answer: code for code, answer in ANSWER_CODES.items()}
 # The fixed reasons a therapist may give for "Not needed": no free text is kept.
 #   usual   — this is how the client usually answers
 #   outside — the dip is about something outside the therapy relationship
@@ -322,54 +319,6 @@ def asked_rarely(client_id: int, sequence: int, one_in: int) -> bool:
         return True
     digest = hashlib.sha256(f"conversation-item:{client_id}:{sequence}".encode()).digest()
     return int.from_bytes(digest[:4], "big") % one_in == 0
-
-
-# --- the buttons -----------------------------------------------------------------
-
-
-def callback_data(suggestion_id: int, answer: LoopAnswer, reason: str | None = None) -> str:
-    """Callback data of an answer button (parsed by bot.callbacks): ``k:<id>:<h|y|n>[:reason]``.
-
-    It names the suggestion only; whether the press counts (the presser is the
-    suggestion's therapist, the suggestion is current, the client not erased) is
-    decided against the database when it arrives.
-    """
-    data = f"k:{suggestion_id}:{CODE_OF[answer]}"
-    return f"{data}:{reason}" if reason is not None else data
-
-
-def loop_buttons(
-    texts: Texts, locale: str, loop: ConversationLoop | None
-) -> list[list[tuple[str, str]]]:
-    """The three one-tap answers for a suggestion, as one row of (label, callback data)."""
-    if loop is None or not loop.answerable:
-        return []
-    return [
-        [
-            (
-                texts.plain(locale, f"loop.button_{answer}"),
-                callback_data(loop.suggestion_id, answer),
-            )
-            for answer in ANSWERS
-        ]
-    ]
-
-
-def loop_buttons_for(
-    texts: Texts, locale: str, alias: str, loop: ConversationLoop | None
-) -> list[list[tuple[str, str]]]:
-    """The same answers labelled with the client's alias, for a message that lists several."""
-    if loop is None or not loop.answerable:
-        return []
-    return [
-        [
-            (
-                texts.plain(locale, f"loop.button_{answer}_for", alias=alias),
-                callback_data(loop.suggestion_id, answer),
-            )
-            for answer in ANSWERS
-        ]
-    ]
 
 
 # --- what the practice learns ----------------------------------------------------

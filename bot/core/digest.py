@@ -27,8 +27,6 @@ from bot.core.conversation_loop import (
     LoopSummary,
     SuggestionRecord,
     judge_loop,
-    loop_buttons,
-    loop_buttons_for,
     loop_line,
     summary_text,
 )
@@ -118,7 +116,12 @@ def _group(
         return "risk"
     if loop is not None and loop.state == "repaired":
         return "repaired"
-    if loop is not None and loop.state == "not_needed" and history.status not in AWAY_STATUSES:
+    if (
+        loop is not None
+        and loop.state == "not_needed"
+        and assessment.severity > Severity.STEADY
+        and history.status not in AWAY_STATUSES
+    ):
         return "watch"
     if assessment.severity == Severity.CONVERSATION:
         return "conversation"
@@ -607,13 +610,6 @@ def render_detail(
     return split_html_messages([text, texts.render(locale, "digest.detail_footer")])
 
 
-def detail_buttons(texts: Texts, locale: str, entry: DigestEntry) -> list[list[tuple[str, str]]]:
-    """Under a client's detail: the answers to their suggested conversation, if it waits for one."""
-    if entry.loop is None or entry.risk_at is not None:
-        return []
-    return loop_buttons(texts, locale, entry.loop)
-
-
 def _loop_line(w: _Writer, entry: DigestEntry, period_start: datetime) -> str:
     """The conversation loop's line (where the suggestion stands), or "" when it was made
     in this digest's period (the triage line says so already)."""
@@ -621,18 +617,6 @@ def _loop_line(w: _Writer, entry: DigestEntry, period_start: datetime) -> str:
     if loop is None or (loop.state in ("open", "still_open") and loop.suggested_at >= period_start):
         return ""
     return loop_line(w.texts, w.locale, entry.history.alias, loop, w.tz)
-
-
-def loop_keyboard(texts: Texts, locale: str, digest: Digest) -> list[list[tuple[str, str]]]:
-    """The answers to each suggested conversation waiting for one: a row per client, its
-    buttons labelled with the alias (they sit on one message below the digest's text).
-    Clients in the 🆘 group are not asked: their safety comes first."""
-    return [
-        row
-        for e in digest.entries
-        if e.loop is not None and e.loop.answerable and e.risk_at is None
-        for row in loop_buttons_for(texts, locale, e.history.alias, e.loop)
-    ]
 
 
 def render_alert(

@@ -23,7 +23,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
-from bot import callbacks, conversation_service
+from bot import callbacks
 from bot.checkins.conversation import comment_context
 from bot.core.chart import render_trend_chart
 from bot.core.conversation_loop import summary_month
@@ -34,15 +34,14 @@ from bot.core.digest import (
     chart_labels,
     comments_from,
     compose_digest,
-    detail_buttons,
     detail_entries,
-    loop_keyboard,
     render_detail,
     render_digest,
 )
 from bot.core.instrument import Instrument
 from bot.core.scoring import CheckinRecord, CheckinStatus
 from bot.core.strain import DEFAULT_SETTINGS, ClientHistory, ClientStatus
+from bot.digest import loop as loop_records
 from bot.services import Services
 from storage import repo
 from storage.crypto import Cipher, DecryptionError
@@ -379,7 +378,7 @@ async def chart_png(services: Services, locale: str, entry: DigestEntry, tz: Zon
 class DigestOutput:
     """A rendered digest: the triage (HTML), and the buttons under its last message: a
     name per conversation-level client (its detail), then a row of answers per suggested
-    conversation waiting for one (bot.core.digest.loop_keyboard)."""
+    conversation waiting for one (bot.digest.loop.loop_keyboard)."""
 
     texts: list[str]
     buttons: list[list[tuple[str, str]]]
@@ -437,13 +436,13 @@ async def compose_for(services: Services, therapist: Therapist, now: datetime) -
 
     The conversation loop is settled on the way: suggestions are made for clients who
     newly need a relationship conversation, marked shown, and closed once over
-    (bot.conversation_service); once a month the digest carries the loop's summary.
+    (bot.digest.loop); once a month the digest carries the loop's summary.
     """
     async with services.db.session() as session:
         histories = await load_histories(
             session, services.cipher, therapist.id or 0, comments_since=None, depth=HISTORY_DEPTH
         )
-        loops = await conversation_service.load_loops(session, [h.client_id for h in histories])
+        loops = await loop_records.load_loops(session, [h.client_id for h in histories])
         risks, alerted = await period_alerts(session, therapist.id or 0, now - DIGEST_PERIOD, now)
     digest = compose_digest(
         histories,
@@ -454,13 +453,14 @@ async def compose_for(services: Services, therapist: Therapist, now: datetime) -
         risks=risks,
         alerted=alerted,
     )
-    digest = await conversation_service.settle(services, therapist.id or 0, digest, loops, now)
+    digest = await loop_records.settle(services, therapist.id or 0, digest, loops, now)
     month = summary_month(now - DIGEST_PERIOD, now, ZoneInfo(therapist.timezone))
     if month is not None:
-        summary = await conversation_service.monthly_summary(
+        summary = await loop_records.monthly_summary(
             services, therapist.id or 0, month[0], month[1]
         )
-        digest = replace(digest, summary=summary)
+        if summary.suggested:  # a month without suggestions needs no line
+            digest = replace(digest, summary=summary)
     # The triage quotes no comment: none is decrypted for it (a detail decrypts its own).
     return digest
 
@@ -545,7 +545,7 @@ async def weekly_digest(services: Services, therapist: Therapist, now: datetime)
     digest = await compose_for(services, therapist, now)
     texts = _render(services, therapist, digest, now)
     buttons = detail_rows(services, therapist.locale, digest)
-    buttons += loop_keyboard(services.texts, therapist.locale, digest)
+    buttons += loop_records.loop_keyboard(services.texts, therapist.locale, digest)
     return DigestOutput(texts, buttons, len(digest.entries))
 
 
@@ -566,7 +566,7 @@ async def client_detail(
         )
         if not histories:
             return None
-        loops = await conversation_service.load_loops(session, [client_id])
+        loops = await loop_records.load_loops(session, [client_id])
         risks, alerted = await period_alerts(
             session, therapist.id or 0, start, now, client_ids=[client_id]
         )
@@ -589,4 +589,4 @@ async def client_detail(
     if entry.chart_wanted:
         caption = services.texts.render(locale, "digest.chart_caption", alias=entry.history.alias)
         chart = (caption, await chart_png(services, locale, entry, tz))
-    return DetailOutput(texts, detail_buttons(services.texts, locale, entry), chart)
+    return DetailOutput(texts, loop_records.detail_buttons(services.texts, locale, entry), chart)

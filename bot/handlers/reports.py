@@ -7,7 +7,8 @@ import logging
 from telegram import InputFile, Update
 from telegram.error import BadRequest
 
-from bot import callbacks, conversation_service
+from bot import callbacks
+from bot.digest import loop as loop_records
 from bot.digest.weekly import client_detail, weekly_digest
 from bot.handlers.admin import refused_while_inactive
 from bot.handlers.common import acknowledge, identify, reply, shows_button
@@ -209,7 +210,7 @@ async def conversation_pressed(
     query = update.callback_query
     if query is None:
         return
-    result = await conversation_service.take_answer(
+    result = await loop_records.take_answer(
         context.services, query.from_user.id, press.suggestion_id, press.answer, press.reason
     )
     await acknowledge(query, result.notice)
@@ -234,9 +235,7 @@ async def offer_conversation(
 ) -> None:
     """After /session: what happened with the suggested conversation, for such a client."""
     services = context.services
-    offer = await conversation_service.session_offer(
-        services, therapist, client_id, services.clock.now()
-    )
+    offer = await loop_records.session_offer(services, therapist, client_id, services.clock.now())
     message = update.effective_message
     if offer is None or message is None:
         return

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from bot import conversation_service
 from bot.core.client_text import shown_text
 from bot.core.digest import DigestEntry, describe_assessment, split_html_messages
 from bot.core.instrument import Instrument
@@ -27,6 +26,7 @@ from bot.core.strain import (
     assess_strain,
     checkin_severities,
 )
+from bot.digest import loop as loop_records
 from bot.digest.weekly import chart_png, load_histories
 from bot.services import Services
 from bot.texts import Texts
@@ -190,7 +190,7 @@ async def client_view(
         )
     if not histories:
         return None
-    loop_lines = await conversation_service.history_lines(services, therapist, client.id)
+    loop_lines = await loop_records.history_lines(services, therapist, client.id)
     messages, entry = render_client_view(services, therapist, histories[0], now, loop_lines)
     chart = None
     if entry.chart_wanted:
@@ -293,7 +293,7 @@ async def export_csv(services: Services, therapist: Therapist, now: datetime) ->
         rows = export_rows(
             histories, services.instrument, ZoneInfo(therapist.timezone), now, services.strain
         )
-        conversations = await conversation_service.export_conversations(
+        conversations = await loop_records.export_conversations(
             session, therapist, {h.client_id: h.alias for h in histories}
         )
         clients = len({row[0] for row in rows[1:]})

@@ -15,10 +15,8 @@ from bot.core.conversation_loop import (
     ConversationLoop,
     SuggestionRecord,
     asked_rarely,
-    callback_data,
     closing,
     judge_loop,
-    loop_buttons,
     loop_line,
     needs_suggestion,
     summarise,
@@ -28,6 +26,7 @@ from bot.core.conversation_loop import (
 from bot.core.digest import compose_digest, render_digest
 from bot.core.instrument import get_instrument
 from bot.core.strain import Severity, assess_strain
+from bot.digest.loop import loop_buttons
 from bot.texts import Texts
 
 INSTRUMENT = get_instrument()
@@ -193,7 +192,7 @@ def test_buttons_carry_only_the_suggestion_and_parse_back() -> None:
     ]
     assert [data for _, data in rows[0]] == ["k:7:h", "k:7:y", "k:7:n"]
     assert callbacks.parse("k:7:n:usual") == callbacks.ConversationPress(7, "not_needed", "usual")
-    assert callback_data(7, "not_needed", "later") == "k:7:n:later"
+    assert callbacks.conversation(7, "not_needed", "later") == "k:7:n:later"
     for forged in ("k:7:h:usual", "k:7:n:free text", "k:x:h", "k:7:q", "k:7:n:unknown"):
         assert callbacks.parse(forged) is None, forged
 

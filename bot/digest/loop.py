@@ -19,31 +19,31 @@ from datetime import datetime, timedelta
 from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import callbacks
 from bot.core.conversation_loop import (
+    ANSWERS,
     CLIENT_ITEM,
     CLIENT_SAID,
     DEFAULT_LOOP,
     REASONS,
+    ConversationLoop,
     LoopAnswer,
     LoopSummary,
     Outcome,
     SuggestionRecord,
-    asked_rarely,
-    callback_data,
     closing,
     current_record,
     judge_loop,
-    loop_buttons,
     needs_suggestion,
     summarise,
 )
 from bot.core.digest import Digest, DigestEntry, with_loop
 from bot.core.strain import assess_strain
 from bot.services import Services
+from bot.texts import Texts
 from storage import repo
 from storage.models import (
     Answer,
@@ -159,6 +159,62 @@ async def settle(
     return replace(digest, entries=tuple(entries))
 
 
+# --- the buttons -----------------------------------------------------------------------
+
+
+def loop_buttons(
+    texts: Texts, locale: str, loop: ConversationLoop | None
+) -> list[list[tuple[str, str]]]:
+    """The three one-tap answers for a suggestion, as one row of (label, callback data)."""
+    if loop is None or not loop.answerable:
+        return []
+    return [
+        [
+            (
+                texts.plain(locale, f"loop.button_{answer}"),
+                callbacks.conversation(loop.suggestion_id, answer),
+            )
+            for answer in ANSWERS
+        ]
+    ]
+
+
+def loop_buttons_for(
+    texts: Texts, locale: str, alias: str, loop: ConversationLoop | None
+) -> list[list[tuple[str, str]]]:
+    """The same answers labelled with the client's alias, for a message that lists several."""
+    if loop is None or not loop.answerable:
+        return []
+    return [
+        [
+            (
+                texts.plain(locale, f"loop.button_{answer}_for", alias=alias),
+                callbacks.conversation(loop.suggestion_id, answer),
+            )
+            for answer in ANSWERS
+        ]
+    ]
+
+
+def detail_buttons(texts: Texts, locale: str, entry: DigestEntry) -> list[list[tuple[str, str]]]:
+    """Under a client's detail: the answers to their suggested conversation, if it waits for one."""
+    if entry.loop is None or entry.risk_at is not None:
+        return []
+    return loop_buttons(texts, locale, entry.loop)
+
+
+def loop_keyboard(texts: Texts, locale: str, digest: Digest) -> list[list[tuple[str, str]]]:
+    """The answers to each suggested conversation waiting for one: a row per client, its
+    buttons labelled with the alias (they sit on one message below the digest's text).
+    Clients in the 🆘 group are not asked: their safety comes first."""
+    return [
+        row
+        for e in digest.entries
+        if e.loop is not None and e.loop.answerable and e.risk_at is None
+        for row in loop_buttons_for(texts, locale, e.history.alias, e.loop)
+    ]
+
+
 # --- the therapist's answer --------------------------------------------------------
 
 
@@ -235,7 +291,7 @@ async def take_answer(
                 [
                     (
                         texts.plain(locale, "loop.button_reason", reason=code),
-                        callback_data(suggestion_id, "not_needed", code),
+                        callbacks.conversation(suggestion_id, "not_needed", code),
                     )
                 ]
                 for code in (*REASONS, "none")
@@ -264,7 +320,7 @@ async def session_offer(
     services: Services, therapist: Therapist, client_id: int, now: datetime
 ) -> Offer | None:
     """ "Did you talk about how things are going between you?" with the three answers, or None."""
-    from bot.digest.weekly import load_histories  # the digest's reader of check-ins
+    from bot.digest.weekly import load_histories  # imports this module: read when needed
 
     async with services.db.session() as session:
         loops = await load_loops(session, [client_id])
@@ -287,29 +343,6 @@ async def session_offer(
         services.texts.render(locale, "loop.ask", alias=history.alias),
         loop_buttons(services.texts, locale, loop),
     )
-
-
-# --- the client item ----------------------------------------------------------------
-
-
-async def wants_client_item(
-    session: AsyncSession, client_id: int, sequence: int, one_in: int
-) -> bool:
-    """Whether a new check-in asks the client whether they talked about the relationship.
-
-    Yes in the first check-in after a suggestion was made (no check-in of theirs fell
-    due since), and in about one check-in in ``one_in`` otherwise (CONVERSATION_ITEM_ONE_IN;
-    a seeded choice, bot.core.conversation_loop.asked_rarely).
-    """
-    if one_in > 0 and asked_rarely(client_id, sequence, one_in):
-        return True
-    previous = (
-        await session.exec(select(func.max(CheckIn.due_at)).where(CheckIn.client_id == client_id))
-    ).one()
-    query = select(ConversationSuggestion.id).where(ConversationSuggestion.client_id == client_id)
-    if previous is not None:
-        query = query.where(col(ConversationSuggestion.created_at) > previous)
-    return (await session.exec(query.limit(1))).first() is not None
 
 
 # --- what the practice learns -------------------------------------------------------
