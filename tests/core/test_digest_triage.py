@@ -18,13 +18,13 @@ from scenarios import build_history, c, steady
 from bot.core.digest import (
     compose_digest,
     detail_entries,
-    loop_keyboard,
     render_detail,
     render_digest,
 )
 from bot.core.instrument import get_instrument
 from bot.core.openers import TOPICS, choose_opener
 from bot.core.strain import ClientHistory, Reason, Severity, StrainAssessment
+from bot.digest.loop import loop_keyboard
 from bot.offline.caseload import digest_moments, history_as_of, simulate_caseload
 from bot.texts import Texts
 
