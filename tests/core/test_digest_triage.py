@@ -30,9 +30,10 @@ from bot.texts import Texts
 
 TEXTS = Texts()
 UTC_ZONE = ZoneInfo("UTC")
-# One phone screen for the triage of forty clients: lines as Telegram breaks them and
+# About one phone screen for the triage of forty clients: lines as Telegram breaks them
+# (a phone wraps long ones again: docs/clinical.md, "The digest on one screen") and
 # characters as it counts them after parsing the HTML. Before the triage the first
-# message alone averaged 53 lines and 3,700 characters (docs/therapist-guide.md).
+# message alone averaged 53 lines and 3,700 characters.
 SCREEN_LINES = 36
 SCREEN_CHARACTERS = 1800
 
