@@ -496,7 +496,8 @@ def _triage_line(w: _Writer, entry: DigestEntry) -> str:
     loop = entry.loop
     if loop is not None and loop.state == "repaired":
         # Good news the therapist's conversation led to: said in full.
-        return "🌱 " + loop_line(w.texts, w.locale, entry.history.alias, loop, w.tz)
+        line = loop_line(w.texts, w.locale, entry.history.alias, loop, w.tz)
+        return w.texts.render(w.locale, "digest.triage_talked", line=Markup(line))  # noqa: S704
     state = loop.state if loop is not None else ""
     return w.texts.render(
         w.locale,
