@@ -114,7 +114,10 @@ TESTBED_START = datetime(2026, 6, 2, 7, 0, tzinfo=UTC)
 def testbed_options() -> dict[str, Any]:
     """Options for the testbed: the fast pace (story.FAST_PACE, which says why); a module
     that checks Telegram's real pace overrides this fixture (tests/e2e/test_core_loop.py)."""
-    return dict(FAST_PACE)
+    # The conversation loop's client item is asked after a suggested conversation only:
+    # its seeded occasional asking (CONVERSATION_ITEM_ONE_IN) would put an extra question
+    # into stories that tap a fixed sequence (tests/e2e/test_loop_stories.py tests it).
+    return FAST_PACE | {"conversation_item_one_in": 0}
 
 
 @pytest.fixture
