@@ -496,7 +496,8 @@ def _triage_line(w: _Writer, entry: DigestEntry) -> str:
     loop = entry.loop
     if loop is not None and loop.state == "repaired":
         # Good news the therapist's conversation led to: said in full.
-        return loop_line(w.texts, w.locale, entry.history.alias, loop, w.tz)
+        line = loop_line(w.texts, w.locale, entry.history.alias, loop, w.tz)
+        return w.texts.render(w.locale, "digest.triage_talked", line=Markup(line))  # noqa: S704
     state = loop.state if loop is not None else ""
     return w.texts.render(
         w.locale,
@@ -597,7 +598,7 @@ def render_detail(
         since=w.date(a.since),
         severe=a.severe or entry.alerted,
         # Already HTML (rendered from the loop's template).
-        loop_text=Markup(_loop_line(w, entry)),  # noqa: S704
+        loop_text=Markup(_loop_line(w, entry, period_start)),  # noqa: S704
         findings=w.findings(a.reasons),
         eased=w.findings(eased)[:2],
         talked_through=any(r.rule == "talked_through" for r in a.repaired_reasons),
@@ -610,11 +611,13 @@ def render_detail(
     return split_html_messages([text, texts.render(locale, "digest.detail_footer")])
 
 
-def _loop_line(w: _Writer, entry: DigestEntry) -> str:
-    """The conversation loop's line (where the suggestion stands), or "" when just made."""
-    if entry.loop is None:
+def _loop_line(w: _Writer, entry: DigestEntry, period_start: datetime) -> str:
+    """The conversation loop's line (where the suggestion stands), or "" when it was made
+    in this digest's period (the triage line says so already)."""
+    loop = entry.loop
+    if loop is None or (loop.state in ("open", "still_open") and loop.suggested_at >= period_start):
         return ""
-    return loop_line(w.texts, w.locale, entry.history.alias, entry.loop, w.tz)
+    return loop_line(w.texts, w.locale, entry.history.alias, loop, w.tz)
 
 
 def render_alert(

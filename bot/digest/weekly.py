@@ -431,8 +431,8 @@ async def period_alerts(
 async def compose_for(services: Services, therapist: Therapist, now: datetime) -> Digest:
     """Judge every client of a therapist at ``now``, most concerning first.
 
-    Comments are decrypted after judging (which needs only whether one was left), and
-    only those the digest quotes.
+    No comment is decrypted: judging needs only whether one was left, and the triage
+    quotes none (``client_detail`` decrypts the few a detail quotes).
 
     The conversation loop is settled on the way: suggestions are made for clients who
     newly need a relationship conversation, marked shown, and closed once over
@@ -461,7 +461,8 @@ async def compose_for(services: Services, therapist: Therapist, now: datetime) -
         )
         if summary.suggested:  # a month without suggestions needs no line
             digest = replace(digest, summary=summary)
-    return await _with_quoted_comments(services, digest, now - DIGEST_PERIOD, now)
+    # The triage quotes no comment: none is decrypted for it (a detail decrypts its own).
+    return digest
 
 
 async def _with_quoted_comments(
@@ -559,7 +560,7 @@ async def client_detail(
             session,
             services.cipher,
             therapist.id or 0,
-            comments_since=now - COMMENT_WINDOW,
+            comments_since=None,
             client_ids=[client_id],
             depth=HISTORY_DEPTH,
         )
@@ -578,6 +579,8 @@ async def client_detail(
         risks=risks,
         alerted=alerted,
     )
+    # Only the comments the detail quotes are decrypted.
+    digest = await _with_quoted_comments(services, digest, start, now)
     entry = digest.entries[0]
     tz = ZoneInfo(therapist.timezone)
     locale = therapist.locale

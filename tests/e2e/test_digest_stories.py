@@ -250,7 +250,7 @@ async def test_digest_names_the_strain_suggests_a_conversation_and_reports_a_rep
     talk = lines.index("🗣 Consider a relationship conversation")
     # Suggested in last week's digest and not answered yet: still one line, now "open since".
     assert lines[talk + 1].startswith("alex · felt heard 5→2 · open since ")
-    assert [line for line in lines if line.startswith("sam — talked on")], "sam said so"
+    assert [line for line in lines if line.startswith("🌱 sam — talked on")], "sam said so"
     assert "⏳ Not started: kim" in lines
     assert OPENER_BOND not in text
 
