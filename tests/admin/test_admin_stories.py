@@ -7,7 +7,7 @@ import io
 import tarfile
 
 from checks import drain, rows, shown
-from story import answer_checkin, enrolled_client, enrolled_therapist, new_person
+from story import FAST_PACE, answer_checkin, enrolled_client, enrolled_therapist, new_person
 
 from bot.offline.testbed import Testbed
 from bot.practice import therapists
@@ -159,7 +159,7 @@ async def test_the_therapist_ends_a_client_s_participation_when_therapy_ends(
     assert ada.last_text() == shown(bed, "admin.end_not_taking_part", alias="alex")
     # Alex's answers stay in the therapist's records until retention erases them.
     await ada.command("client", "alex")
-    assert "Bond 4 · Goals 4" in " ".join(m.text or "" for m in ada.messages()[-3:])
+    assert "Felt heard 4 · What matters 4" in " ".join(m.text or "" for m in ada.messages()[-3:])
     seen = len(alex.messages())
     for _ in range(8):
         await bed.advance(days=1)
@@ -206,7 +206,9 @@ async def test_source_names_the_configured_url(database_url: str) -> None:
     from datetime import UTC, datetime
 
     url = "https://git.example.org/practice/alliance-checkin"
-    async with Testbed(database_url, start=datetime(2026, 6, 2, tzinfo=UTC), source_url=url) as bed:
+    async with Testbed(
+        database_url, start=datetime(2026, 6, 2, tzinfo=UTC), source_url=url, **FAST_PACE
+    ) as bed:
         maria = new_person(bed, "María", language="es")
         await maria.command("source")
         assert maria.last_text() == shown(bed, "admin.source", "es", url=url)
