@@ -58,12 +58,13 @@ from bot.checkins.lifecycle import on_sent, on_unreachable
 from bot.clock import SystemClock
 from bot.due_work import DispatchReport, queue_due_checkins
 from bot.sending.outbox import Outgoing, payload_context
-from bot.sending.sender import WAITING, Sender
+from bot.sending.sender import Sender
 from bot.services import Services
 from bot.settings import load_settings
 from storage.crypto import Cipher, generate_key
 from storage.db import Database
 from storage.models import OutboxMessage
+from storage.states import WAITING
 
 
 async def _waiting(db: Database) -> bool:

@@ -55,6 +55,7 @@ from bot.services import BotContext, Services
 from bot.texts import Texts, pick_locale
 from storage import repo
 from storage.models import Alert, Client, OutboxMessage, Therapist
+from storage.states import PARTICIPATING, SETTLED, ClientState
 
 log = logging.getLogger(__name__)
 
@@ -266,14 +267,14 @@ async def _deliver_now(services: Services, bot: Any, queued: QueuedAlert) -> Non
                     select(OutboxMessage).where(OutboxMessage.dedupe_key == queued.outbox_key)
                 )
             ).first()
-        if row is None or row.status in ("sent", "failed", "parked") or not sent:
+        if row is None or row.status in SETTLED or not sent:
             return
 
 
 async def _awaits_comment(services: Services, session: AsyncSession, client: Client) -> bool:
     """Whether the client's open check-in is waiting for a typed comment (same rule as
     ``bot.checkins.conversation.take_comment``), so the alert can say where the words came from."""
-    if client.status not in ("active", "paused"):
+    if client.status not in PARTICIPATING:
         return False
     for checkin in await repo.open_checkins_of(session, client.id or 0):
         answers = {a.item_id: a.value for a in await repo.answers_of(session, checkin.id or 0)}
@@ -303,7 +304,7 @@ async def queue_alert(services: Services, item: RiskMessage) -> QueuedAlert | No
     texts = services.texts
     async with services.db.session() as session:
         client = await repo.client_by_user(session, item.user_id)
-        if client is None or client.status == "declined" or client.id is None:
+        if client is None or client.status == ClientState.DECLINED or client.id is None:
             return None
         therapist = await session.get(Therapist, client.therapist_id)
         if therapist is None:

@@ -34,6 +34,14 @@ from storage.models import (
     OutboxMessage,
     TherapySession,
 )
+from storage.states import (
+    OPEN_CHECKIN,
+    PARTICIPATING,
+    CheckinState,
+    OutboxState,
+    move,
+    sources,
+)
 
 log = logging.getLogger(__name__)
 
@@ -201,11 +209,6 @@ def local_session_end(therapy_session: TherapySession | None, client: Client) ->
     return ended.astimezone(ZoneInfo(client.timezone))
 
 
-# States a check-in can still be closed from; a completed, expired or cancelled one
-# keeps its state whoever tries to close it afterwards.
-CLOSABLE = ("scheduled", *repo.OPEN_CHECKIN)
-
-
 class CheckinClosed(Exception):
     """The check-in was closed (or completed) by someone else while an answer was stored."""
 
@@ -217,7 +220,7 @@ def _in_step(checkin: CheckIn, **values: object) -> None:
 
 
 async def close_checkins(
-    session: AsyncSession, checkins: Sequence[CheckIn], status: str, now: datetime
+    session: AsyncSession, checkins: Sequence[CheckIn], status: CheckinState, now: datetime
 ) -> None:
     """Close check-ins ("expired"/"cancelled") and withdraw their messages not yet sent.
 
@@ -229,7 +232,7 @@ async def close_checkins(
     stored = {checkin.id: checkin for checkin in checkins if checkin.id is not None}
     for checkin in checkins:
         if checkin.id is None:  # not written yet: nobody else can have changed it
-            checkin.status = status
+            move(checkin, status)
             checkin.closed_at = now
     if not stored:
         return
@@ -237,7 +240,7 @@ async def close_checkins(
         await session.exec(
             update(CheckIn)
             .where(col(CheckIn.id).in_(list(stored)))
-            .where(col(CheckIn.status).in_(CLOSABLE))
+            .where(col(CheckIn.status).in_(sources(status)))
             .values(status=status, closed_at=now)
             .returning(col(CheckIn.id))
             .execution_options(synchronize_session=False)
@@ -250,8 +253,8 @@ async def close_checkins(
         await session.exec(
             update(OutboxMessage)
             .where(col(OutboxMessage.checkin_id).in_(ids))
-            .where(col(OutboxMessage.status) == "pending")
-            .values(status="cancelled", last_error="check-in closed")
+            .where(col(OutboxMessage.status) == OutboxState.PENDING)
+            .values(status=OutboxState.CANCELLED, last_error="check-in closed")
         )
 
 
@@ -304,7 +307,9 @@ async def _move_on(
         services, checkin, client.locale, answers, local_session_end(therapy_session, client)
     )
     values: dict[str, object] = (
-        {"status": "answering"} if screen is not None else {"status": "completed", "closed_at": now}
+        {"status": CheckinState.ANSWERING}
+        if screen is not None
+        else {"status": CheckinState.COMPLETED, "closed_at": now}
     )
     # Guarded: a check-in closed since it was read (the client paused, a newer session's
     # check-in replaced it) stays closed, and the answer is not stored.
@@ -315,7 +320,7 @@ async def _move_on(
     moved = await connection.execute(
         update(table)
         .where(table.c.id == checkin.id)
-        .where(table.c.status.in_(repo.OPEN_CHECKIN))
+        .where(table.c.status.in_(OPEN_CHECKIN))
         .values(**values)
     )
     if moved.rowcount != 1:
@@ -374,12 +379,12 @@ async def press_answer(
             if checkin is None:
                 return PressResult("common.button_invalid", locale=locale)
             if checkin.message_id is not None and message_id != checkin.message_id:
-                still_open = checkin.status in repo.OPEN_CHECKIN
+                still_open = checkin.status in OPEN_CHECKIN
                 notice = "checkin.moved" if still_open else "checkin.closed"
                 return PressResult(notice, locale=locale)
             answers = answer_map(await repo.answers_of(session, checkin.id or 0))
-            if checkin.status not in repo.OPEN_CHECKIN:
-                if checkin.status == "completed" and press.item_id in answers:
+            if checkin.status not in OPEN_CHECKIN:
+                if checkin.status == CheckinState.COMPLETED and press.item_id in answers:
                     # A tap on the finished check-in's own message that still shows a
                     # question (the edit after the last answer never arrived, e.g. a
                     # restart in between): show the thanks it should have shown.
@@ -451,7 +456,7 @@ async def press_back(
         checkin = await session.get(CheckIn, press.checkin_id)
         if checkin is None or checkin.client_id != client.id:
             return PressResult("common.button_invalid", locale=locale)
-        still_open = checkin.status in repo.OPEN_CHECKIN
+        still_open = checkin.status in OPEN_CHECKIN
         if checkin.message_id is not None and message_id != checkin.message_id:
             return PressResult("checkin.moved" if still_open else "checkin.closed", locale=locale)
         if not still_open:
@@ -514,7 +519,7 @@ async def _take_back(session: AsyncSession, checkin: CheckIn, taken: Answer) -> 
     still_open = await connection.execute(
         update(table)
         .where(table.c.id == checkin.id)
-        .where(table.c.status.in_(repo.OPEN_CHECKIN))
+        .where(table.c.status.in_(OPEN_CHECKIN))
         .values(status=table.c.status)
     )
     if still_open.rowcount != 1:
@@ -562,7 +567,7 @@ async def back_command(services: Services, client: Client) -> BackResult:
         shown = [
             checkin
             for checkin in await repo.open_checkins_of(session, client.id or 0)
-            if checkin.status != "queued"
+            if checkin.status != CheckinState.QUEUED
         ]
         if not shown:
             return BackResult("checkin.back_none")
@@ -607,7 +612,7 @@ async def _take_comment(services: Services, user_id: int, text: str) -> CommentR
     now = services.clock.now()
     async with services.db.session() as session:
         client = await repo.client_by_user(session, user_id)
-        if client is None or client.status not in ("active", "paused"):
+        if client is None or client.status not in PARTICIPATING:
             return None
         for checkin in reversed(await repo.open_checkins_of(session, client.id or 0)):
             answers = answer_map(await repo.answers_of(session, checkin.id or 0))
@@ -652,7 +657,7 @@ async def awaiting_buttons(services: Services, user_id: int) -> AwaitedButtons |
         if client is None:
             return None
         for checkin in await repo.open_checkins_of(session, client.id or 0):
-            if checkin.status == "queued":
+            if checkin.status == CheckinState.QUEUED:
                 continue
             answers = answer_map(await repo.answers_of(session, checkin.id or 0))
             item = services.instrument.next_item(checkin.item_ids(), answers)

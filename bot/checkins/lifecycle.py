@@ -20,13 +20,13 @@ from bot.checkins.conversation import (
 from bot.notices import tell_therapist
 from bot.sending.sender import Delivered
 from bot.services import Services
-from storage import repo
 from storage.models import (
     CheckIn,
     Client,
     OutboxMessage,
     Therapist,
 )
+from storage.states import OPEN_CHECKIN, CheckinState, sources
 
 
 async def on_sent(session: AsyncSession, delivered: Sequence[Delivered], now: datetime) -> None:
@@ -48,9 +48,9 @@ async def on_sent(session: AsyncSession, delivered: Sequence[Delivered], now: da
         await connection.execute(
             update(CheckIn)
             .where(col(CheckIn.id) == bindparam("b_id"))
-            .where(col(CheckIn.status) == "queued")
+            .where(col(CheckIn.status).in_(sources(CheckinState.SENT)))
             .values(
-                status="sent",
+                status=CheckinState.SENT,
                 message_id=bindparam("b_message"),
                 chat_id=bindparam("b_chat"),
                 sent_at=now,
@@ -75,7 +75,7 @@ async def on_sent(session: AsyncSession, delivered: Sequence[Delivered], now: da
         await connection.execute(
             update(CheckIn)
             .where(col(CheckIn.id) == bindparam("b_id"))
-            .where(col(CheckIn.status).in_(repo.OPEN_CHECKIN))
+            .where(col(CheckIn.status).in_(OPEN_CHECKIN))
             .values(message_id=bindparam("b_message"), chat_id=bindparam("b_chat")),
             again,
         )
@@ -97,5 +97,5 @@ async def on_unreachable(
             therapist.unreachable_at = now
     if row.checkin_id is not None:
         checkin = await session.get(CheckIn, row.checkin_id)
-        if checkin is not None and checkin.status in repo.OPEN_CHECKIN:
-            await close_checkins(session, [checkin], "cancelled", now)
+        if checkin is not None and checkin.status in OPEN_CHECKIN:
+            await close_checkins(session, [checkin], CheckinState.CANCELLED, now)

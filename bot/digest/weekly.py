@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, assert_never
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, func, or_
@@ -41,6 +41,7 @@ from bot.services import Services
 from storage import repo
 from storage.crypto import Cipher, DecryptionError
 from storage.models import Answer, CheckIn, Client, SessionRating, Therapist, TherapySession
+from storage.states import PARTICIPATING, CheckinState, ClientState
 
 log = logging.getLogger(__name__)
 
@@ -61,40 +62,50 @@ MAX_CHARTS = 5
 
 # Bound parameters per statement stay well below SQLite's and asyncpg's limits (~32,000).
 _ID_LIST_LIMIT = 5000
-_OPEN = ("scheduled", "queued", "sent", "answering")
-_STATUSES: dict[str, ClientStatus] = {
-    "active": "active",
-    "paused": "paused",
-    "stopped": "stopped",
-    "invited": "invited",
+# How the strain rules read a client's stored state (a declined invitation reads as stopped).
+CLIENT_STATUS: Mapping[ClientState, ClientStatus] = {
+    ClientState.ACTIVE: "active",
+    ClientState.PAUSED: "paused",
+    ClientState.STOPPED: "stopped",
+    ClientState.INVITED: "invited",
+    ClientState.DECLINED: "stopped",
 }
 
 
-def record_status(status: str, sent: bool, answered: bool) -> CheckinStatus:
+def record_status(status: CheckinState, sent: bool, answered: bool) -> CheckinStatus:
     """A stored check-in's state as the strain rules read it.
 
     Only a check-in that reached the client and closed without any answer counts
     as unanswered (the withdrawal rule); one closed before it was ever sent
     (cancelled, or superseded in the queue) says nothing about the client.
     """
-    if status in _OPEN:
-        return "pending"
-    if status == "completed":
-        return "completed"
-    if answered:
-        return "partial"
-    if status == "expired" and sent:
-        return "unanswered"
-    return "expired"
+    match status:
+        case (
+            CheckinState.SCHEDULED
+            | CheckinState.QUEUED
+            | CheckinState.SENT
+            | CheckinState.ANSWERING
+        ):
+            return "pending"
+        case CheckinState.COMPLETED:
+            return "completed"
+        case CheckinState.EXPIRED | CheckinState.CANCELLED:
+            if answered:
+                return "partial"
+            if status == CheckinState.EXPIRED and sent:
+                return "unanswered"
+            return "expired"
+        case _:
+            assert_never(status)
 
 
 def _client_status(
-    status: str, unreachable_at: datetime | None, changed_at: datetime | None
+    status: ClientState, unreachable_at: datetime | None, changed_at: datetime | None
 ) -> tuple[ClientStatus, datetime | None]:
     """The client's state for the rules, and since when (a blocked bot shows as unreachable)."""
-    if unreachable_at is not None and status in ("active", "paused"):
+    if unreachable_at is not None and status in PARTICIPATING:
         return "unreachable", unreachable_at
-    return _STATUSES.get(status, "stopped"), changed_at
+    return CLIENT_STATUS[status], changed_at
 
 
 async def _rows(session: AsyncSession, statement: Executable) -> Iterable[Any]:
@@ -120,7 +131,7 @@ class _Row:
     checkin_id: int
     client_id: int
     sequence: int
-    status: str
+    status: CheckinState
     due_at: datetime
     sent: bool
     instrument_id: str
@@ -230,7 +241,7 @@ async def load_histories(
     """
     which: list[ColumnElement[bool]] = [
         col(Client.therapist_id) == therapist_id,
-        col(Client.status) != "declined",
+        col(Client.status) != ClientState.DECLINED,
     ]
     if client_ids is not None:
         which.append(col(Client.id).in_(list(client_ids)))
@@ -257,7 +268,7 @@ async def load_histories(
     mine = (
         select(Client.id)
         .where(Client.therapist_id == therapist_id)
-        .where(Client.status != "declined")
+        .where(Client.status != ClientState.DECLINED)
     )
     if client_ids is not None:
         mine = mine.where(col(Client.id).in_(list(client_ids)))

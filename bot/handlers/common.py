@@ -17,6 +17,7 @@ from bot.services import BotContext, Services
 from bot.texts import pick_locale
 from storage import repo
 from storage.models import Client, Therapist
+from storage.states import ClientState
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ async def identify(services: Services, update: Update) -> Person:
         client = None if therapist else await repo.client_by_user(session, user.id)
     if therapist is not None:
         return Person(therapist, None, therapist.locale)
-    if client is not None and client.status not in ("declined",):
+    if client is not None and client.status not in (ClientState.DECLINED,):
         return Person(None, client, client.locale)
     return Person(None, None, fallback)
 

@@ -18,6 +18,7 @@ from bot.practice.tokens import deep_link
 from bot.privacy import rights
 from bot.services import BotContext
 from storage.models import Client
+from storage.states import ClientState
 
 
 def _markup(rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:
@@ -152,8 +153,8 @@ async def record_session(update: Update, context: BotContext) -> None:
             due=result.due_at.astimezone(tz),
             # A backdated session's check-in is already due: it goes out now, not "at 14:50".
             due_now=result.due_at <= context.services.clock.now(),
-            invited=result.client is not None and result.client.status == "invited",
-            paused=result.client is not None and result.client.status == "paused",
+            invited=result.client is not None and result.client.status == ClientState.INVITED,
+            paused=result.client is not None and result.client.status == ClientState.PAUSED,
         )
         if result.client is not None and result.client.id is not None:
             await reports.offer_rating(update, context, person.therapist.id or 0, result.client.id)
@@ -343,7 +344,7 @@ async def pause(update: Update, context: BotContext) -> None:
     client = await _participant_or_refuse(update, context)
     if client is None:
         return
-    status = await practice.set_client_status(context.services, client.id or 0, "paused")
+    status = await practice.set_client_status(context.services, client.id or 0, ClientState.PAUSED)
     await reply(update, context, client.locale, f"client.pause_{status}")
 
 
@@ -352,7 +353,7 @@ async def resume(update: Update, context: BotContext) -> None:
     client = await _participant_or_refuse(update, context)
     if client is None:
         return
-    status = await practice.set_client_status(context.services, client.id or 0, "active")
+    status = await practice.set_client_status(context.services, client.id or 0, ClientState.ACTIVE)
     await reply(update, context, client.locale, f"client.resume_{status}")
 
 

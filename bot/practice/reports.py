@@ -30,6 +30,7 @@ from bot.services import Services
 from bot.texts import Texts
 from storage import audit, repo
 from storage.models import Therapist
+from storage.states import ClientState
 
 # As many check-ins as the trend chart draws; older ones are in /export.
 HISTORY_CHECKINS = 12
@@ -161,7 +162,7 @@ async def client_view(
     """One of the therapist's clients by alias, or None when they have no such client."""
     async with services.db.session() as session:
         client = await repo.client_by_alias(session, therapist.id or 0, alias)
-        if client is None or client.status == "declined" or client.id is None:
+        if client is None or client.status == ClientState.DECLINED or client.id is None:
             return None
         histories = await load_histories(
             session,

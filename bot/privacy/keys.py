@@ -27,12 +27,12 @@ from sqlmodel import col, select
 
 from bot.checkins.conversation import comment_context
 from bot.sending.outbox import payload_context
-from bot.sending.sender import IN_HAND
 from bot.settings import ConfigError, Settings
 from storage import audit
 from storage.crypto import Cipher, DecryptionError, KeyConfigError
 from storage.db import Database
 from storage.models import Answer, CheckIn, OutboxMessage
+from storage.states import IN_HAND
 
 DEFAULT_BATCH = 500
 

@@ -34,6 +34,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from storage.crypto import Cipher, context_for
 from storage.models import OutboxMessage
+from storage.states import OutboxState
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ def _row(cipher: Cipher, queued: Queued, now: datetime) -> dict[str, Any]:
         "checkin_id": queued.checkin_id,
         "client_id": queued.client_id,
         "therapist_id": queued.therapist_id,
-        "status": "pending",
+        "status": OutboxState.PENDING,
         "attempts": 0,
         "not_before": queued.not_before or now,
         "created_at": now,
