@@ -20,6 +20,7 @@ from telegram.ext import (
 )
 
 from bot import metrics, safety
+from bot.checkins.lifecycle import new_sender
 from bot.due_work import run_due_work
 from bot.handlers import admin, buttons, common, menus, myanswers, people, reports, rights
 from bot.sending import flood
@@ -84,6 +85,8 @@ def build_application(
         builder = builder.updater(None)
     application: AppType = builder.build()
     application.bot_data["services"] = services
+    # The process's one outbox sender, reached through the services (bot.checkins.lifecycle).
+    new_sender(services, application.bot)
     add_handlers(application)
     if start_dispatcher and application.job_queue is not None:
         application.job_queue.run_repeating(

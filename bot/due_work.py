@@ -11,7 +11,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,14 +29,13 @@ from bot.checkins.conversation import (
     question_screen,
     session_near,
 )
-from bot.checkins.lifecycle import on_sent, on_unreachable
+from bot.checkins.lifecycle import sender_of
 from bot.core.scheduling import latest_digest_slot, next_send_time, next_weekly_end
 from bot.digest import alerts
 from bot.digest.weekly import weekly_digest
 from bot.practice import ratings, therapists
 from bot.privacy import consent, retention
 from bot.sending import outbox
-from bot.sending.sender import deliver_due
 from bot.services import Services
 from bot.settings import parse_hhmm
 from storage import repo
@@ -514,9 +512,7 @@ async def run_due_work(services: Services, bot: Any) -> DispatchReport:
     await alerts.sweep_stalled(services, now)
     await queue_weekly_digests(services, now, report)
     await retention.housekeeping(services, now)
-    report.sent = await deliver_due(
-        services, bot, on_sent=on_sent, on_unreachable=partial(on_unreachable, services=services)
-    )
+    _claimed, report.sent = await sender_of(services, bot).deliver(100)
     if report.sent or report.queued or report.expired:
         log.info(
             "dispatch: queued=%d reminders=%d expired=%d digests=%d sent=%d",

@@ -34,7 +34,6 @@ import asyncio
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import partial
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -45,12 +44,11 @@ from telegram import Message, Update, User
 from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import JobQueue
 
-from bot.checkins.lifecycle import on_sent, on_unreachable
+from bot.checkins.lifecycle import sender_of
 from bot.core.client_text import shown_text
 from bot.core.crisis import country_of_timezone, for_country, load_crisis_resources
 from bot.core.risk import RiskAssessment, assess_risk, default_lexicon
 from bot.sending import outbox
-from bot.sending.sender import Sender
 from bot.services import BotContext, Services
 from bot.texts import Texts, pick_locale
 from storage import repo
@@ -247,18 +245,13 @@ async def retry_alert(context: BotContext) -> None:
 async def _deliver_now(services: Services, bot: Any, queued: QueuedAlert) -> None:
     """Send the alert (and the client's note) now rather than at the sender's next claim.
 
-    Only this alert's rows are claimed, through the outbox's own sender, so leases, pacing
+    Only this alert's rows are claimed, through the process's one sender, so leases, pacing
     and outcomes work as for any other row. Alerts go ahead of the therapist's other
     waiting messages (bot.sending.outbox), so the first round sends it unless an earlier alert to
     the same therapist is still going out; a few rounds cover that. Anything left goes
     with the sender's next claim (within a second).
     """
-    sender = Sender(
-        services,
-        bot,
-        on_sent=on_sent,
-        on_unreachable=partial(on_unreachable, services=services),
-    )
+    sender = sender_of(services, bot)
     for _ in range(DELIVERY_ROUNDS):
         _claimed, sent = await sender.deliver(keys=queued.outbox_keys)
         async with services.db.session() as session:

@@ -76,7 +76,8 @@ CHECKIN_MOVES: Mapping[CheckinState, frozenset[CheckinState]] = {
 
 _K = ClientState
 CLIENT_MOVES: Mapping[ClientState, frozenset[ClientState]] = {
-    _K.INVITED: frozenset({_K.ACTIVE, _K.DECLINED, _K.STOPPED}),
+    # Invited again: a new link replaces the old one (bot.practice.enrolment).
+    _K.INVITED: frozenset({_K.INVITED, _K.ACTIVE, _K.DECLINED, _K.STOPPED}),
     _K.ACTIVE: frozenset({_K.PAUSED, _K.STOPPED}),
     _K.PAUSED: frozenset({_K.ACTIVE, _K.STOPPED}),
     # A former client invited again (by the same therapist) gets a fresh invitation.

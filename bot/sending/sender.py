@@ -1,7 +1,9 @@
 """The outbox's sender: claims due rows, sends them within the flood limits, records the outcome.
 
-One ``Sender`` per process runs continuously; ``deliver_due`` runs a single round (the
-periodic pass and tests). Delivery is at least once: see bot.sending.outbox.
+One ``Sender`` per process, built at wiring time (bot.app) and reached through the
+services: it runs continuously (``run``) in the service, and ``deliver`` runs a single
+round for the periodic pass and the crisis alert. Delivery is at least once: see
+bot.sending.outbox.
 """
 
 from __future__ import annotations
@@ -327,8 +329,9 @@ _RUNNING: dict[str, Presence] = {}
 class Sender:
     """Claims due outbox rows, sends them within the flood limits, and records the outcome.
 
-    One per process runs continuously (``run``); ``deliver_due`` runs a single round for the
-    dispatcher and for tests. Rows are sent concurrently, each chat in order.
+    One per process (``services.sender``): ``run`` delivers continuously, ``deliver`` one
+    round (the periodic pass, the crisis alert, tests). Rows are sent concurrently, each
+    chat in order.
     """
 
     def __init__(
@@ -940,18 +943,4 @@ async def _send(bot: Any, message: Outgoing, paced: bool, paid: bool) -> Message
         # makes, without building and serialising an object per button for every message.
         extra["api_kwargs"] = {"reply_markup": keyboard_json(message.buttons)}
     sent = await bot.send_message(message.chat_id, message.text, parse_mode=ParseMode.HTML, **extra)
-    return sent
-
-
-async def deliver_due(
-    services: Services,
-    bot: Any,
-    *,
-    on_sent: SentHook,
-    on_unreachable: FailHook,
-    limit: int = 100,
-) -> int:
-    """Send what is due now (one claim); returns how many messages went out."""
-    sender = Sender(services, bot, on_sent=on_sent, on_unreachable=on_unreachable)
-    _claimed, sent = await sender.deliver(limit)
     return sent
