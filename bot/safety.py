@@ -2,7 +2,7 @@
 
 Every free text a person sends in a private chat — a check-in comment, a stray
 message, an edited message, a caption — is checked with :func:`bot.core.risk.assess_risk`
-by a handler that runs before every other one (group -3 in ``bot.app``). On a hit:
+by a handler that runs before every other one (group -4 in ``bot.app``). On a hit:
 
 1. **The crisis reply goes out at once**, straight from the handler, before any
    database work: crisis resources for the person's language (``prompts/<locale>/crisis.toml``)

@@ -19,6 +19,7 @@ from bot.strain_policy import practice_strain_settings
 from bot.texts import Texts, default_texts
 from storage.crypto import Cipher
 from storage.db import Database
+from storage.models import Client, Therapist
 
 
 class Delivery(Protocol):
@@ -69,8 +70,29 @@ class Services:
         return parse_hhmm(self.settings.quiet_hours_end)
 
 
+@dataclass
+class Person:
+    """Who sent an update: a therapist, a client, or nobody we know."""
+
+    therapist: Therapist | None
+    client: Client | None
+    locale: str
+
+    @property
+    def known(self) -> bool:
+        """Whether the sender is enrolled in any role."""
+        return self.therapist is not None or self.client is not None
+
+
 class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[Any, Any]]):
-    """Handler context with typed access to the services."""
+    """Handler context with typed access to the services.
+
+    python-telegram-bot builds one context per update and hands it to every handler group
+    in turn, so what an early group learns stays for the later ones: ``person`` is the
+    sender, resolved once (bot.handlers.common.resolve_person, group -1 in bot.app).
+    """
+
+    person: Person | None = None
 
     @property
     def services(self) -> Services:

@@ -80,9 +80,10 @@ CLIENT_MOVES: Mapping[ClientState, frozenset[ClientState]] = {
     _K.INVITED: frozenset({_K.INVITED, _K.ACTIVE, _K.DECLINED, _K.STOPPED}),
     _K.ACTIVE: frozenset({_K.PAUSED, _K.STOPPED}),
     _K.PAUSED: frozenset({_K.ACTIVE, _K.STOPPED}),
-    # A former client invited again (by the same therapist) gets a fresh invitation.
-    _K.STOPPED: frozenset({_K.INVITED}),
-    _K.DECLINED: frozenset({_K.INVITED}),
+    # A former client is invited again, or answers a link to their own record (joining
+    # again, or turning it down) (bot.practice.enrolment).
+    _K.STOPPED: frozenset({_K.INVITED, _K.ACTIVE, _K.DECLINED}),
+    _K.DECLINED: frozenset({_K.INVITED, _K.ACTIVE, _K.DECLINED}),
 }
 
 _O = OutboxState

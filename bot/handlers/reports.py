@@ -9,8 +9,7 @@ from telegram.error import BadRequest
 
 from bot import callbacks
 from bot.digest.weekly import weekly_digest
-from bot.handlers.admin import refused_while_inactive
-from bot.handlers.common import acknowledge, identify, reply
+from bot.handlers.common import acknowledge, reply, require
 from bot.practice import ratings, reports
 from bot.sending.outbox import keyboard
 from bot.services import BotContext
@@ -26,14 +25,8 @@ _ALIAS_ECHO_LIMIT = 48
 
 async def _therapist(update: Update, context: BotContext) -> Therapist | None:
     """The therapist sending this command, or a short refusal for anyone else."""
-    person = await identify(context.services, update)
-    if person.therapist is None:
-        key = "client.not_for_clients" if person.client else "common.unknown"
-        await reply(update, context, person.locale, key)
-        return None
-    if await refused_while_inactive(update, context, person.therapist):
-        return None
-    return person.therapist
+    person = await require(update, context, "therapist")
+    return None if person is None else person.therapist
 
 
 async def digest(update: Update, context: BotContext) -> None:
