@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
+from telegram import InputFile, Update
 
 from bot import callbacks
 from bot.handlers.common import acknowledge, person_of, reply, require, shows_button
 from bot.practice import therapy_end
+from bot.sending.outbox import keyboard
 from bot.services import BotContext
 from bot.source import source_archive
 from bot.texts import Texts
@@ -69,16 +70,16 @@ async def end(update: Update, context: BotContext) -> None:
             alias=client.alias,
             months=context.services.settings.retention_months,
         ),
-        reply_markup=InlineKeyboardMarkup(
+        reply_markup=keyboard(
             [
                 [
-                    InlineKeyboardButton(
+                    (
                         texts.plain(therapist.locale, "admin.end_yes"),
-                        callback_data=callbacks.end(True, client.id or 0),
+                        callbacks.end(True, client.id or 0),
                     ),
-                    InlineKeyboardButton(
+                    (
                         texts.plain(therapist.locale, "admin.end_no"),
-                        callback_data=callbacks.end(False, client.id or 0),
+                        callbacks.end(False, client.id or 0),
                     ),
                 ]
             ]

@@ -11,8 +11,6 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from telegram import (
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     Update,
 )
 from telegram.error import BadRequest
@@ -33,17 +31,10 @@ from bot.handlers.common import acknowledge, identify, person_of, reply, require
 from bot.practice import enrolment
 from bot.practice import sessions as practice
 from bot.privacy import rights
+from bot.sending.outbox import keyboard
 from bot.services import BotContext
 
 log = logging.getLogger(__name__)
-
-
-def _markup(screen: Screen) -> InlineKeyboardMarkup | None:
-    if not screen.buttons:
-        return None
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(t, callback_data=d) for t, d in row] for row in screen.buttons]
-    )
 
 
 async def _show(update: Update, screen: Screen) -> None:
@@ -51,7 +42,7 @@ async def _show(update: Update, screen: Screen) -> None:
     query = update.callback_query
     assert query is not None
     try:
-        await query.edit_message_text(screen.text, reply_markup=_markup(screen))
+        await query.edit_message_text(screen.text, reply_markup=keyboard(screen.buttons))
     except BadRequest as exc:
         # "message is not modified" after a double tap is harmless; anything else is logged.
         if "not modified" not in str(exc):
@@ -62,7 +53,10 @@ async def _edit_checkin(context: BotContext, chat_id: int, message_id: int, scre
     """Bring the check-in message (not the one just received) to this screen."""
     try:
         await context.bot.edit_message_text(
-            screen.text, chat_id=chat_id, message_id=message_id, reply_markup=_markup(screen)
+            screen.text,
+            chat_id=chat_id,
+            message_id=message_id,
+            reply_markup=keyboard(screen.buttons),
         )
     except BadRequest as exc:
         log.warning("could not edit the check-in message: %s", type(exc).__name__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Update
 
 from bot import callbacks
 from bot.core.digest import split_html_messages
@@ -16,15 +16,10 @@ from bot.practice import enrolment
 from bot.practice import sessions as practice
 from bot.practice.tokens import deep_link
 from bot.privacy import rights
+from bot.sending.outbox import keyboard
 from bot.services import BotContext
 from storage.models import Client
 from storage.states import ClientState
-
-
-def _markup(rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(text, callback_data=data) for text, data in row] for row in rows]
-    )
 
 
 async def start(update: Update, context: BotContext) -> None:
@@ -61,7 +56,7 @@ async def start(update: Update, context: BotContext) -> None:
         assert message is not None
         await message.reply_text(
             texts.render(result.locale, "client.welcome", therapist=result.therapist_name),
-            reply_markup=_markup(
+            reply_markup=keyboard(
                 [
                     [
                         (
@@ -340,7 +335,7 @@ async def stop(update: Update, context: BotContext) -> None:
     assert message is not None
     await message.reply_text(
         texts.render(client.locale, "client.stop_confirm"),
-        reply_markup=_markup(
+        reply_markup=keyboard(
             [
                 [
                     (
@@ -368,7 +363,7 @@ async def language(update: Update, context: BotContext) -> None:
     assert message is not None
     rows = [[(texts.plain(loc, "language.name"), callbacks.language(loc))] for loc in texts.locales]
     await message.reply_text(
-        texts.render(person.locale, "language.choose"), reply_markup=_markup(rows)
+        texts.render(person.locale, "language.choose"), reply_markup=keyboard(rows)
     )
 
 

@@ -9,7 +9,7 @@ import json
 from datetime import timedelta
 from typing import Any, Final
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
+from telegram import InputFile, Update
 
 from bot import callbacks
 from bot.handlers.common import (
@@ -27,6 +27,7 @@ from bot.privacy.rights import (
     minute_of,
     other_records,
 )
+from bot.sending.outbox import keyboard
 from bot.services import BotContext, Services
 from storage import audit
 from storage.models import (
@@ -35,12 +36,6 @@ from storage.models import (
 
 # The /delete confirmation is meant to be pressed now, not found weeks later.
 ERASE_CONFIRM_WINDOW: Final = timedelta(minutes=30)
-
-
-def _markup(rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(text, callback_data=data) for text, data in row] for row in rows]
-    )
 
 
 async def mydata(update: Update, context: BotContext) -> None:
@@ -115,7 +110,7 @@ async def delete_command(update: Update, context: BotContext) -> None:
     assert message is not None
     await message.reply_text(
         texts.render(client.locale, "rights.delete_confirm"),
-        reply_markup=_markup(
+        reply_markup=keyboard(
             [
                 [
                     (
