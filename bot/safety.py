@@ -48,6 +48,7 @@ from bot.checkins.lifecycle import sender_of
 from bot.core.client_text import shown_text
 from bot.core.crisis import country_of_timezone, for_country, load_crisis_resources
 from bot.core.risk import RiskAssessment, assess_risk, default_lexicon
+from bot.notices import queue_for_therapist
 from bot.sending import outbox
 from bot.services import BotContext, Services
 from bot.texts import Texts, pick_locale
@@ -337,16 +338,10 @@ async def queue_alert(services: Services, item: RiskMessage) -> QueuedAlert | No
             clipped=len(words) > QUOTE_LIMIT,
         )
         outbox_key = f"alert:{client.id}:{item.alert_key}"
-        await outbox.enqueue(
-            session,
-            services.cipher,
-            kind="alert",
-            dedupe_key=outbox_key,
-            message=outbox.Outgoing(therapist.chat_id, alert),
-            now=now,
-            # No client_id: a 403 on this row means the *therapist* blocked the bot, and
-            # the outbox marks every person named on a failed row as unreachable.
-            therapist_id=therapist.id,
+        # No client_id: a 403 on this row means the *therapist* blocked the bot, and
+        # the outbox marks every person named on a failed row as unreachable.
+        await queue_for_therapist(
+            session, services, therapist, alert, kind="alert", dedupe_key=outbox_key, now=now
         )
         told_key = f"risk-told:{client.id}:{item.alert_key}"
         if client.chat_id is not None:

@@ -33,7 +33,7 @@ from bot.core.strain import (
     could_be_severe,
 )
 from bot.digest.weekly import load_histories
-from bot.sending import outbox
+from bot.notices import queue_for_therapist
 from bot.services import Services
 from storage import repo
 from storage.models import Alert, Answer, CheckIn, Client, Therapist, TherapySession
@@ -145,15 +145,15 @@ async def after_answer(
                 ZoneInfo(therapist.timezone),
                 comment=comment,
             )
-            return await outbox.enqueue(
+            return await queue_for_therapist(
                 session,
-                services.cipher,
+                services,
+                therapist,
+                text,
                 kind="alert",
                 dedupe_key=f"alert:{client.id}:{key}",
-                message=outbox.Outgoing(therapist.chat_id, text),
                 now=now,
                 client_id=client.id,
-                therapist_id=therapist.id,
             )
     except IntegrityError:
         return False  # another worker queued this alert a moment ago

@@ -21,6 +21,7 @@ from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import SystemClock
+from bot.notices import queue_for_therapist
 from bot.sending import outbox
 from bot.services import Services
 from bot.settings import Settings
@@ -342,17 +343,14 @@ async def erase_client(
             detail=audit.counts(rows=sum(counts.values()), tables=len(counts)),
         )
         if note is not None and therapist is not None and therapist.unreachable_at is None:
-            await outbox.enqueue(
+            await queue_for_therapist(
                 session,
-                services.cipher,
+                services,
+                therapist,
+                services.texts.render(therapist.locale, note, alias=alias),
                 kind="notice",
                 dedupe_key=f"erased:{client_id}:{now.isoformat()}",
-                message=outbox.Outgoing(
-                    therapist.chat_id,
-                    services.texts.render(therapist.locale, note, alias=alias),
-                ),
                 now=now,
-                therapist_id=therapist.id,
             )
     return counts
 
