@@ -25,7 +25,7 @@ from bot.callbacks import back as back_data
 from bot.core.instrument import Instrument, Item
 from bot.services import Services
 from storage import repo
-from storage.crypto import context_for
+from storage.crypto import answer_text_context
 from storage.models import (
     Answer,
     AnswerChange,
@@ -84,11 +84,6 @@ class PressResult:
 def answer_map(answers: Sequence[Answer]) -> dict[str, int | None]:
     """item id → value (None for a skipped item or a text answer)."""
     return {a.item_id: a.value for a in answers}
-
-
-def comment_context(checkin_id: int, client_id: int, item_id: str) -> str:
-    """Encryption context binding a comment to its check-in, item and client."""
-    return context_for("answer", checkin=checkin_id, client=client_id, item=item_id)
 
 
 def _scale_buttons(services: Services, checkin: CheckIn, item: Item, locale: str) -> Buttons:
@@ -626,7 +621,8 @@ async def _take_comment(services: Services, user_id: int, text: str) -> CommentR
                     item_id=item.id,
                     value=None,
                     text_ciphertext=services.cipher.encrypt(
-                        clipped, context=comment_context(checkin.id or 0, client.id or 0, item.id)
+                        clipped,
+                        context=answer_text_context(checkin.id or 0, client.id or 0, item.id),
                     ),
                     answered_at=now,
                 )

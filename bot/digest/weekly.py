@@ -23,7 +23,6 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
-from bot.checkins.conversation import comment_context
 from bot.core.chart import render_trend_chart
 from bot.core.digest import (
     COMMENTS_PER_CLIENT,
@@ -39,7 +38,7 @@ from bot.core.scoring import CheckinRecord, CheckinStatus
 from bot.core.strain import DEFAULT_SETTINGS, ClientHistory, ClientStatus
 from bot.services import Services
 from storage import repo
-from storage.crypto import Cipher, DecryptionError
+from storage.crypto import Cipher, DecryptionError, answer_text_context
 from storage.models import Answer, CheckIn, Client, SessionRating, Therapist, TherapySession
 from storage.states import PARTICIPATING, CheckinState, ClientState
 
@@ -308,7 +307,7 @@ async def load_histories(
                 continue
             try:
                 row.comment = cipher.decrypt(
-                    token, context=comment_context(checkin_id, row.client_id, item_id)
+                    token, context=answer_text_context(checkin_id, row.client_id, item_id)
                 )
             except DecryptionError:
                 # Shown as "a comment was left" rather than failing the whole digest.
@@ -434,7 +433,7 @@ async def _with_quoted_comments(
             if sum(1 for text in texts.values() if text) >= COMMENTS_PER_CLIENT:
                 break
             for item_id, token in tokens.get(record.checkin_id, ()):
-                context = comment_context(record.checkin_id, history.client_id, item_id)
+                context = answer_text_context(record.checkin_id, history.client_id, item_id)
                 try:
                     texts[record.checkin_id] = services.cipher.decrypt(token, context=context)
                 except DecryptionError:

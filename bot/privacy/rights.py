@@ -26,7 +26,7 @@ from bot.sending import outbox
 from bot.services import Services
 from bot.settings import Settings
 from storage import audit, repo
-from storage.crypto import DecryptionError, context_for
+from storage.crypto import DecryptionError, answer_text_context, outbox_payload_context
 from storage.models import (
     Alert,
     Answer,
@@ -65,17 +65,12 @@ def minute_of(moment: datetime) -> int:
 # --------------------------------------------------------------------------- /mydata
 
 
-def _comment_context(checkin: CheckIn, item_id: str) -> str:
-    # Same binding as bot.checkins.conversation.comment_context (kept in step by the rotation test).
-    return context_for("answer", checkin=checkin.id, client=checkin.client_id, item=item_id)
-
-
 def _outbox_text(services: Services, row: OutboxMessage) -> str | None:
     """The text of a queued message, or None once it has been wiped after delivery."""
     if not row.payload_ciphertext:
         return None
     payload = services.cipher.decrypt(
-        row.payload_ciphertext, context=outbox.payload_context(row.dedupe_key)
+        row.payload_ciphertext, context=outbox_payload_context(row.dedupe_key)
     )
     return outbox.Outgoing.from_json(payload).text
 
@@ -170,7 +165,8 @@ async def export_client(services: Services, client_id: int) -> dict[str, Any] | 
         if answer.text_ciphertext is not None:
             try:
                 entry["text"] = services.cipher.decrypt(
-                    answer.text_ciphertext, context=_comment_context(checkin, answer.item_id)
+                    answer.text_ciphertext,
+                    context=answer_text_context(checkin.id, checkin.client_id, answer.item_id),
                 )
             except DecryptionError:
                 entry["text"] = None

@@ -30,9 +30,9 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot import metrics
 from bot.sending.flood import FloodControl, Gate, RequestOptions, retry_after_seconds
-from bot.sending.outbox import Outgoing, keyboard, keyboard_json, payload_context
+from bot.sending.outbox import Outgoing, keyboard, keyboard_json
 from bot.services import Services
-from storage.crypto import Cipher, DecryptionError
+from storage.crypto import Cipher, DecryptionError, outbox_payload_context
 from storage.db import Database
 from storage.models import OutboxMessage
 from storage.states import IN_HAND, WAITING, OutboxState
@@ -527,7 +527,7 @@ class Sender:
                     continue
                 try:
                     Outgoing.from_json(
-                        cipher.decrypt(bytes(token), context=payload_context(dedupe_key))
+                        cipher.decrypt(bytes(token), context=outbox_payload_context(dedupe_key))
                     )
                 except (DecryptionError, ValueError, KeyError, TypeError):
                     spoiled.append(row_id)
@@ -596,7 +596,7 @@ class Sender:
             metrics.POSSIBLE_DUPLICATES.inc()
         try:
             payload = self.services.cipher.decrypt(
-                row.payload_ciphertext, context=payload_context(row.dedupe_key)
+                row.payload_ciphertext, context=outbox_payload_context(row.dedupe_key)
             )
             message = Outgoing.from_json(payload)
         except DecryptionError as exc:
