@@ -10,13 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from bot.checkins.conversation import comment_context
 from bot.clock import SystemClock
 from bot.digest.weekly import weekly_digest
 from bot.practice.enrolment import PRIVACY_NOTICE_VERSION
 from bot.services import Services
 from bot.settings import load_settings
-from storage.crypto import Cipher, generate_key
+from storage.crypto import Cipher, answer_text_context, generate_key
 from storage.db import Database
 from storage.models import Answer, CheckIn, Client, Therapist, TherapySession
 
@@ -103,7 +102,7 @@ async def seed(db: Database, cipher: Cipher) -> tuple[Therapist, int, list[int]]
                     item_id="comment",
                     text_ciphertext=cipher.encrypt(
                         f"comment number {day + 1}",
-                        context=comment_context(sealed_for, client.id or 0, "comment"),
+                        context=answer_text_context(sealed_for, client.id or 0, "comment"),
                     ),
                     answered_at=ended,
                 )
@@ -134,5 +133,5 @@ async def test_only_the_quoted_comments_are_decrypted(database_url: str) -> None
         assert unquoted not in text
     # The unreadable one was tried, then the three quoted; the two oldest never opened.
     assert cipher.opened == [
-        comment_context(checkin_id, client_id, "comment") for checkin_id in checkin_ids[:1:-1]
+        answer_text_context(checkin_id, client_id, "comment") for checkin_id in checkin_ids[:1:-1]
     ]
