@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import InputFile, Update
 
 from bot import callbacks
-from bot.handlers.common import acknowledge, person_of, reply, require, shows_button
+from bot.handlers.common import acknowledge, person_of, refuse_press, reply, require, shows_button
 from bot.practice import therapy_end
 from bot.sending.outbox import keyboard
 from bot.services import BotContext
@@ -102,7 +102,7 @@ async def end_pressed(update: Update, context: BotContext, press: callbacks.EndP
         or client.therapist_id != therapist.id
         or not shows_button(query.message, query.data)
     ):
-        await acknowledge(query, services.texts.plain(person.locale, "common.button_invalid"))
+        await refuse_press(query, context, person.locale)
         return
     locale = therapist.locale
     if therapist.deactivated_at is not None:

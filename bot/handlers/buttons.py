@@ -27,7 +27,15 @@ from bot.checkins.conversation import (
 from bot.core.crisis import country_of_timezone
 from bot.digest import alerts
 from bot.handlers import menus
-from bot.handlers.common import acknowledge, identify, person_of, reply, require, shows_button
+from bot.handlers.common import (
+    acknowledge,
+    identify,
+    person_of,
+    refuse_press,
+    reply,
+    require,
+    shows_button,
+)
 from bot.practice import enrolment
 from bot.practice import sessions as practice
 from bot.privacy import rights
@@ -88,7 +96,7 @@ async def invalid_press(update: Update, context: BotContext) -> None:
     if query is None:
         return
     person = await person_of(update, context)
-    await acknowledge(query, context.services.texts.plain(person.locale, "common.button_invalid"))
+    await refuse_press(query, context, person.locale)
 
 
 async def full_notice_pressed(
@@ -123,7 +131,7 @@ async def consent_pressed(
             await acknowledge(query)
             await _show(update, Screen(texts.render(person.locale, "common.unknown")))
         else:
-            await acknowledge(query, texts.plain(person.locale, "common.button_invalid"))
+            await refuse_press(query, context, person.locale)
         return
     await acknowledge(query)
     # Who the sender is changed with their answer (they joined, or declined): ask again.
@@ -147,7 +155,7 @@ async def stop_pressed(update: Update, context: BotContext, press: callbacks.Sto
         or not shows_button(query.message, query.data)
         or press.issued_minute < rights.minute_of(stopping.consent_at or stopping.created_at)
     ):
-        await acknowledge(query, texts.plain(person.locale, "common.button_invalid"))
+        await refuse_press(query, context, person.locale)
         return
     if not press.confirm:
         await acknowledge(query)
@@ -172,12 +180,12 @@ async def language_pressed(
     person = await person_of(update, context)
     target = person.therapist or person.client
     if target is None:
-        await acknowledge(query, texts.plain(person.locale, "common.button_invalid"))
+        await refuse_press(query, context, person.locale)
         return
     kind = "therapist" if person.therapist else "client"
     changed = await practice.set_locale(services, kind, target.id or 0, press.locale)
     if not changed:
-        await acknowledge(query, texts.plain(person.locale, "common.button_invalid"))
+        await refuse_press(query, context, person.locale)
         return
     await acknowledge(query)
     await _show(update, Screen(texts.render(press.locale, "language.set")))

@@ -23,7 +23,7 @@ from storage.states import PARTICIPATING, ClientState
 log = logging.getLogger(__name__)
 
 
-__all__ = ["Person", "person_of", "require", "resolve_person"]
+__all__ = ["Person", "person_of", "refuse_press", "require", "resolve_person"]
 
 Role = Literal["therapist", "client", "participant"]
 
@@ -145,6 +145,11 @@ async def acknowledge(query: CallbackQuery, text: str | None = None) -> None:
         await query.answer(text)
     except BadRequest as exc:
         log.info("the tap could not be answered: %s", type(exc).__name__)
+
+
+async def refuse_press(query: CallbackQuery, context: BotContext, locale: str) -> None:
+    """The one answer to a press that changes nothing (forged, stale, not theirs)."""
+    await acknowledge(query, context.services.texts.plain(locale, "common.button_invalid"))
 
 
 async def only_private_chats(update: Update, context: BotContext) -> None:

@@ -15,6 +15,7 @@ from bot import callbacks
 from bot.handlers.common import (
     acknowledge,
     person_of,
+    refuse_press,
     require,
     shows_button,
 )
@@ -141,8 +142,7 @@ async def erase_pressed(update: Update, context: BotContext, press: callbacks.Er
         or client.id != press.client_id
         or not shows_button(query.message, query.data)
     ):
-        texts = context.services.texts
-        await acknowledge(query, texts.plain(person.locale, "common.button_invalid"))
+        await refuse_press(query, context, person.locale)
         return
     await _answer_erase(update, context, client, press)
 
@@ -153,8 +153,7 @@ async def notice_pressed(update: Update, context: BotContext, press: callbacks.N
     assert query is not None
     person = await person_of(update, context)
     if person.client is None:
-        texts = context.services.texts
-        await acknowledge(query, texts.plain(person.locale, "common.button_invalid"))
+        await refuse_press(query, context, person.locale)
         return
     await _answer_notice(update, context, person.client, press)
 
@@ -219,7 +218,7 @@ async def _answer_notice(
     async with services.db.session() as session:
         fresh = await session.get(Client, client.id)
         if fresh is None:
-            await acknowledge(query, texts.plain(client.locale, "common.button_invalid"))
+            await refuse_press(query, context, client.locale)
             return
         if press.agree:
             fresh.consent_at = now

@@ -197,6 +197,26 @@ async def held_by_workers(db: Database, now: datetime) -> int:
     return int(count or 0)
 
 
+# Every column that holds a ciphertext at rest (the inbox's payloads live only until the
+# update is handled and are not rotated): its name, its pages, its table, id and token.
+ENCRYPTED_COLUMNS: tuple[tuple[str, Page, type[SQLModel], Any, Any], ...] = (
+    (
+        "answer.text_ciphertext",
+        _answer_page,
+        Answer,
+        col(Answer.id),
+        col(Answer.text_ciphertext),
+    ),
+    (
+        "outbox.payload_ciphertext",
+        _outbox_page,
+        OutboxMessage,
+        col(OutboxMessage.id),
+        col(OutboxMessage.payload_ciphertext),
+    ),
+)
+
+
 async def rotate(
     db: Database, cipher: Cipher, *, batch_size: int = DEFAULT_BATCH, now: datetime | None = None
 ) -> RotationReport:
@@ -205,32 +225,20 @@ async def rotate(
         raise ValueError("batch size must be at least 1")
     report = RotationReport(
         key_id=cipher.current_key_id,
-        columns={
-            "answer.text_ciphertext": ColumnReport(),
-            "outbox.payload_ciphertext": ColumnReport(),
-        },
+        columns={name: ColumnReport() for name, *_ in ENCRYPTED_COLUMNS},
         held_by_workers=await held_by_workers(db, now or datetime.now(UTC)),
     )
-    await _rotate_column(
-        db,
-        cipher,
-        batch_size,
-        report.columns["answer.text_ciphertext"],
-        page=_answer_page,
-        table=Answer,
-        row_id=col(Answer.id),
-        token=col(Answer.text_ciphertext),
-    )
-    await _rotate_column(
-        db,
-        cipher,
-        batch_size,
-        report.columns["outbox.payload_ciphertext"],
-        page=_outbox_page,
-        table=OutboxMessage,
-        row_id=col(OutboxMessage.id),
-        token=col(OutboxMessage.payload_ciphertext),
-    )
+    for name, page, table, row_id, token in ENCRYPTED_COLUMNS:
+        await _rotate_column(
+            db,
+            cipher,
+            batch_size,
+            report.columns[name],
+            page=page,
+            table=table,
+            row_id=row_id,
+            token=token,
+        )
     return report
 
 
