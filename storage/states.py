@@ -157,10 +157,18 @@ def allowed(source: S, target: S) -> bool:
 def sources(target: S) -> tuple[S, ...]:
     """The states that may move to ``target``: the ``IN (…)`` of a guarded UPDATE.
 
-    Sorted, so the same statement is built (and cached by SQLAlchemy) every time.
+    Sorted, so the same statement is built every time; worked out once, at import.
     """
-    table = _moves(target)
-    return tuple(sorted(state for state, targets in table.items() if target in targets))
+    found: tuple[S, ...] = _SOURCES[(type(target), target)]
+    return found
+
+
+# Keyed by the enum too: CheckinState.SENT and OutboxState.SENT are equal strings.
+_SOURCES: Mapping[tuple[type[StrEnum], StrEnum], tuple[Any, ...]] = {
+    (kind, target): tuple(sorted(state for state, targets in table.items() if target in targets))
+    for kind, table in _MOVES.items()
+    for target in table
+}
 
 
 class _HasStatus(Protocol[S]):

@@ -301,11 +301,10 @@ async def _move_on(
     screen = question_screen(
         services, checkin, client.locale, answers, local_session_end(therapy_session, client)
     )
-    values: dict[str, object] = (
-        {"status": CheckinState.ANSWERING}
-        if screen is not None
-        else {"status": CheckinState.COMPLETED, "closed_at": now}
-    )
+    target = CheckinState.ANSWERING if screen is not None else CheckinState.COMPLETED
+    values: dict[str, object] = {"status": target}
+    if target == CheckinState.COMPLETED:
+        values["closed_at"] = now
     # Guarded: a check-in closed since it was read (the client paused, a newer session's
     # check-in replaced it) stays closed, and the answer is not stored.
     # A Core statement on the session's connection: the ORM's bulk-update path costs
@@ -315,7 +314,7 @@ async def _move_on(
     moved = await connection.execute(
         update(table)
         .where(table.c.id == checkin.id)
-        .where(table.c.status.in_(OPEN_CHECKIN))
+        .where(table.c.status.in_(sources(target)))
         .values(**values)
     )
     if moved.rowcount != 1:
