@@ -83,8 +83,10 @@ def on_press(
     async def handle(update: Update, context: BotContext) -> None:
         query = update.callback_query
         press = callbacks.parse(query.data if query else None)
-        if isinstance(press, kind):  # always, behind the route's pattern
+        if isinstance(press, kind):
             await act(update, context, press)
+        else:  # empty data passes every pattern (python-telegram-bot's rule)
+            await invalid_press(update, context)
 
     handle.__qualname__ = handle.__name__ = f"on_{kind.__name__}"
     return handle
