@@ -62,8 +62,10 @@ async def resolve_person(update: Update, context: BotContext) -> None:
     presser up inside its own transaction (bot.checkins.conversation), and resolves here
     lazily only if it needs a language to answer in.
     """
-    if update.effective_user is None:
-        return
+    if update.effective_user is None or (
+        update.effective_message is None and update.callback_query is None
+    ):
+        return  # a block or unblock (bot.handlers.common.membership_changed): nobody to answer
     query = update.callback_query
     if query is not None and isinstance(
         callbacks.parse(query.data), callbacks.AnswerPress | callbacks.BackPress
