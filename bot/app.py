@@ -201,4 +201,7 @@ def add_button_routes(application: AppType) -> None:
     route(callbacks.ErasePress, rights.erase_pressed)  # ey|en:<client>:<minute>
     route(callbacks.NoticePress, rights.notice_pressed)  # ny|nn:<version>
     route(callbacks.EndPress, admin.end_pressed)  # xy|xn:<client>
+    route(callbacks.DetailPress, reports.detail_pressed)  # d:<client>
+    # k:<suggestion>:<h|y|n>[:<reason>], the therapist's answer to a suggested conversation
+    route(callbacks.ConversationPress, reports.conversation_pressed)
     application.add_handler(CallbackQueryHandler(buttons.invalid_press))

@@ -17,7 +17,17 @@ from bot.core.scoring import REPAIR_DOMAIN, TENSION_DOMAIN
 
 # Domains with openers and wording in the digest (prompts/<locale>/conversation.j2).
 KNOWN_DOMAINS = frozenset(
-    {"bond", "goals", "tasks", "openness", "support", TENSION_DOMAIN, REPAIR_DOMAIN, "comment"}
+    {
+        "bond",
+        "goals",
+        "tasks",
+        "openness",
+        "support",
+        TENSION_DOMAIN,
+        REPAIR_DOMAIN,
+        "comment",
+        "conversation",  # the loop's client item (bot.core.conversation_loop)
+    }
 )
 PLACEHOLDER_MARK = "PLACEHOLDER"
 

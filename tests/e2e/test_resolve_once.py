@@ -114,6 +114,8 @@ async def test_the_wiring_resolves_early_and_routes_each_kind_of_button_once(bed
         callbacks.erase(False, 1, 2): "on_ErasePress",
         callbacks.notice(True, 3): "on_NoticePress",
         callbacks.end(True, 1): "on_EndPress",
+        callbacks.detail(1): "on_DetailPress",
+        callbacks.conversation(1, "held"): "on_ConversationPress",
         "a:1:x:": "invalid_press",
         "zz": "invalid_press",
     }

@@ -49,6 +49,8 @@ TAP_ANSWERS = {
     "checkin.back_done",
     "checkin.back_stale",
     "common.button_invalid",
+    "loop.saved_notice",
+    "loop.stale",
 }
 CAPTIONS = re.compile(r"(caption|chart_caption)$")
 
@@ -61,6 +63,34 @@ ALIAS = "sam & lou"
 NOTE = 'it was "fine" & <ok>'
 
 FULL: dict[str, Any] = {
+    # The conversation loop (prompts/*/loop.j2).
+    "after": "5",
+    "answer": "not_needed",
+    "answered_on": "24 Nov 2026",
+    "before": "3",
+    "client_said": "partly",
+    "closed_on": "1 Dec 2026",
+    "held": 2,
+    "held_on": "24 Nov 2026",
+    "improved": 1,
+    "month": "November 2026",
+    "not_needed": 1,
+    "not_yet": True,
+    "outcome": "repaired",
+    "reason": "usual for them",
+    "suggested": "17 Nov 2026",
+    "until": "22 Dec 2026",
+    # The digest's triage and detail (prompts/*/digest.j2, conversation.j2).
+    "alert": True,
+    "details": True,
+    "loop": "still_open",
+    "loop_text": Markup("<b>sam &amp; lou</b> — talked on 24 Nov 2026."),
+    "more": True,
+    "names": [ALIAS, "kim"],
+    "note": True,
+    "risk": True,
+    "risk_on": "24 Nov 2026",
+    "what": ["felt heard 5→2"],
     "alerts": 1,
     "alias": ALIAS,
     "answered": 3,
@@ -75,6 +105,7 @@ FULL: dict[str, Any] = {
     "conversation": True,
     "count": 3,
     "counts": {
+        "risk": 1,
         "conversation": 1,
         "watch": 1,
         "repaired": 1,
@@ -174,6 +205,16 @@ FULL: dict[str, Any] = {
 
 EMPTY: dict[str, Any] = {
     **FULL,
+    "alert": False,
+    "details": False,
+    "loop": "",
+    "loop_text": "",
+    "more": False,
+    "names": [],
+    "note": False,
+    "risk": False,
+    "risk_on": "",
+    "what": [],
     "away": "",
     "due_now": False,
     "former": "",
@@ -185,6 +226,7 @@ EMPTY: dict[str, Any] = {
     "comments": [],
     "conversation": False,
     "counts": {
+        "risk": 0,
         "conversation": 0,
         "watch": 0,
         "repaired": 0,
@@ -242,6 +284,7 @@ def _client_line(full: bool) -> SimpleNamespace:
         latest=latest,
         name=ALIAS if full else "sam~2026-11-02",
         attention=2 if full else None,
+        risk=full,
     )
 
 
