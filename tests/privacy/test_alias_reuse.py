@@ -21,6 +21,7 @@ from story import Person, answer_checkin, enrolled_client, enrolled_therapist, n
 
 from bot.offline.testbed import Testbed
 from storage.models import Client
+from storage.states import ClientState
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -79,7 +80,6 @@ async def _invite(therapist: Person, alias: str) -> tuple[str, str]:
 
 
 async def _clients(bed: Testbed) -> list[Client]:
-    assert bed.services is not None
     async with bed.services.db.session() as session:
         return list((await session.exec(select(Client).order_by(Client.id))).all())  # type: ignore[arg-type]
 
@@ -295,12 +295,11 @@ async def test_a_link_made_before_the_upgrade_on_a_former_record_binds_no_one_el
     ada = await enrolled_therapist(bed)
     alex = await _client_who_answered(bed, ada, "alex", OLD_NOTE)
     await _leaves(bed, alex)
-    assert bed.services is not None
     token = new_token()
     now = bed.services.clock.now()
     async with bed.services.db.session() as session:
         record = (await session.exec(select(Client))).one()
-        record.status = "invited"  # what the old /invite did to a former client's record
+        record.status = ClientState.INVITED  # what the old /invite did to a former client's record
         session.add(
             Invitation(
                 token_hash=hash_token(token),

@@ -16,9 +16,10 @@ from bot.digest.weekly import client_detail, weekly_digest
 from bot.practice.enrolment import PRIVACY_NOTICE_VERSION
 from bot.services import Services
 from bot.settings import load_settings
-from storage.crypto import Cipher, answer_text_context, generate_key
+from storage.crypto import Cipher, answer_text_context, generate_key, parse_keys
 from storage.db import Database
-from storage.models import Answer, CheckIn, Client, Therapist, TherapySession
+from storage.models import Answer, CheckIn, Client, Therapist, TherapySession, alias_key
+from storage.states import CheckinState, ClientState
 
 NOW = datetime(2026, 6, 12, 9, 0, tzinfo=UTC)
 SCORES = {"bond": 5, "goals": 4, "tasks": 5, "openness": 4, "tension": 0}
@@ -59,9 +60,10 @@ async def seed(db: Database, cipher: Cipher) -> tuple[Therapist, int, list[int]]
         client = Client(
             therapist_id=therapist.id or 0,
             alias="robin",
+            alias_key=alias_key("robin"),
             telegram_user_id=2002,
             chat_id=2002,
-            status="active",
+            status=ClientState.ACTIVE,
             locale="en",
             consent_at=long_ago,
             consent_version=PRIVACY_NOTICE_VERSION,
@@ -83,7 +85,7 @@ async def seed(db: Database, cipher: Cipher) -> tuple[Therapist, int, list[int]]
                 instrument_id="alliance-default",
                 sequence=day + 1,
                 items="bond,goals,tasks,openness,tension,comment",
-                status="completed",
+                status=CheckinState.COMPLETED,
                 due_at=ended + timedelta(hours=1),
                 sent_at=ended + timedelta(hours=1),
                 closed_at=ended + timedelta(hours=2),
@@ -113,7 +115,7 @@ async def seed(db: Database, cipher: Cipher) -> tuple[Therapist, int, list[int]]
 
 async def test_only_the_quoted_comments_are_decrypted(database_url: str) -> None:
     key = generate_key()
-    cipher = CountingCipher.from_setting(key)
+    cipher = CountingCipher(parse_keys(key))
     db = Database(database_url)
     try:
         therapist, client_id, checkin_ids = await seed(db, cipher)

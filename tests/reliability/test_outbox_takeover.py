@@ -8,7 +8,7 @@ import logging
 
 import pytest
 from rig import Rig, rig_services
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot import metrics
 from bot.checkins.lifecycle import on_sent, on_unreachable
@@ -17,6 +17,7 @@ from bot.sending.flood import Gate
 from bot.sending.sender import KEY_MISSING, KEY_MISSING_DELAY, UNREADABLE, Presence, Sender
 from storage.crypto import Cipher, generate_key
 from storage.models import OutboxMessage
+from storage.states import OutboxState
 
 
 def sender(rig: Rig, presence: Presence | None = None, services: object = None) -> Sender:
@@ -33,7 +34,9 @@ def sender(rig: Rig, presence: Presence | None = None, services: object = None) 
 async def rows(rig: Rig) -> list[OutboxMessage]:
     """Every outbox row, oldest first."""
     async with rig.services.db.session() as session:
-        return list((await session.exec(select(OutboxMessage).order_by(OutboxMessage.id))).all())
+        return list(
+            (await session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all()
+        )
 
 
 async def running(rig: Rig, name: str) -> Presence:
@@ -218,7 +221,7 @@ async def test_rows_parked_for_an_unknown_key_are_sent_once_the_key_is_there(
     await rig.queue(ben, "for ben")
     async with rig.services.db.session() as session:
         for row in (await session.exec(select(OutboxMessage))).all():
-            row.status, row.last_error = "parked", UNREADABLE
+            row.status, row.last_error = OutboxState.PARKED, UNREADABLE
             if row.chat_id == ben:
                 token = bytearray(row.payload_ciphertext)
                 token[-1] ^= 1
