@@ -1,0 +1,450 @@
+"""Turn areas kept as one template per locale into one template plus gettext catalogs.
+
+    python scripts/convert_texts.py AREA [AREA ...]         # convert, keep the old files
+    python scripts/convert_texts.py --remove-old AREA ...    # convert and delete them
+    python scripts/convert_texts.py --check AREA ...         # only report what would fail
+
+For each area, prompts/en/<area>.j2, prompts/es/<area>.j2 and prompts/de/<area>.j2 are
+read block by block and cut into their template tags ({% if %}, {% for %} …) and the
+runs of text between them. The tags must be the same in every locale (the same logic);
+the runs are the wording: English gives the msgid, the other locales the msgstr. A run
+becomes ``{% trans "area.block" name=expr %}…{% endtrans %}`` in
+prompts/templates/<area>.j2, its ``{{ expr }}`` parts becoming ``%(name)s`` placeholders;
+runs without letters (a bullet, a line break, ``{{ line }}``) stay as they are. The old
+``text("calendar.…")`` calls become Babel's formatters.
+
+Whatever cannot be converted this way — different logic in one locale, a value written
+differently, a wording inside an expression such as ``{{ " since " ~ x }}`` — is reported
+as area.block with the reason, and that area is left untouched; edit it by hand (or make
+the locales' logic agree) and run again. Then the catalogs are brought up to date with
+every template (the same as ``pybabel extract`` + ``pybabel update``; see
+docs/translating.md) and the converted area's translations are filled in. Running it
+again on the same files gives the same output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from babel.messages.catalog import Catalog  # noqa: E402
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir  # noqa: E402
+from babel.messages.pofile import read_po, write_po  # noqa: E402
+
+PROMPTS = ROOT / "prompts"
+SOURCE = "en"
+TARGETS = ("es", "de")
+FIXED_DATE = datetime(2026, 12, 3, tzinfo=UTC)  # headers stay the same on every run
+PROJECT = "alliance-checkin"
+EXTRACT_OPTIONS = {
+    "extensions": "jinja2.ext.i18n",
+    "trim_blocks": "true",
+    "lstrip_blocks": "true",
+    "newstyle_gettext": "true",
+    "silent": "false",
+}
+
+TOKEN = re.compile(r"({%.*?%}|{{.*?}}|{#.*?#})", re.S)
+BLOCK = re.compile(r"{%\s*block\s+(\w+)\s*%}(.*?){%\s*endblock(?:\s+\w+)?\s*%}", re.S)
+LETTER = re.compile(r"[^\W\d_]")
+CALENDAR_CALL = re.compile(r'^text\("calendar\.(date|datetime|day)",\s*value=(.+)\)$')
+WEEKDAY_CALL = re.compile(r'^text\("calendar\.weekday_"\s*~\s*(.+)\)$')
+CONDITIONAL = re.compile(r'^"([^"\\]*)" if (.+?)(?: else "([^"\\]*)")?$')
+FORMATTER = {"date": "format_date", "datetime": "format_datetime", "day": "format_day"}
+
+
+class Unconvertible(Exception):
+    """A block whose locales cannot be aligned automatically."""
+
+
+@dataclass
+class Item:
+    kind: str  # "tag", "var" or "text"
+    source: str
+
+    @property
+    def inner(self) -> str:
+        """A tag's or expression's content, whitespace normalised."""
+        return " ".join(self.source[2:-2].split())
+
+
+@dataclass
+class Run:
+    """The text between two tags (raw source items, before Jinja trims whitespace)."""
+
+    items: list[Item] = field(default_factory=list)
+
+
+@dataclass
+class Message:
+    context: str
+    msgid: str
+    strings: dict[str, str]
+
+
+def tokenize(body: str) -> list[Item]:
+    items: list[Item] = []
+    for part in TOKEN.split(body):
+        if not part:
+            continue
+        if part.startswith("{%"):
+            items.append(Item("tag", part))
+        elif part.startswith("{{"):
+            items.extend(unfold(Item("var", part)))
+        elif part.startswith("{#"):
+            continue  # a comment inside a block is the translator's own; English's stays outside
+        else:
+            items.append(Item("text", part))
+    return items
+
+
+def unfold(item: Item) -> list[Item]:
+    """``{{ "on" if x else "off" }}`` (wording inside an expression) as ``{% if x %}on{% else %}off{% endif %}``."""
+    match = CONDITIONAL.match(item.inner)
+    if not match or not LETTER.search(match.group(1) + (match.group(3) or "")):
+        return [item]
+    then, condition, otherwise = match.groups()
+    items = [Item("tag", "{% if " + condition + " %}"), Item("text", then)]
+    if otherwise is not None:
+        items += [Item("tag", "{% else %}"), Item("text", otherwise)]
+    return [*items, Item("tag", "{% endif %}")]
+
+
+def split(items: list[Item]) -> tuple[list[Item], list[Run]]:
+    """Tags, and the runs around them: runs[0] before the first tag … runs[-1] after the last."""
+    tags: list[Item] = []
+    runs: list[Run] = [Run()]
+    for item in items:
+        if item.kind == "tag":
+            tags.append(item)
+            runs.append(Run())
+        else:
+            runs[-1].items.append(item)
+    return tags, runs
+
+
+def effective(run: Run, after_tag: bool, before_tag: bool) -> list[Item]:
+    """The run as Jinja reads it with trim_blocks and lstrip_blocks."""
+    items = [Item(i.kind, i.source) for i in run.items]
+    if after_tag and items and items[0].kind == "text" and items[0].source.startswith("\n"):
+        items[0].source = items[0].source[1:]
+    if before_tag and items and items[-1].kind == "text":
+        stripped = items[-1].source.rstrip(" \t")
+        if stripped.endswith("\n"):
+            items[-1].source = stripped
+    return [i for i in items if not (i.kind == "text" and not i.source)]
+
+
+def has_words(items: list[Item]) -> bool:
+    return any(i.kind == "text" and LETTER.search(i.source) for i in items)
+
+
+def same(a: list[Item], b: list[Item]) -> bool:
+    return [(i.kind, i.source if i.kind == "text" else i.inner) for i in a] == [
+        (i.kind, i.source if i.kind == "text" else i.inner) for i in b
+    ]
+
+
+def rewrite_expression(expr: str) -> str:
+    """Old calendar texts become Babel's formatters."""
+    match = CALENDAR_CALL.match(expr)
+    if match:
+        return f"{FORMATTER[match.group(1)]}({match.group(2).strip()})"
+    match = WEEKDAY_CALL.match(expr)
+    if match:
+        return f"weekday_name({match.group(1).strip()})"
+    return expr
+
+
+def placeholder_name(expr: str) -> str:
+    """A readable placeholder for an expression: its last name or attribute."""
+    match = CALENDAR_CALL.match(expr)
+    if match:
+        expr = match.group(2)
+    elif WEEKDAY_CALL.match(expr):
+        return "weekday"
+    if re.fullmatch(r"[A-Za-z_]\w*", expr):
+        name = expr
+    else:
+        names = re.findall(r"[A-Za-z_]\w*", re.sub(r'"[^"]*"|\'[^\']*\'', "", expr))
+        names = [n for n in names if n not in {"text", "loop", "if", "else", "not", "and", "or"}]
+        name = names[-1] if names else "value"
+    return "value" if name in {"context", "gettext", "ngettext", "_"} else name
+
+
+def strip_ws(items: list[Item]) -> tuple[str, list[Item], str]:
+    """Leading whitespace, the core, trailing whitespace."""
+    items = [Item(i.kind, i.source) for i in items]
+    lead = trail = ""
+    if items and items[0].kind == "text":
+        text = items[0].source
+        lead = text[: len(text) - len(text.lstrip())]
+        items[0].source = text.lstrip()
+    if items and items[-1].kind == "text":
+        text = items[-1].source
+        trail = text[len(text.rstrip()) :]
+        items[-1].source = text.rstrip()
+    return lead, [i for i in items if not (i.kind == "text" and not i.source)], trail
+
+
+def message_text(items: list[Item], names: dict[str, str]) -> str:
+    """The msgid/msgstr: literal % doubled, values as %(name)s."""
+    out = []
+    for item in items:
+        if item.kind == "text":
+            out.append(item.source.replace("%", "%%"))
+        else:
+            out.append(f"%({names[item.inner]})s")
+    return "".join(out)
+
+
+def convert_block(area: str, block: str, bodies: dict[str, str]) -> tuple[str, list[Message]]:
+    """The block's new body, and its messages."""
+    context = f"{area}.{block}"
+    parsed = {loc: split(tokenize(body)) for loc, body in bodies.items()}
+    en_tags, en_runs = parsed[SOURCE]
+    for loc in TARGETS:
+        tags, _ = parsed[loc]
+        if [t.inner for t in tags] != [t.inner for t in en_tags]:
+            raise Unconvertible(f"{context}: the logic in {loc} differs from English")
+    out: list[str] = []
+    messages: list[Message] = []
+    count = len(en_runs)
+    for index in range(count):
+        after_tag = before_tag = True  # {% block %} and {% endblock %} are tags too
+        runs = {loc: effective(parsed[loc][1][index], after_tag, before_tag) for loc in bodies}
+        en = runs[SOURCE]
+        if all(not has_words(r) and same(r, en) for r in runs.values()):
+            out.append(raw_run(en_runs[index], index))
+        else:
+            lead, body, trail, message = trans_run(context, runs)
+            out.append(emit_run(lead, body, trail, index))
+            messages.append(message)
+        if index < count - 1:
+            out.append(en_tags[index].source)
+    merged: dict[str, Message] = {}
+    for message in messages:
+        known = merged.get(message.msgid)
+        if known and known.strings != message.strings:
+            raise Unconvertible(f"{context}: the same English twice, translated differently")
+        merged[message.msgid] = message
+    return "".join(out), list(merged.values())
+
+
+def raw_run(run: Run, index: int) -> str:
+    """A run without words, as English had it (calendar calls rewritten)."""
+    parts = []
+    for item in run.items:
+        if item.kind == "var":
+            parts.append("{{ " + rewrite_expression(item.inner) + " }}")
+        else:
+            parts.append(item.source)
+    return "".join(parts)
+
+
+def common_prefix(texts: list[str]) -> str:
+    first = texts[0]
+    size = 0
+    while size < len(first) and all(len(t) > size and t[size] == first[size] for t in texts):
+        size += 1
+    return first[:size]
+
+
+def trans_run(
+    context: str, runs: dict[str, list[Item]]
+) -> tuple[str, str, str, Message]:
+    """A run with words: whitespace outside, the trans block, its message."""
+    split_runs = {loc: strip_ws(items) for loc, items in runs.items()}
+    # Whitespace every locale has stays outside the message; the rest is part of it.
+    lead = common_prefix([parts[0] for parts in split_runs.values()])
+    trail = common_prefix([parts[2][::-1] for parts in split_runs.values()])[::-1]
+    cores: dict[str, list[Item]] = {}
+    for loc, (own_lead, core, own_trail) in split_runs.items():
+        extra_lead, extra_trail = own_lead[len(lead) :], own_trail[: len(own_trail) - len(trail)]
+        items = [Item(i.kind, i.source) for i in core]
+        if extra_lead:
+            items.insert(0, Item("text", extra_lead))
+        if extra_trail:
+            items.append(Item("text", extra_trail))
+        cores[loc] = merge_text(items)
+    en_core = cores[SOURCE]
+    if not en_core:
+        raise Unconvertible(f"{context}: English has no wording where another locale has")
+    names: dict[str, str] = {}
+    used: set[str] = set()
+    # English's values first; a translation may also use a value English leaves out
+    # (German naming the client where English says "they"): it is bound in the tag too.
+    everything = en_core + [i for loc in TARGETS for i in cores[loc]]
+    for item in everything:
+        if item.kind == "var" and item.inner not in names:
+            base = placeholder_name(item.inner)
+            name, n = base, 2
+            while name in used:
+                name, n = f"{base}{n}", n + 1
+            names[item.inner] = name
+            used.add(name)
+    en_vars = sorted(i.inner for i in en_core if i.kind == "var")
+    strings = {}
+    for loc in TARGETS:
+        if not cores[loc]:
+            raise Unconvertible(f"{context}: {loc} has no wording where English has")
+        if not set(en_vars) <= {i.inner for i in cores[loc] if i.kind == "var"}:
+            raise Unconvertible(f"{context}: {loc} leaves out a value English puts in")
+        strings[loc] = message_text(cores[loc], names)
+    msgid = message_text(en_core, names)
+    header = "".join(
+        f", {name}={rewrite_expression(expr)}" if i else f" {name}={rewrite_expression(expr)}"
+        for i, (expr, name) in enumerate(names.items())
+    )
+    body_parts = []
+    for item in en_core:
+        body_parts.append(item.source if item.kind == "text" else "{{ " + names[item.inner] + " }}")
+    body = f'{{% trans "{context}"{header} %}}' + "".join(body_parts) + "{% endtrans %}"
+    return lead, body, trail, Message(context, msgid, strings)
+
+
+def merge_text(items: list[Item]) -> list[Item]:
+    merged: list[Item] = []
+    for item in items:
+        if item.kind == "text" and merged and merged[-1].kind == "text":
+            merged[-1] = Item("text", merged[-1].source + item.source)
+        elif not (item.kind == "text" and not item.source):
+            merged.append(item)
+    return merged
+
+
+def emit_run(lead: str, body: str, trail: str, index: int) -> str:
+    """Whitespace around a trans block, so that Jinja reads it as the old run."""
+    # The tag before the run eats one newline (trim_blocks), as it did before: give it one.
+    out = ("\n" + lead) if lead.startswith("\n") else lead
+    if lead.endswith((" ", "\t")):
+        body = body.replace("{% trans", "{%+ trans", 1)  # keep indentation (lstrip_blocks)
+    out += body
+    if trail.startswith("\n"):
+        out += "\n"  # {% endtrans %} eats one newline
+    return out + trail
+
+
+def convert_area(area: str, skip: frozenset[str] = frozenset()) -> tuple[str, list[Message]]:
+    sources = {
+        loc: (PROMPTS / loc / f"{area}.j2").read_text(encoding="utf-8")
+        for loc in (SOURCE, *TARGETS)
+    }
+    blocks = {loc: {m.group(1): m.group(2) for m in BLOCK.finditer(src)} for loc, src in sources.items()}
+    en_blocks = blocks[SOURCE]
+    for loc in TARGETS:
+        if set(blocks[loc]) != set(en_blocks):
+            raise Unconvertible(f"{area}: {loc} has other blocks than English")
+    problems: list[str] = []
+    bodies: dict[str, str] = {}
+    messages: list[Message] = []
+    for block in en_blocks:
+        if f"{area}.{block}" in skip:
+            print(f"{area}.{block}: left as English, to be written by hand", file=sys.stderr)
+            bodies[block] = en_blocks[block]
+            continue
+        try:
+            body, found = convert_block(
+                area, block, {loc: blocks[loc][block] for loc in (SOURCE, *TARGETS)}
+            )
+        except Unconvertible as exc:
+            problems.append(str(exc))
+            continue
+        bodies[block] = body
+        messages.extend(found)
+    if problems:
+        raise Unconvertible("\n".join(problems))
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return "{% block " + name + " %}" + bodies[name] + "{% endblock %}"
+
+    return BLOCK.sub(replace, sources[SOURCE]), messages
+
+
+def extract_template() -> Catalog:
+    """What pybabel extract finds in prompts/templates (see babel.cfg)."""
+    template = Catalog(project=PROJECT, creation_date=FIXED_DATE, fuzzy=False)
+    method_map = [("**.j2", "jinja2.ext:babel_extract")]
+    options_map = {"**.j2": EXTRACT_OPTIONS}
+    for filename, lineno, message, comments, context in extract_from_dir(
+        str(PROMPTS / "templates"), method_map, options_map, keywords=DEFAULT_KEYWORDS
+    ):
+        template.add(message, None, [(f"templates/{filename}", lineno)], auto_comments=comments, context=context)
+    return template
+
+
+def po_path(locale: str) -> Path:
+    return PROMPTS / "locales" / locale / "LC_MESSAGES" / "messages.po"
+
+
+def write_catalog(catalog: Catalog, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as handle:
+        write_po(handle, catalog, width=76, sort_output=False, ignore_obsolete=True)
+
+
+def update_catalogs(messages: list[Message]) -> None:
+    template = extract_template()
+    write_catalog(template, PROMPTS / "locales" / "messages.pot")
+    for loc in TARGETS:
+        path = po_path(loc)
+        if path.exists():
+            with path.open("rb") as handle:
+                catalog = read_po(handle, locale=loc)
+        else:
+            catalog = Catalog(locale=loc, project=PROJECT, creation_date=FIXED_DATE, fuzzy=False)
+        catalog.revision_date = FIXED_DATE
+        catalog.update(template, no_fuzzy_matching=True, update_creation_date=False)
+        for message in messages:
+            entry = catalog.get(message.msgid, context=message.context)
+            if entry is not None:
+                entry.string = message.strings[loc]
+                entry.flags.discard("fuzzy")
+        catalog.fuzzy = False
+        write_catalog(catalog, path)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("areas", nargs="*")
+    parser.add_argument("--remove-old", action="store_true", help="delete prompts/<locale>/<area>.j2")
+    parser.add_argument("--check", action="store_true", help="report only, write nothing")
+    parser.add_argument(
+        "--skip", action="append", default=[], metavar="AREA.BLOCK",
+        help="keep this block's English as it is, to be converted by hand",
+    )
+    args = parser.parse_args()
+    converted: list[Message] = []
+    failed = False
+    for area in args.areas:
+        try:
+            template, messages = convert_area(area, frozenset(args.skip))
+        except Unconvertible as exc:
+            print(f"NOT CONVERTED {area}:\n{exc}", file=sys.stderr)
+            failed = True
+            continue
+        print(f"{area}: {len(messages)} messages")
+        if args.check:
+            continue
+        target = PROMPTS / "templates" / f"{area}.j2"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(template if template.endswith("\n") else template + "\n", encoding="utf-8")
+        converted.extend(messages)
+        if args.remove_old:
+            for loc in (SOURCE, *TARGETS):
+                (PROMPTS / loc / f"{area}.j2").unlink()
+    if not args.check:
+        update_catalogs(converted)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
