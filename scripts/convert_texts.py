@@ -43,6 +43,7 @@ SOURCE = "en"
 TARGETS = ("es", "de")
 FIXED_DATE = datetime(2026, 12, 3, tzinfo=UTC)  # headers stay the same on every run
 PROJECT = "alliance-checkin"
+HOLDER = "the Alliance Check-in contributors"
 EXTRACT_OPTIONS = {
     "extensions": "jinja2.ext.i18n",
     "trim_blocks": "true",
@@ -57,6 +58,9 @@ LETTER = re.compile(r"[^\W\d_]")
 CALENDAR_CALL = re.compile(r'^text\("calendar\.(date|datetime|day)",\s*value=(.+)\)$')
 WEEKDAY_CALL = re.compile(r'^text\("calendar\.weekday_"\s*~\s*(.+)\)$')
 CONDITIONAL = re.compile(r'^"([^"\\]*)" if (.+?)(?: else "([^"\\]*)")?$')
+SEPARATOR = re.compile(r'^"(?:[^"\w\\]|\\n)*"(?:\s+if\s+.+)?$')
+INCLUDE = re.compile(r'^text\("(\w+)\.(\w+)"\)$')  # another whole text, as it is
+HTML_TAG = re.compile(r"<[^>]+>")
 FORMATTER = {"date": "format_date", "datetime": "format_datetime", "day": "format_day"}
 
 
@@ -143,7 +147,7 @@ def effective(run: Run, after_tag: bool, before_tag: bool) -> list[Item]:
 
 
 def has_words(items: list[Item]) -> bool:
-    return any(i.kind == "text" and LETTER.search(i.source) for i in items)
+    return any(i.kind == "text" and LETTER.search(HTML_TAG.sub("", i.source)) for i in items)
 
 
 def same(a: list[Item], b: list[Item]) -> bool:
@@ -170,6 +174,9 @@ def placeholder_name(expr: str) -> str:
         expr = match.group(2)
     elif WEEKDAY_CALL.match(expr):
         return "weekday"
+    include = INCLUDE.match(expr)
+    if include:
+        return include.group(2)
     if re.fullmatch(r"[A-Za-z_]\w*", expr):
         name = expr
     else:
@@ -261,19 +268,10 @@ def trans_run(
     context: str, runs: dict[str, list[Item]]
 ) -> tuple[str, str, str, Message]:
     """A run with words: whitespace outside, the trans block, its message."""
-    split_runs = {loc: strip_ws(items) for loc, items in runs.items()}
-    # Whitespace every locale has stays outside the message; the rest is part of it.
-    lead = common_prefix([parts[0] for parts in split_runs.values()])
-    trail = common_prefix([parts[2][::-1] for parts in split_runs.values()])[::-1]
-    cores: dict[str, list[Item]] = {}
-    for loc, (own_lead, core, own_trail) in split_runs.items():
-        extra_lead, extra_trail = own_lead[len(lead) :], own_trail[: len(own_trail) - len(trail)]
-        items = [Item(i.kind, i.source) for i in core]
-        if extra_lead:
-            items.insert(0, Item("text", extra_lead))
-        if extra_trail:
-            items.append(Item("text", extra_trail))
-        cores[loc] = merge_text(items)
+    cores = {loc: merge_text([Item(i.kind, i.source) for i in items]) for loc, items in runs.items()}
+    # Whitespace and separators every locale has at the edges stay outside the message.
+    lead = "".join(render_item(i) for i in peel(cores, front=True))
+    trail = "".join(render_item(i) for i in reversed(peel(cores, front=False)))
     en_core = cores[SOURCE]
     if not en_core:
         raise Unconvertible(f"{context}: English has no wording where another locale has")
@@ -308,6 +306,50 @@ def trans_run(
         body_parts.append(item.source if item.kind == "text" else "{{ " + names[item.inner] + " }}")
     body = f'{{% trans "{context}"{header} %}}' + "".join(body_parts) + "{% endtrans %}"
     return lead, body, trail, Message(context, msgid, strings)
+
+
+def is_separator(item: Item) -> bool:
+    """``{{ "; " if parts }}``, ``{{ "\\n" }}``: punctuation, not wording."""
+    return item.kind == "var" and bool(SEPARATOR.match(item.inner) or INCLUDE.match(item.inner))
+
+
+def render_item(item: Item) -> str:
+    return item.source if item.kind == "text" else "{{ " + rewrite_expression(item.inner) + " }}"
+
+
+def peel(cores: dict[str, list[Item]], front: bool) -> list[Item]:
+    """Take the edge every locale shares (whitespace, separators) off each run."""
+    peeled: list[Item] = []
+    at = 0 if front else -1
+    while all(cores.values()):
+        edges = [core[at] for core in cores.values()]
+        first = edges[0]
+        if is_separator(first) and all(e.kind == "var" and e.inner == first.inner for e in edges):
+            for core in cores.values():
+                core.pop(at)
+            peeled.append(first)
+            continue
+        if not all(e.kind == "text" for e in edges):
+            break
+        if front:
+            spaces = [e.source[: len(e.source) - len(e.source.lstrip())] for e in edges]
+            shared = common_prefix(spaces)
+        else:
+            spaces = [e.source[len(e.source.rstrip()) :][::-1] for e in edges]
+            shared = common_prefix(spaces)[::-1]
+        if not shared:
+            break
+        emptied = False
+        for core in cores.values():
+            text = core[at].source
+            core[at].source = text[len(shared) :] if front else text[: len(text) - len(shared)]
+            if not core[at].source:
+                core.pop(at)
+                emptied = True
+        peeled.append(Item("text", shared))
+        if not emptied:
+            break
+    return peeled
 
 
 def merge_text(items: list[Item]) -> list[Item]:
@@ -371,7 +413,7 @@ def convert_area(area: str, skip: frozenset[str] = frozenset()) -> tuple[str, li
 
 def extract_template() -> Catalog:
     """What pybabel extract finds in prompts/templates (see babel.cfg)."""
-    template = Catalog(project=PROJECT, creation_date=FIXED_DATE, fuzzy=False)
+    template = Catalog(project=PROJECT, copyright_holder=HOLDER, creation_date=FIXED_DATE, fuzzy=False)
     method_map = [("**.j2", "jinja2.ext:babel_extract")]
     options_map = {"**.j2": EXTRACT_OPTIONS}
     for filename, lineno, message, comments, context in extract_from_dir(
@@ -400,7 +442,10 @@ def update_catalogs(messages: list[Message]) -> None:
             with path.open("rb") as handle:
                 catalog = read_po(handle, locale=loc)
         else:
-            catalog = Catalog(locale=loc, project=PROJECT, creation_date=FIXED_DATE, fuzzy=False)
+            catalog = Catalog(
+                locale=loc, project=PROJECT, copyright_holder=HOLDER,
+                creation_date=FIXED_DATE, fuzzy=False,
+            )
         catalog.revision_date = FIXED_DATE
         catalog.update(template, no_fuzzy_matching=True, update_creation_date=False)
         for message in messages:

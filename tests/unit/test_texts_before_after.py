@@ -23,14 +23,32 @@ from text_samples import VARIANTS, context
 TEXTS = Texts()
 BEFORE = Path(__file__).resolve().parent.parent / "data" / "texts_before"
 
-DATE = "a date or time now formatted by Babel in the locale's own way (CLDR)"
-DAY = "the day of a session now formatted by Babel (weekday, day and month in words)"
-PLURAL = "a number meets a noun: the singular/plural now follows the locale's plural rule"
+DATE = "a date or time now formatted by Babel in the locale's own way (CLDR medium date, 24-hour time)"
+DAY = "the day of a session now formatted by Babel: full weekday, day and month in words"
+PLURAL = "a number meets a noun: singular and plural now follow the locale's plural rule"
 
-# key → why it renders differently now (in some locale or variant).
+# key → why it renders differently now (in some locale or variant). Reviewed one by one.
 EXPECTED: dict[str, str] = {
+    # "1 months" / "1 meses" / "1 Monaten" became "1 month" / "1 mes" / "1 Monat".
+    "admin.client_therapy_ended": PLURAL,
+    "admin.end_confirm": PLURAL,
+    "admin.end_done": PLURAL,
+    # "1 entries", Spanish "6 sesiónes" (a wrong plural) and "1 veces" are gone.
+    "rights.mydata_summary": PLURAL,
+    # "Tuesday 24 Nov" → "Tuesday, November 24"; Spanish "del el martes 24/11" (the
+    # article twice) → "del martes, 24 de noviembre"; German "Dienstag, 24.11." →
+    # "Dienstag, 24. November".
     "checkin.question": DAY,
     "myanswers.checkin": DAY,
+    # "Tue 24 Nov 2026, 18:50" → "Tue, Nov 24, 2026, 18:50"; "24/11/2026 18:50" →
+    # "mar, 24 nov 2026, 18:50"; "24.11.2026, 18:50" → "Di., 24. Nov. 2026, 18:50".
+    "rating.prompt": DATE,
+    "safety.alert": DATE,
+    "therapist.schedule_set": DATE,
+    "therapist.session_recorded": DATE,
+    # "24 Nov 2026" → "Nov 24, 2026"; "24/11/2026" → "24 nov 2026"; German unchanged.
+    "digest.header": DATE,
+    "therapist.client_line": DATE,
 }
 
 
