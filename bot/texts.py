@@ -27,11 +27,11 @@ still answer, from Babel, for templates in the older form.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import io
 import re
 from collections.abc import Callable, Iterable
-from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,8 @@ import jinja2
 from babel import Locale
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
-from babel.messages.catalog import Catalog
+from babel.messages.catalog import Catalog, Message
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -53,6 +54,16 @@ DEFAULT_LOCALE = "en"
 TEMPLATES = "templates"
 LOCALES = "locales"
 DOMAIN = "messages"
+TEMPLATE_CATALOG = "messages.pot"
+# How pybabel reads the templates (the same in babel.cfg): Jinja's settings of _environment.
+EXTRACT_OPTIONS = {
+    "extensions": "jinja2.ext.i18n",
+    "trim_blocks": "true",
+    "lstrip_blocks": "true",
+    "newstyle_gettext": "true",
+    "silent": "false",
+}
+PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 # The area answered by Babel rather than by a template (formerly prompts/<locale>/calendar.j2).
 CALENDAR = "calendar"
 
@@ -89,11 +100,72 @@ def compile_catalog(catalog: Catalog) -> Translations:
     return Translations(fp=buffer, domain=DOMAIN)
 
 
+def extract_messages(root: Path) -> Catalog:
+    """Every message marked in prompts/templates, as ``pybabel extract -F babel.cfg`` finds it."""
+    catalog = Catalog(project="alliance-checkin", fuzzy=False)
+    folder = root / TEMPLATES
+    if not folder.is_dir():
+        return catalog
+    found = extract_from_dir(
+        str(folder),
+        [("**.j2", "jinja2.ext:babel_extract")],
+        {"**.j2": EXTRACT_OPTIONS},
+        keywords=DEFAULT_KEYWORDS,
+    )
+    for filename, lineno, message, comments, context in found:
+        where = f"{root.name}/{TEMPLATES}/{filename}"
+        catalog.add(message, None, [(where, lineno)], auto_comments=comments, context=context)
+    return catalog
+
+
+def _forms(value: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ("",)
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def message_problems(message: Message, wanted: Message | None = None) -> list[str]:
+    """Why a catalog's entry is not usable: untranslated, fuzzy, or a placeholder lost."""
+    name = f"{message.context or ''} {_forms(message.id)[0][:40]!r}".strip()
+    if message.fuzzy:
+        return [f"{name} is fuzzy (the English changed: check and confirm the translation)"]
+    forms = _forms(message.string)
+    if not all(forms):
+        return [f"{name} is not translated"]
+    needed = set(PLACEHOLDER.findall(" ".join(_forms((wanted or message).id))))
+    lost = sorted({p for form in forms for p in needed if f"%({p})" not in form})
+    return [f"{name} lacks %({p})s" for p in lost]
+
+
+def catalog_problems(root: Path, locale: str, template: Catalog | None = None) -> list[str]:
+    """What keeps a locale's catalog from matching the templates, empty when it is whole."""
+    path = catalog_path(root, locale)
+    if not path.exists():
+        return [f"no catalog {path.relative_to(root.parent)}"]
+    try:
+        catalog = read_catalog(path, locale)
+    except Exception as exc:  # noqa: BLE001 - any parse failure is reported as such
+        return [f"{path.relative_to(root.parent)} does not parse: {exc}"]
+    template = template if template is not None else extract_messages(root)
+    problems: list[str] = []
+    for wanted in template:
+        if not wanted.id:
+            continue
+        entry = catalog.get(wanted.id, context=wanted.context)
+        if entry is None:
+            problems.append(f"{wanted.context or ''} {_forms(wanted.id)[0][:40]!r} is missing")
+        else:
+            problems.extend(message_problems(entry, wanted))
+    stale = [m for m in catalog if m.id and template.get(m.id, context=m.context) is None]
+    problems.extend(
+        f"{m.context or ''} {_forms(m.id)[0][:40]!r} is no longer in the templates" for m in stale
+    )
+    return problems
+
+
 def available_locales(root: Path = PROMPTS_DIR) -> tuple[str, ...]:
     """Locales with a catalog or a folder of their own, default first."""
-    found = {
-        p.name for p in root.iterdir() if p.is_dir() and len(p.name) == 2 and p.name.isalpha()
-    }
+    found = {p.name for p in root.iterdir() if p.is_dir() and len(p.name) == 2 and p.name.isalpha()}
     catalogs = root / LOCALES
     if catalogs.is_dir():
         found.update(p.name for p in catalogs.iterdir() if p.is_dir())
@@ -117,18 +189,18 @@ class Formats:
     def __init__(self, locale: str) -> None:
         self.locale = Locale.parse(locale)
 
-    def date(self, value: date) -> str:
+    def date(self, value: dt.date) -> str:
         """A date on its own: "Mar 2, 2026", "2 mar 2026", "02.03.2026"."""
         return babel_dates.format_date(value, "medium", locale=self.locale)
 
-    def datetime(self, value: datetime) -> str:
+    def datetime(self, value: dt.datetime) -> str:
         """A moment with weekday and 24-hour time (as the commands take it), in its own zone."""
         day = babel_dates.format_skeleton("yMMMEd", value, locale=self.locale)
         time = babel_dates.format_skeleton("Hm", value, locale=self.locale)
         pattern = babel_dates.get_datetime_format("medium", locale=self.locale)
         return str(pattern).replace("{1}", day).replace("{0}", time)
 
-    def day(self, value: date) -> str:
+    def day(self, value: dt.date) -> str:
         """A day within the year with its weekday: "Tuesday, March 3", "martes, 3 de marzo".
 
         CLDR's pattern for the skeleton MMMMEd, with the weekday widened to its full name
@@ -264,11 +336,11 @@ class Texts:
 
     # -- Babel's formats, for Python callers ----------------------------------------
 
-    def date(self, locale: str, value: date) -> str:
+    def date(self, locale: str, value: dt.date) -> str:
         """A date in the locale's medium form."""
         return self.formats(locale).date(value)
 
-    def datetime(self, locale: str, value: datetime) -> str:
+    def datetime(self, locale: str, value: dt.datetime) -> str:
         """A moment with weekday and time, in the value's own time zone."""
         return self.formats(locale).datetime(value)
 
@@ -282,7 +354,7 @@ class Texts:
         """Every ``area.block`` key a locale defines (for completeness checks)."""
         result: set[str] = set()
         for area in sorted(self.template_areas()):
-            template = self.i18n_env(locale).get_template(f"{area}.j2")
+            template = self.i18n_env(DEFAULT_LOCALE).get_template(f"{area}.j2")
             result.update(f"{area}.{block}" for block in template.blocks)
         for area in sorted(self.legacy_areas(locale)):
             template = self.env.get_template(f"{locale}/{area}.j2")

@@ -35,8 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from babel.messages.catalog import Catalog  # noqa: E402
-from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir  # noqa: E402
 from babel.messages.pofile import read_po, write_po  # noqa: E402
+
+from bot.texts import extract_messages  # noqa: E402
 
 PROMPTS = ROOT / "prompts"
 SOURCE = "en"
@@ -44,13 +45,6 @@ TARGETS = ("es", "de")
 FIXED_DATE = datetime(2026, 12, 3, tzinfo=UTC)  # headers stay the same on every run
 PROJECT = "alliance-checkin"
 HOLDER = "the Alliance Check-in contributors"
-EXTRACT_OPTIONS = {
-    "extensions": "jinja2.ext.i18n",
-    "trim_blocks": "true",
-    "lstrip_blocks": "true",
-    "newstyle_gettext": "true",
-    "silent": "false",
-}
 
 TOKEN = re.compile(r"({%.*?%}|{{.*?}}|{#.*?#})", re.S)
 BLOCK = re.compile(r"{%\s*block\s+(\w+)\s*%}(.*?){%\s*endblock(?:\s+\w+)?\s*%}", re.S)
@@ -110,7 +104,7 @@ def tokenize(body: str) -> list[Item]:
 
 
 def unfold(item: Item) -> list[Item]:
-    """``{{ "on" if x else "off" }}`` (wording inside an expression) as ``{% if x %}on{% else %}off{% endif %}``."""
+    """Wording inside an expression, ``{{ "on" if x else "off" }}``, as if-tags around text."""
     match = CONDITIONAL.match(item.inner)
     if not match or not LETTER.search(match.group(1) + (match.group(3) or "")):
         return [item]
@@ -264,11 +258,11 @@ def common_prefix(texts: list[str]) -> str:
     return first[:size]
 
 
-def trans_run(
-    context: str, runs: dict[str, list[Item]]
-) -> tuple[str, str, str, Message]:
+def trans_run(context: str, runs: dict[str, list[Item]]) -> tuple[str, str, str, Message]:
     """A run with words: whitespace outside, the trans block, its message."""
-    cores = {loc: merge_text([Item(i.kind, i.source) for i in items]) for loc, items in runs.items()}
+    cores = {
+        loc: merge_text([Item(i.kind, i.source) for i in items]) for loc, items in runs.items()
+    }
     # Whitespace and separators every locale has at the edges stay outside the message.
     lead = "".join(render_item(i) for i in peel(cores, front=True))
     trail = "".join(render_item(i) for i in reversed(peel(cores, front=False)))
@@ -379,7 +373,9 @@ def convert_area(area: str, skip: frozenset[str] = frozenset()) -> tuple[str, li
         loc: (PROMPTS / loc / f"{area}.j2").read_text(encoding="utf-8")
         for loc in (SOURCE, *TARGETS)
     }
-    blocks = {loc: {m.group(1): m.group(2) for m in BLOCK.finditer(src)} for loc, src in sources.items()}
+    blocks = {
+        loc: {m.group(1): m.group(2) for m in BLOCK.finditer(src)} for loc, src in sources.items()
+    }
     en_blocks = blocks[SOURCE]
     for loc in TARGETS:
         if set(blocks[loc]) != set(en_blocks):
@@ -413,13 +409,9 @@ def convert_area(area: str, skip: frozenset[str] = frozenset()) -> tuple[str, li
 
 def extract_template() -> Catalog:
     """What pybabel extract finds in prompts/templates (see babel.cfg)."""
-    template = Catalog(project=PROJECT, copyright_holder=HOLDER, creation_date=FIXED_DATE, fuzzy=False)
-    method_map = [("**.j2", "jinja2.ext:babel_extract")]
-    options_map = {"**.j2": EXTRACT_OPTIONS}
-    for filename, lineno, message, comments, context in extract_from_dir(
-        str(PROMPTS / "templates"), method_map, options_map, keywords=DEFAULT_KEYWORDS
-    ):
-        template.add(message, None, [(f"templates/{filename}", lineno)], auto_comments=comments, context=context)
+    template = extract_messages(PROMPTS)
+    template.copyright_holder = HOLDER
+    template.creation_date = FIXED_DATE
     return template
 
 
@@ -443,8 +435,11 @@ def update_catalogs(messages: list[Message]) -> None:
                 catalog = read_po(handle, locale=loc)
         else:
             catalog = Catalog(
-                locale=loc, project=PROJECT, copyright_holder=HOLDER,
-                creation_date=FIXED_DATE, fuzzy=False,
+                locale=loc,
+                project=PROJECT,
+                copyright_holder=HOLDER,
+                creation_date=FIXED_DATE,
+                fuzzy=False,
             )
         catalog.revision_date = FIXED_DATE
         catalog.update(template, no_fuzzy_matching=True, update_creation_date=False)
@@ -460,10 +455,15 @@ def update_catalogs(messages: list[Message]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("areas", nargs="*")
-    parser.add_argument("--remove-old", action="store_true", help="delete prompts/<locale>/<area>.j2")
+    parser.add_argument(
+        "--remove-old", action="store_true", help="delete prompts/<locale>/<area>.j2"
+    )
     parser.add_argument("--check", action="store_true", help="report only, write nothing")
     parser.add_argument(
-        "--skip", action="append", default=[], metavar="AREA.BLOCK",
+        "--skip",
+        action="append",
+        default=[],
+        metavar="AREA.BLOCK",
         help="keep this block's English as it is, to be converted by hand",
     )
     args = parser.parse_args()
@@ -481,7 +481,9 @@ def main() -> int:
             continue
         target = PROMPTS / "templates" / f"{area}.j2"
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(template if template.endswith("\n") else template + "\n", encoding="utf-8")
+        target.write_text(
+            template if template.endswith("\n") else template + "\n", encoding="utf-8"
+        )
         converted.extend(messages)
         if args.remove_old:
             for loc in (SOURCE, *TARGETS):

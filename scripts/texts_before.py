@@ -29,8 +29,9 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, os.getcwd())
     sys.path.insert(1, str(HERE / "tests" / "unit"))
-    from bot.texts import Texts  # the checkout's renderer and templates
     from text_samples import VARIANTS, context
+
+    from bot.texts import Texts  # the checkout's renderer and templates
 
     texts = Texts()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -17,10 +17,10 @@ import re
 from typing import Any
 
 import pytest
+from text_samples import ALIAS, EMPTY, FULL, context, variables
 
 from bot.standin.formatting import EntityParseError, parse_html, utf16_len
 from bot.texts import Texts
-from text_samples import ALIAS, EMPTY, FULL, context, variables
 
 TEXTS = Texts()
 
@@ -48,10 +48,13 @@ CAPTIONS = re.compile(r"(caption|chart_caption)$")
 SHOWN_TAG = re.compile(r"</?(b|i|u|s|a|em|strong|code|pre|blockquote|tg-spoiler|span)\b[^>]*>")
 SHOWN_ENTITY = re.compile(r"&(lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);")
 
+
 def _context(locale: str, key: str, values: dict[str, Any]) -> dict[str, Any]:
     """Representative values for every variable the text's area uses."""
     area = key.partition(".")[0]
-    missing = sorted(variables(TEXTS, locale, area) - set(values) - {"resources", "regional", "line"})
+    missing = sorted(
+        variables(TEXTS, locale, area) - set(values) - {"resources", "regional", "line"}
+    )
     assert not missing, f"add representative values for {missing} (used in {area}, {locale})"
     return context(TEXTS, locale, key, values)
 

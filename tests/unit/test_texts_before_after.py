@@ -17,13 +17,16 @@ import json
 import sys
 from pathlib import Path
 
-from bot.texts import Texts
 from text_samples import VARIANTS, context
+
+from bot.texts import Texts
 
 TEXTS = Texts()
 BEFORE = Path(__file__).resolve().parent.parent / "data" / "texts_before"
 
-DATE = "a date or time now formatted by Babel in the locale's own way (CLDR medium date, 24-hour time)"
+DATE = (
+    "a date or time now formatted by Babel in the locale's own way (CLDR medium date, 24-hour time)"
+)
 DAY = "the day of a session now formatted by Babel: full weekday, day and month in words"
 PLURAL = "a number meets a noun: singular and plural now follow the locale's plural rule"
 

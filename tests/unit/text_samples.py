@@ -218,7 +218,6 @@ OVERRIDES: dict[str, dict[str, Any]] = {
 }
 
 
-
 ONE: dict[str, Any] = {
     **FULL,
     "alerts": 1,
