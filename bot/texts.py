@@ -200,6 +200,10 @@ class Formats:
         pattern = babel_dates.get_datetime_format("medium", locale=self.locale)
         return str(pattern).replace("{1}", day).replace("{0}", time)
 
+    def short_date(self, value: dt.date) -> str:
+        """Day and month only, for lists within a year: "Nov 24", "24 nov", "24. Nov."."""
+        return babel_dates.format_skeleton("MMMd", value, locale=self.locale)
+
     def day(self, value: dt.date) -> str:
         """A day within the year with its weekday: "Tuesday, March 3", "martes, 3 de marzo".
 
@@ -210,6 +214,11 @@ class Formats:
         match = babel_dates.match_skeleton("MMMMEd", skeletons) or "MMMMEd"
         pattern = re.sub(r"(?<!E)E{1,3}(?!E)", "EEEE", str(skeletons[match]))
         return babel_dates.format_datetime(value, pattern, locale=self.locale)
+
+    def month(self, value: dt.date) -> str:
+        """The month's name on its own: "November", "noviembre", "November"."""
+        names = babel_dates.get_month_names("wide", context="stand-alone", locale=self.locale)
+        return str(names[value.month])
 
     def weekday(self, number: int) -> str:
         """Monday is 0, as ``datetime.weekday()`` counts."""
@@ -229,6 +238,7 @@ class Formats:
             return self.weekday(int(block.removeprefix("weekday_")))
         formats: dict[str, Callable[[Any], str]] = {
             "date": self.date,
+            "short_date": self.short_date,
             "datetime": self.datetime,
             "day": self.day,
         }
@@ -240,9 +250,11 @@ class Formats:
         """The formatters as template functions."""
         return {
             "format_date": self.date,
+            "format_short_date": self.short_date,
             "format_datetime": self.datetime,
             "format_day": self.day,
             "weekday_name": self.weekday,
+            "month_name": self.month,
             "format_number": self.number,
         }
 

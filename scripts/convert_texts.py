@@ -49,13 +49,15 @@ HOLDER = "the Alliance Check-in contributors"
 TOKEN = re.compile(r"({%.*?%}|{{.*?}}|{#.*?#})", re.S)
 BLOCK = re.compile(r"{%\s*block\s+(\w+)\s*%}(.*?){%\s*endblock(?:\s+\w+)?\s*%}", re.S)
 LETTER = re.compile(r"[^\W\d_]")
-CALENDAR_CALL = re.compile(r'^text\("calendar\.(date|datetime|day)",\s*value=(.+)\)$')
+CALENDAR_CALL = re.compile(r'^text\("calendar\.(date|short_date|datetime|day)",\s*value=(.+)\)$')
 WEEKDAY_CALL = re.compile(r'^text\("calendar\.weekday_"\s*~\s*(.+)\)$')
 CONDITIONAL = re.compile(r'^"([^"\\]*)" if (.+?)(?: else "([^"\\]*)")?$')
 SEPARATOR = re.compile(r'^"(?:[^"\w\\]|\\n)*"(?:\s+if\s+.+)?$')
 INCLUDE = re.compile(r'^text\("(\w+)\.(\w+)"\)$')  # another whole text, as it is
 HTML_TAG = re.compile(r"<[^>]+>")
-FORMATTER = {"date": "format_date", "datetime": "format_datetime", "day": "format_day"}
+CONCATENATED = re.compile(r'^\("([^"\\]*)" ~ ([A-Za-z_][\w.]*)\) if (.+?) else ""$')
+MONTH_LIST = re.compile(r'^\[(?:"[^"]+",\s*){11}"[^"]+"\]\[(.+)\.month - 1\]$')
+FORMATTER = {"date": "format_date", "short_date": "format_short_date", "datetime": "format_datetime", "day": "format_day"}
 
 
 class Unconvertible(Exception):
@@ -104,7 +106,19 @@ def tokenize(body: str) -> list[Item]:
 
 
 def unfold(item: Item) -> list[Item]:
-    """Wording inside an expression, ``{{ "on" if x else "off" }}``, as if-tags around text."""
+    """Wording inside an expression, ``{{ "on" if x else "off" }}``, as if-tags around text.
+
+    Also ``{{ (" since " ~ x) if x else "" }}`` as ``{% if x %} since {{ x }}{% endif %}``.
+    """
+    match = CONCATENATED.match(item.inner)
+    if match and LETTER.search(match.group(1)):
+        words, value, condition = match.groups()
+        return [
+            Item("tag", "{% if " + condition + " %}"),
+            Item("text", words),
+            Item("var", "{{ " + value + " }}"),
+            Item("tag", "{% endif %}"),
+        ]
     match = CONDITIONAL.match(item.inner)
     if not match or not LETTER.search(match.group(1) + (match.group(3) or "")):
         return [item]
@@ -151,7 +165,10 @@ def same(a: list[Item], b: list[Item]) -> bool:
 
 
 def rewrite_expression(expr: str) -> str:
-    """Old calendar texts become Babel's formatters."""
+    """Old calendar texts (and lists of month names) become Babel's formatters."""
+    match = MONTH_LIST.match(expr)
+    if match:
+        return f"month_name({match.group(1).strip()})"
     match = CALENDAR_CALL.match(expr)
     if match:
         return f"{FORMATTER[match.group(1)]}({match.group(2).strip()})"
@@ -168,6 +185,8 @@ def placeholder_name(expr: str) -> str:
         expr = match.group(2)
     elif WEEKDAY_CALL.match(expr):
         return "weekday"
+    if MONTH_LIST.match(expr):
+        return "month"
     include = INCLUDE.match(expr)
     if include:
         return include.group(2)
