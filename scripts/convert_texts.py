@@ -57,7 +57,12 @@ INCLUDE = re.compile(r'^text\("(\w+)\.(\w+)"\)$')  # another whole text, as it i
 HTML_TAG = re.compile(r"<[^>]+>")
 CONCATENATED = re.compile(r'^\("([^"\\]*)" ~ ([A-Za-z_][\w.]*)\) if (.+?) else ""$')
 MONTH_LIST = re.compile(r'^\[(?:"[^"]+",\s*){11}"[^"]+"\]\[(.+)\.month - 1\]$')
-FORMATTER = {"date": "format_date", "short_date": "format_short_date", "datetime": "format_datetime", "day": "format_day"}
+FORMATTER = {
+    "date": "format_date",
+    "short_date": "format_short_date",
+    "datetime": "format_datetime",
+    "day": "format_day",
+}
 
 
 class Unconvertible(Exception):
