@@ -168,7 +168,7 @@ def test_strained_client_shows_numbers_since_and_openers(texts: Texts, digest: D
     shown = "\n".join(telegram_text(m) for m in render(texts, "en", digest))
     block = shown[shown.index("ceiling_then_three") :].split("\n\n")[0]
     assert "3/5, usually 5" in block
-    assert "since 24 Mar 2025" in block
+    assert "since Mar 24, 2025" in block
     assert texts.plain("en", "conversation.bond_1") in block
     assert texts.plain("en", "conversation.bond_hint") in block
 
@@ -273,7 +273,7 @@ def test_dates_are_in_the_therapists_time_zone(texts: Texts) -> None:
     history = build_history([*steady(6), c(3, 5, 5, 5)], first_session=first)
     now = datetime(2025, 3, 5, tzinfo=UTC)
     shown = telegram_text(render(texts, "en", compose_digest([history], get_instrument(), now))[0])
-    assert "since 03 Mar 2025" in shown
+    assert "since Mar 3, 2025" in shown
 
 
 def test_alert_is_short_and_fitted(texts: Texts) -> None:
