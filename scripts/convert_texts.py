@@ -55,6 +55,7 @@ CONDITIONAL = re.compile(r'^"([^"\\]*)" if (.+?)(?: else "([^"\\]*)")?$')
 SEPARATOR = re.compile(r'^"(?:[^"\w\\]|\\n)*"(?:\s+if\s+.+)?$')
 INCLUDE = re.compile(r'^text\("(\w+)\.(\w+)"\)$')  # another whole text, as it is
 HTML_TAG = re.compile(r"<[^>]+>")
+PLURAL_IF = re.compile(r"^if (.+?) == 1$")
 CONCATENATED = re.compile(r'^\("([^"\\]*)" ~ ([A-Za-z_][\w.]*)\) if (.+?) else ""$')
 MONTH_LIST = re.compile(r'^\[(?:"[^"]+",\s*){11}"[^"]+"\]\[(.+)\.month - 1\]$')
 FORMATTER = {
@@ -90,8 +91,8 @@ class Run:
 @dataclass
 class Message:
     context: str
-    msgid: str
-    strings: dict[str, str]
+    msgid: str | tuple[str, str]
+    strings: dict[str, str | tuple[str, str]]
 
 
 def tokenize(body: str) -> list[Item]:
@@ -242,9 +243,14 @@ def convert_block(area: str, block: str, bodies: dict[str, str]) -> tuple[str, l
     out: list[str] = []
     messages: list[Message] = []
     count = len(en_runs)
-    for index in range(count):
-        after_tag = before_tag = True  # {% block %} and {% endblock %} are tags too
-        runs = {loc: effective(parsed[loc][1][index], after_tag, before_tag) for loc in bodies}
+
+    def run(index: int) -> dict[str, list[Item]]:
+        # {% block %} and {% endblock %} are tags too: every run has a tag on each side.
+        return {loc: effective(parsed[loc][1][index], True, True) for loc in bodies}
+
+    index = 0
+    while index < count:
+        runs = run(index)
         en = runs[SOURCE]
         if all(not has_words(r) and same(r, en) for r in runs.values()):
             out.append(raw_run(en_runs[index], index))
@@ -252,8 +258,22 @@ def convert_block(area: str, block: str, bodies: dict[str, str]) -> tuple[str, l
             lead, body, trail, message = trans_run(context, runs)
             out.append(emit_run(lead, body, trail, index))
             messages.append(message)
-        if index < count - 1:
-            out.append(en_tags[index].source)
+        if index == count - 1:
+            break
+        plural = plural_count(en_tags, index)
+        if plural is not None:
+            # {% if n == 1 %}one{% else %}other{% endif %}: one message with plural forms.
+            lead, body, trail, message = trans_run(
+                context, run(index + 1), plural_runs=run(index + 2), count_expr=plural
+            )
+            if lead:
+                raise Unconvertible(f"{context}: a plural whose wording starts with spacing")
+            out.append(emit_run(lead, body, trail, index + 1))
+            messages.append(message)
+            index += 3  # the next run follows {% endtrans %} as it followed {% endif %}
+            continue
+        out.append(en_tags[index].source)
+        index += 1
     merged: dict[str, Message] = {}
     for message in messages:
         known = merged.get(message.msgid)
@@ -261,6 +281,16 @@ def convert_block(area: str, block: str, bodies: dict[str, str]) -> tuple[str, l
             raise Unconvertible(f"{context}: the same English twice, translated differently")
         merged[message.msgid] = message
     return "".join(out), list(merged.values())
+
+
+def plural_count(tags: list[Item], index: int) -> str | None:
+    """The count of ``{% if n == 1 %}…{% else %}…{% endif %}`` starting at tags[index]."""
+    if index + 2 >= len(tags):
+        return None
+    match = PLURAL_IF.match(tags[index].inner)
+    if match and tags[index + 1].inner == "else" and tags[index + 2].inner == "endif":
+        return match.group(1).strip()
+    return None
 
 
 def raw_run(run: Run, index: int) -> str:
@@ -282,22 +312,38 @@ def common_prefix(texts: list[str]) -> str:
     return first[:size]
 
 
-def trans_run(context: str, runs: dict[str, list[Item]]) -> tuple[str, str, str, Message]:
-    """A run with words: whitespace outside, the trans block, its message."""
-    cores = {
-        loc: merge_text([Item(i.kind, i.source) for i in items]) for loc, items in runs.items()
-    }
-    # Whitespace and separators every locale has at the edges stay outside the message.
-    lead = "".join(render_item(i) for i in peel(cores, front=True))
-    trail = "".join(render_item(i) for i in reversed(peel(cores, front=False)))
-    en_core = cores[SOURCE]
-    if not en_core:
-        raise Unconvertible(f"{context}: English has no wording where another locale has")
+def trans_run(
+    context: str,
+    runs: dict[str, list[Item]],
+    plural_runs: dict[str, list[Item]] | None = None,
+    count_expr: str | None = None,
+) -> tuple[str, str, str, Message]:
+    """A run with words: whitespace outside, the trans block, its message.
+
+    With ``plural_runs`` (the other branch of ``{% if n == 1 %}``), one message with a
+    singular and a plural form, counted by ``count_expr``.
+    """
+    forms = [runs] if plural_runs is None else [runs, plural_runs]
+    cores_by_form, edges = [], []
+    for form in forms:
+        cores = {
+            loc: merge_text([Item(i.kind, i.source) for i in items]) for loc, items in form.items()
+        }
+        # Whitespace and separators every locale has at the edges stay outside the message.
+        lead = "".join(render_item(i) for i in peel(cores, front=True))
+        trail = "".join(render_item(i) for i in reversed(peel(cores, front=False)))
+        cores_by_form.append(cores)
+        edges.append((lead, trail))
+    if len(set(edges)) != 1:
+        raise Unconvertible(f"{context}: singular and plural differ around their wording")
+    lead, trail = edges[0]
     names: dict[str, str] = {}
     used: set[str] = set()
     # English's values first; a translation may also use a value English leaves out
     # (German naming the client where English says "they"): it is bound in the tag too.
-    everything = en_core + [i for loc in TARGETS for i in cores[loc]]
+    everything = [i for cores in cores_by_form for loc in (SOURCE, *TARGETS) for i in cores[loc]]
+    if count_expr is not None:
+        everything.append(Item("var", "{{ " + count_expr + " }}"))
     for item in everything:
         if item.kind == "var" and item.inner not in names:
             base = placeholder_name(item.inner)
@@ -306,24 +352,41 @@ def trans_run(context: str, runs: dict[str, list[Item]]) -> tuple[str, str, str,
                 name, n = f"{base}{n}", n + 1
             names[item.inner] = name
             used.add(name)
-    en_vars = sorted(i.inner for i in en_core if i.kind == "var")
-    strings = {}
-    for loc in TARGETS:
-        if not cores[loc]:
-            raise Unconvertible(f"{context}: {loc} has no wording where English has")
-        if not set(en_vars) <= {i.inner for i in cores[loc] if i.kind == "var"}:
-            raise Unconvertible(f"{context}: {loc} leaves out a value English puts in")
-        strings[loc] = message_text(cores[loc], names)
-    msgid = message_text(en_core, names)
+    texts: list[tuple[str, dict[str, str]]] = []
+    bodies: list[str] = []
+    for cores in cores_by_form:
+        en_core = cores[SOURCE]
+        if not en_core:
+            raise Unconvertible(f"{context}: English has no wording where another locale has")
+        en_vars = {i.inner for i in en_core if i.kind == "var"}
+        strings = {}
+        for loc in TARGETS:
+            if not cores[loc]:
+                raise Unconvertible(f"{context}: {loc} has no wording where English has")
+            if not en_vars <= {i.inner for i in cores[loc] if i.kind == "var"}:
+                raise Unconvertible(f"{context}: {loc} leaves out a value English puts in")
+            strings[loc] = message_text(cores[loc], names)
+        texts.append((message_text(en_core, names), strings))
+        bodies.append(
+            "".join(
+                i.source if i.kind == "text" else "{{ " + names[i.inner] + " }}" for i in en_core
+            )
+        )
     header = "".join(
         f", {name}={rewrite_expression(expr)}" if i else f" {name}={rewrite_expression(expr)}"
         for i, (expr, name) in enumerate(names.items())
     )
-    body_parts = []
-    for item in en_core:
-        body_parts.append(item.source if item.kind == "text" else "{{ " + names[item.inner] + " }}")
-    body = f'{{% trans "{context}"{header} %}}' + "".join(body_parts) + "{% endtrans %}"
-    return lead, body, trail, Message(context, msgid, strings)
+    if count_expr is None:
+        body = f'{{% trans "{context}"{header} %}}' + bodies[0] + "{% endtrans %}"
+        return lead, body, trail, Message(context, texts[0][0], dict(texts[0][1]))
+    pluralize = "{% pluralize " + names[count_expr] + " %}"
+    body = f'{{% trans "{context}"{header} %}}' + bodies[0] + pluralize + bodies[1]
+    body += "{% endtrans %}"
+    msgid = (texts[0][0], texts[1][0])
+    plural_strings: dict[str, str | tuple[str, str]] = {
+        loc: (texts[0][1][loc], texts[1][1][loc]) for loc in TARGETS
+    }
+    return lead, body, trail, Message(context, msgid, plural_strings)
 
 
 def is_separator(item: Item) -> bool:
@@ -470,7 +533,11 @@ def update_catalogs(messages: list[Message]) -> None:
         for message in messages:
             entry = catalog.get(message.msgid, context=message.context)
             if entry is not None:
-                entry.string = message.strings[loc]
+                string = message.strings[loc]
+                if isinstance(string, tuple):
+                    # Languages with more forms (Spanish's "many", for millions) take the plural.
+                    string = (string[0],) + (string[1],) * (catalog.num_plurals - 1)
+                entry.string = string
                 entry.flags.discard("fuzzy")
         catalog.fuzzy = False
         write_catalog(catalog, path)
