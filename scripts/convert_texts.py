@@ -78,7 +78,13 @@ class Item:
     @property
     def inner(self) -> str:
         """A tag's or expression's content, whitespace normalised."""
-        return " ".join(self.source[2:-2].split())
+        inner = self.source[2:-2]
+        return " ".join((inner.strip("+-") if self.kind == "tag" else inner).split())
+
+    @property
+    def synthetic(self) -> bool:
+        """A tag made from an expression: it neither trims nor strips whitespace."""
+        return self.kind == "tag" and self.source.startswith("{%+") and self.source.endswith("+%}")
 
 
 @dataclass
@@ -120,19 +126,19 @@ def unfold(item: Item) -> list[Item]:
     if match and LETTER.search(match.group(1)):
         words, value, condition = match.groups()
         return [
-            Item("tag", "{% if " + condition + " %}"),
+            Item("tag", "{%+ if " + condition + " +%}"),
             Item("text", words),
             Item("var", "{{ " + value + " }}"),
-            Item("tag", "{% endif %}"),
+            Item("tag", "{%+ endif +%}"),
         ]
     match = CONDITIONAL.match(item.inner)
     if not match or not LETTER.search(match.group(1) + (match.group(3) or "")):
         return [item]
     then, condition, otherwise = match.groups()
-    items = [Item("tag", "{% if " + condition + " %}"), Item("text", then)]
+    items = [Item("tag", "{%+ if " + condition + " +%}"), Item("text", then)]
     if otherwise is not None:
-        items += [Item("tag", "{% else %}"), Item("text", otherwise)]
-    return [*items, Item("tag", "{% endif %}")]
+        items += [Item("tag", "{%+ else +%}"), Item("text", otherwise)]
+    return [*items, Item("tag", "{%+ endif +%}")]
 
 
 def split(items: list[Item]) -> tuple[list[Item], list[Run]]:
@@ -244,9 +250,15 @@ def convert_block(area: str, block: str, bodies: dict[str, str]) -> tuple[str, l
     messages: list[Message] = []
     count = len(en_runs)
 
+    def after_real_tag(index: int) -> bool:
+        # {% block %} opens every body; a tag made from an expression trims nothing.
+        return index == 0 or not en_tags[index - 1].synthetic
+
     def run(index: int) -> dict[str, list[Item]]:
-        # {% block %} and {% endblock %} are tags too: every run has a tag on each side.
-        return {loc: effective(parsed[loc][1][index], True, True) for loc in bodies}
+        before = index == count - 1 or not en_tags[index].synthetic
+        return {
+            loc: effective(parsed[loc][1][index], after_real_tag(index), before) for loc in bodies
+        }
 
     index = 0
     while index < count:
@@ -256,7 +268,7 @@ def convert_block(area: str, block: str, bodies: dict[str, str]) -> tuple[str, l
             out.append(raw_run(en_runs[index], index))
         else:
             lead, body, trail, message = trans_run(context, runs)
-            out.append(emit_run(lead, body, trail, index))
+            out.append(emit_run(lead, body, trail, after_real_tag(index)))
             messages.append(message)
         if index == count - 1:
             break
@@ -268,7 +280,7 @@ def convert_block(area: str, block: str, bodies: dict[str, str]) -> tuple[str, l
             )
             if lead:
                 raise Unconvertible(f"{context}: a plural whose wording starts with spacing")
-            out.append(emit_run(lead, body, trail, index + 1))
+            out.append(emit_run(lead, body, trail, after_real_tag(index + 1)))
             messages.append(message)
             index += 3  # the next run follows {% endtrans %} as it followed {% endif %}
             continue
@@ -443,10 +455,10 @@ def merge_text(items: list[Item]) -> list[Item]:
     return merged
 
 
-def emit_run(lead: str, body: str, trail: str, index: int) -> str:
+def emit_run(lead: str, body: str, trail: str, after_real_tag: bool) -> str:
     """Whitespace around a trans block, so that Jinja reads it as the old run."""
     # The tag before the run eats one newline (trim_blocks), as it did before: give it one.
-    out = ("\n" + lead) if lead.startswith("\n") else lead
+    out = ("\n" + lead) if lead.startswith("\n") and after_real_tag else lead
     if lead.endswith((" ", "\t")):
         body = body.replace("{% trans", "{%+ trans", 1)  # keep indentation (lstrip_blocks)
     out += body

@@ -38,6 +38,12 @@ EXPECTED: dict[str, str] = {
     "admin.end_done": PLURAL,
     # "1 entries", Spanish "6 sesiónes" (a wrong plural) and "1 veces" are gone.
     "rights.mydata_summary": PLURAL,
+    # "expires in 1 days", "within 1 hours", "1 of 1 check-ins answered", Spanish
+    # "1 anteriores" became singular; "for 1 minutes" too (a session is 10 minutes or more).
+    "therapist.invite_ok": PLURAL,
+    "therapist.session_too_late": PLURAL,
+    "client_view.header": PLURAL,
+    "client_view.history": PLURAL,
     # "Tuesday 24 Nov" → "Tuesday, November 24"; Spanish "del el martes 24/11" (the
     # article twice) → "del martes, 24 de noviembre"; German "Dienstag, 24.11." →
     # "Dienstag, 24. November".

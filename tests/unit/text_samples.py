@@ -276,7 +276,8 @@ def variables(texts: Texts, locale: str, area: str) -> set[str]:
         env = texts.env
         source = (texts.root / locale / f"{area}.j2").read_text(encoding="utf-8")
     names = set(jinja2.meta.find_undeclared_variables(env.parse(source)))
-    return names - set(env.globals) - {"text", "gettext", "ngettext", "pgettext", "npgettext"}
+    internal = {"text", "gettext", "ngettext", "pgettext", "npgettext", "_trans"}
+    return names - set(env.globals) - internal
 
 
 def context(texts: Texts, locale: str, key: str, values: dict[str, Any]) -> dict[str, Any]:
