@@ -124,6 +124,14 @@ def _forms(value: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
+def _has_placeholder(text: str, name: str) -> bool:
+    """``%(name)s`` is in the text; ``%(label_lower)s`` may be written ``%(label)s`` (a
+    language that capitalises nouns keeps the capital)."""
+    if f"%({name})" in text:
+        return True
+    return name.endswith("_lower") and f"%({name.removesuffix('_lower')})" in text
+
+
 def message_problems(message: Message, wanted: Message | None = None) -> list[str]:
     """Why a catalog's entry is not usable: untranslated, fuzzy, or a placeholder lost."""
     name = f"{message.context or ''} {_forms(message.id)[0][:40]!r}".strip()
@@ -133,7 +141,7 @@ def message_problems(message: Message, wanted: Message | None = None) -> list[st
     if not all(forms):
         return [f"{name} is not translated"]
     needed = set(PLACEHOLDER.findall(" ".join(_forms((wanted or message).id))))
-    lost = sorted({p for form in forms for p in needed if f"%({p})" not in form})
+    lost = sorted({p for form in forms for p in needed if not _has_placeholder(form, p)})
     return [f"{name} lacks %({p})s" for p in lost]
 
 
@@ -220,6 +228,10 @@ class Formats:
         names = babel_dates.get_month_names("wide", context="stand-alone", locale=self.locale)
         return str(names[value.month])
 
+    def month_year(self, value: dt.date) -> str:
+        """A month with its year: "November 2026", "noviembre de 2026"."""
+        return babel_dates.format_skeleton("yMMMM", value, locale=self.locale)
+
     def weekday(self, number: int) -> str:
         """Monday is 0, as ``datetime.weekday()`` counts."""
         return str(babel_dates.get_day_names("wide", locale=self.locale)[int(number)])
@@ -239,6 +251,7 @@ class Formats:
         formats: dict[str, Callable[[Any], str]] = {
             "date": self.date,
             "short_date": self.short_date,
+            "month_year": self.month_year,
             "datetime": self.datetime,
             "day": self.day,
         }
@@ -255,6 +268,7 @@ class Formats:
             "format_day": self.day,
             "weekday_name": self.weekday,
             "month_name": self.month,
+            "format_month_year": self.month_year,
             "format_number": self.number,
         }
 

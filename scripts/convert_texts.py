@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +41,9 @@ from babel.messages.pofile import read_po, write_po  # noqa: E402
 from bot.texts import extract_messages  # noqa: E402
 
 PROMPTS = ROOT / "prompts"
+REWRITES: list[dict[str, str]] = tomllib.loads(
+    (Path(__file__).parent / "text_rewrites.toml").read_text(encoding="utf-8")
+).get("rewrite", [])
 SOURCE = "en"
 TARGETS = ("es", "de")
 FIXED_DATE = datetime(2026, 12, 3, tzinfo=UTC)  # headers stay the same on every run
@@ -49,7 +53,9 @@ HOLDER = "the Alliance Check-in contributors"
 TOKEN = re.compile(r"({%.*?%}|{{.*?}}|{#.*?#})", re.S)
 BLOCK = re.compile(r"{%\s*block\s+(\w+)\s*%}(.*?){%\s*endblock(?:\s+\w+)?\s*%}", re.S)
 LETTER = re.compile(r"[^\W\d_]")
-CALENDAR_CALL = re.compile(r'^text\("calendar\.(date|short_date|datetime|day)",\s*value=(.+)\)$')
+CALENDAR_CALL = re.compile(
+    r'^text\("calendar\.(date|short_date|month_year|datetime|day)",\s*value=(.+)\)$'
+)
 WEEKDAY_CALL = re.compile(r'^text\("calendar\.weekday_"\s*~\s*(.+)\)$')
 CONDITIONAL = re.compile(r'^"([^"\\]*)" if (.+?)(?: else "([^"\\]*)")?$')
 SEPARATOR = re.compile(r'^"(?:[^"\w\\]|\\n)*"(?:\s+if\s+.+)?$')
@@ -61,6 +67,7 @@ MONTH_LIST = re.compile(r'^\[(?:"[^"]+",\s*){11}"[^"]+"\]\[(.+)\.month - 1\]$')
 FORMATTER = {
     "date": "format_date",
     "short_date": "format_short_date",
+    "month_year": "format_month_year",
     "datetime": "format_datetime",
     "day": "format_day",
 }
@@ -190,6 +197,11 @@ def rewrite_expression(expr: str) -> str:
     return expr
 
 
+def same_value(expr: str) -> str:
+    """``label|lower`` and ``label`` are the same value (German keeps its capitals)."""
+    return expr.removesuffix("|lower")
+
+
 def placeholder_name(expr: str) -> str:
     """A readable placeholder for an expression: its last name or attribute."""
     match = CALENDAR_CALL.match(expr)
@@ -202,6 +214,8 @@ def placeholder_name(expr: str) -> str:
     include = INCLUDE.match(expr)
     if include:
         return include.group(2)
+    if re.fullmatch(r"[A-Za-z_]\w*\|lower", expr):
+        return expr.removesuffix("|lower") + "_lower"
     if re.fullmatch(r"[A-Za-z_]\w*", expr):
         name = expr
     else:
@@ -375,7 +389,9 @@ def trans_run(
         for loc in TARGETS:
             if not cores[loc]:
                 raise Unconvertible(f"{context}: {loc} has no wording where English has")
-            if not en_vars <= {i.inner for i in cores[loc] if i.kind == "var"}:
+            if not {same_value(v) for v in en_vars} <= {
+                same_value(i.inner) for i in cores[loc] if i.kind == "var"
+            }:
                 raise Unconvertible(f"{context}: {loc} leaves out a value English puts in")
             strings[loc] = message_text(cores[loc], names)
         texts.append((message_text(en_core, names), strings))
@@ -467,9 +483,25 @@ def emit_run(lead: str, body: str, trail: str, after_real_tag: bool) -> str:
     return out + trail
 
 
+def rewrite(area: str, locale: str, source: str) -> str:
+    """Apply scripts/text_rewrites.toml: hand edits that make the locales' logic agree
+    (a plural written as ``{% if n == 1 %}…{% else %}…{% endif %}``) before conversion."""
+    for entry in REWRITES:
+        if entry["area"] != area or entry["locale"] != locale:
+            continue
+        if source.count(entry["old"]) != 1:
+            print(
+                f"{area} ({locale}): a rewrite no longer matches: {entry['old'][:60]!r}",
+                file=sys.stderr,
+            )
+            continue
+        source = source.replace(entry["old"], entry["new"])
+    return source
+
+
 def convert_area(area: str, skip: frozenset[str] = frozenset()) -> tuple[str, list[Message]]:
     sources = {
-        loc: (PROMPTS / loc / f"{area}.j2").read_text(encoding="utf-8")
+        loc: rewrite(area, loc, (PROMPTS / loc / f"{area}.j2").read_text(encoding="utf-8"))
         for loc in (SOURCE, *TARGETS)
     }
     blocks = {
