@@ -26,6 +26,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=HERE / "tests" / "data" / "texts_before")
     parser.add_argument("areas", nargs="*", help="only these areas (default: all)")
+    parser.add_argument("--fresh", action="store_true", help="forget the texts recorded before")
     args = parser.parse_args()
     sys.path.insert(0, os.getcwd())
     sys.path.insert(1, str(HERE / "tests" / "unit"))
@@ -38,16 +39,20 @@ def main() -> None:
     for locale in texts.locales:
         path = args.out / f"{locale}.json"
         rendered: dict[str, dict[str, str]] = (
-            json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+            json.loads(path.read_text(encoding="utf-8")) if path.exists() and not args.fresh else {}
         )
         for key in sorted(texts.keys(locale)):
             area = key.partition(".")[0]
             if area == "calendar" or (args.areas and area not in args.areas):
                 continue
-            rendered[key] = {
-                name: texts.render(locale, key, **context(texts, locale, key, values))
-                for name, values in VARIANTS.items()
-            }
+            try:
+                rendered[key] = {
+                    name: texts.render(locale, key, **context(texts, locale, key, values))
+                    for name, values in VARIANTS.items()
+                }
+            except Exception as exc:  # noqa: BLE001 - reported, and the fixture test names it
+                print(f"{locale} {key}: not rendered ({exc}); add sample values", file=sys.stderr)
+                rendered.pop(key, None)
         text = json.dumps(dict(sorted(rendered.items())), ensure_ascii=False, indent=1)
         path.write_text(text + "\n", encoding="utf-8")
         print(f"{path}: {len(rendered)} texts × {len(VARIANTS)} variants")
