@@ -196,6 +196,26 @@ class Formats:
 
     def __init__(self, locale: str) -> None:
         self.locale = Locale.parse(locale)
+        # Matching a skeleton to the locale's pattern is the slow part: once per skeleton.
+        self._patterns: dict[str, str] = {}
+
+    def _pattern(self, skeleton: str, full_weekday: bool = False) -> str:
+        key = skeleton + ("+EEEE" if full_weekday else "")
+        pattern = self._patterns.get(key)
+        if pattern is None:
+            skeletons = self.locale.datetime_skeletons
+            match = babel_dates.match_skeleton(skeleton, skeletons) or skeleton
+            pattern = str(skeletons[match]) if match in skeletons else skeleton
+            if full_weekday:
+                # CLDR's pattern keeps its own width; the skeleton MMMMEEEEd asks for the
+                # weekday's full name (Babel matches the pattern but not the widths).
+                pattern = re.sub(r"(?<!E)E{1,3}(?!E)", "EEEE", pattern)
+            self._patterns[key] = pattern
+        return pattern
+
+    def _format(self, value: dt.date, skeleton: str, full_weekday: bool = False) -> str:
+        pattern = self._pattern(skeleton, full_weekday)
+        return babel_dates.format_datetime(value, pattern, locale=self.locale)
 
     def date(self, value: dt.date) -> str:
         """A date on its own: "Mar 2, 2026", "2 mar 2026", "02.03.2026"."""
@@ -203,25 +223,18 @@ class Formats:
 
     def datetime(self, value: dt.datetime) -> str:
         """A moment with weekday and 24-hour time (as the commands take it), in its own zone."""
-        day = babel_dates.format_skeleton("yMMMEd", value, locale=self.locale)
-        time = babel_dates.format_skeleton("Hm", value, locale=self.locale)
+        day = self._format(value, "yMMMEd")
+        time = self._format(value, "Hm")
         pattern = babel_dates.get_datetime_format("medium", locale=self.locale)
         return str(pattern).replace("{1}", day).replace("{0}", time)
 
     def short_date(self, value: dt.date) -> str:
         """Day and month only, for lists within a year: "Nov 24", "24 nov", "24. Nov."."""
-        return babel_dates.format_skeleton("MMMd", value, locale=self.locale)
+        return self._format(value, "MMMd")
 
     def day(self, value: dt.date) -> str:
-        """A day within the year with its weekday: "Tuesday, March 3", "martes, 3 de marzo".
-
-        CLDR's pattern for the skeleton MMMMEd, with the weekday widened to its full name
-        as the skeleton MMMMEEEEd asks (Babel matches the pattern but keeps its widths).
-        """
-        skeletons = self.locale.datetime_skeletons
-        match = babel_dates.match_skeleton("MMMMEd", skeletons) or "MMMMEd"
-        pattern = re.sub(r"(?<!E)E{1,3}(?!E)", "EEEE", str(skeletons[match]))
-        return babel_dates.format_datetime(value, pattern, locale=self.locale)
+        """A day within the year with its weekday: "Tuesday, March 3", "martes, 3 de marzo"."""
+        return self._format(value, "MMMMEd", full_weekday=True)
 
     def month(self, value: dt.date) -> str:
         """The month's name on its own: "November", "noviembre", "November"."""
@@ -230,7 +243,7 @@ class Formats:
 
     def month_year(self, value: dt.date) -> str:
         """A month with its year: "November 2026", "noviembre de 2026"."""
-        return babel_dates.format_skeleton("yMMMM", value, locale=self.locale)
+        return self._format(value, "yMMMM")
 
     def weekday(self, number: int) -> str:
         """Monday is 0, as ``datetime.weekday()`` counts."""
@@ -283,13 +296,18 @@ class Texts:
         self.env = _environment(jinja2.FileSystemLoader(str(root)), i18n=False)
         self._envs: dict[str, jinja2.Environment] = {}
         self._formats: dict[str, Formats] = {}
+        self._template_areas: frozenset[str] | None = None
+        self._templates: dict[tuple[str, str], jinja2.Template] = {}
 
     # -- the two forms ---------------------------------------------------------------
 
-    def template_areas(self) -> set[str]:
-        """Areas written once, with their wording in the catalogs."""
-        folder = self.root / TEMPLATES
-        return {p.stem for p in folder.glob("*.j2")} if folder.is_dir() else set()
+    def template_areas(self) -> frozenset[str]:
+        """Areas written once, with their wording in the catalogs (looked up once)."""
+        if self._template_areas is None:
+            folder = self.root / TEMPLATES
+            found = {p.stem for p in folder.glob("*.j2")} if folder.is_dir() else set()
+            self._template_areas = frozenset(found)
+        return self._template_areas
 
     def legacy_areas(self, locale: str) -> set[str]:
         """Areas a locale still has as a template of its own."""
@@ -323,13 +341,20 @@ class Texts:
         return env
 
     def _template(self, locale: str, area: str) -> jinja2.Template:
+        # Templates do not change while the bot runs: found once, without a stat per render.
+        cached = self._templates.get((locale, area))
+        if cached is not None:
+            return cached
         if area in self.template_areas():
-            return self.i18n_env(locale).get_template(f"{area}.j2")
-        loc = locale if locale in self.locales else DEFAULT_LOCALE
-        try:
-            return self.env.get_template(f"{loc}/{area}.j2")
-        except jinja2.TemplateNotFound:
-            return self.env.get_template(f"{DEFAULT_LOCALE}/{area}.j2")
+            template = self.i18n_env(locale).get_template(f"{area}.j2")
+        else:
+            loc = locale if locale in self.locales else DEFAULT_LOCALE
+            try:
+                template = self.env.get_template(f"{loc}/{area}.j2")
+            except jinja2.TemplateNotFound:
+                template = self.env.get_template(f"{DEFAULT_LOCALE}/{area}.j2")
+        self._templates[(locale, area)] = template
+        return template
 
     # -- rendering -------------------------------------------------------------------
 
