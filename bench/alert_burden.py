@@ -4,7 +4,7 @@ Run:  .venv/bin/python bench/alert_burden.py [--seeds 20] [--clients 40] [--week
                                              [--tension 0.20 0.35] [--weekly SEED]
                                              [--first-seed 1]
 
-Simulates caseloads that know the truth (bot.core.simulation: response styles,
+Simulates caseloads that know the truth (bot.offline.caseload: response styles,
 clustered non-response, ruptures, declines, withdrawals, dropout) and runs the rules
 on them as the bot would: a digest every Monday, the immediate-alert judgement on
 each check-in once it closes. Prints, for each tension rate, the burden (clients per
@@ -26,16 +26,9 @@ from pathlib import Path
 # This checkout's code, whichever copy of the project is installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.core.flag_quality import (  # noqa: E402
-    ClientTrace,
-    Quality,
-    judge,
-    median,
-    merge,
-    trace_caseload,
-)
 from bot.core.instrument import get_instrument  # noqa: E402
-from bot.core.simulation import (  # noqa: E402
+from bot.core.strain import Severity  # noqa: E402
+from bot.offline.caseload import (  # noqa: E402
     EVENT_KINDS,
     CaseloadRates,
     SimulationConfig,
@@ -43,7 +36,14 @@ from bot.core.simulation import (  # noqa: E402
     digest_moments,
     simulate_caseload,
 )
-from bot.core.strain import Severity  # noqa: E402
+from bot.offline.flag_quality import (  # noqa: E402
+    ClientTrace,
+    Quality,
+    judge,
+    median,
+    merge,
+    trace_caseload,
+)
 
 TARGET_KINDS = ("rupture", "large_rupture", "decline", "withdrawal")
 

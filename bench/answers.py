@@ -34,7 +34,7 @@ from common import (
 )
 
 from bot.clock import SystemClock
-from bot.standin import BotAPIStandIn, FakeUser
+from bot.offline.standin import BotAPIStandIn, FakeUser
 from storage.crypto import generate_key
 from storage.db import Database
 

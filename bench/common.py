@@ -1,7 +1,7 @@
 """Shared parts of the benchmarks: a stand-in in its own process, fresh databases, seeding.
 
 Benchmarks print figures; they are not tests. Everything runs on loopback: the Bot API
-stand-in (bot.standin) in a separate process so it does not share the bot's CPU core,
+stand-in (bot.offline.standin) in a separate process so it does not share the bot's CPU core,
 SQLite in a temporary folder or PostgreSQL at ALLIANCE_TEST_POSTGRES.
 """
 
@@ -29,7 +29,7 @@ import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 
-from bot.enrolment import PRIVACY_NOTICE_VERSION  # noqa: E402
+from bot.practice.enrolment import PRIVACY_NOTICE_VERSION  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from storage.models import CheckIn, Client, Therapist, TherapySession  # noqa: E402
@@ -50,7 +50,7 @@ def machine() -> str:
 
 
 def _serve_standin(port: int, users: int, limits: dict[str, Any], ready: Any) -> None:
-    from bot.standin import BotAPIStandIn, FakeUser
+    from bot.offline.standin import BotAPIStandIn, FakeUser
 
     async def main() -> None:
         standin = BotAPIStandIn(token=TOKEN, port=port, **limits)

@@ -35,7 +35,7 @@ from burst import USE_BUTTONS, Burst, at_the_note, replies, send_burst, tally  #
 from common import fresh_database, machine  # noqa: E402
 from procs import eventually, seed, start_worker, worker_env  # noqa: E402
 
-from bot.standin import BotAPIStandIn  # noqa: E402
+from bot.offline.standin import BotAPIStandIn  # noqa: E402
 from storage.crypto import generate_key  # noqa: E402
 
 

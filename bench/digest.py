@@ -4,7 +4,7 @@ Run: .venv/bin/python bench/digest.py [--backend sqlite|postgres] [--therapists 
                                       [--clients 40] [--weeks 52] [--charts] [--profile N]
 
 Seeds THERAPISTS × CLIENTS clients with one answered check-in per week for WEEKS weeks
-(bulk inserts), then times bot.digest_service.weekly_digest for every therapist and
+(bulk inserts), then times bot.digest.weekly.weekly_digest for every therapist and
 counts the SQL statements each one issues (a bounded number per therapist means no
 N+1). --charts also draws the trend charts. --profile N runs the composition under
 cProfile and prints its N most expensive functions (use a smaller run, e.g.
@@ -31,7 +31,7 @@ from sqlalchemy import event, text
 from sqlmodel import select
 
 from bot.clock import SystemClock
-from bot.digest_service import weekly_digest
+from bot.digest.weekly import weekly_digest
 from bot.services import Services
 from bot.settings import load_settings
 from storage.crypto import Cipher, generate_key

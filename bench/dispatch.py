@@ -54,9 +54,11 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from bot.app import build_application
+from bot.checkins.lifecycle import on_sent, on_unreachable
 from bot.clock import SystemClock
-from bot.dispatcher import DispatchReport, on_sent, on_unreachable, queue_due_checkins
-from bot.outbox import WAITING, Outgoing, Sender, _payload_context
+from bot.due_work import DispatchReport, queue_due_checkins
+from bot.sending.outbox import Outgoing, payload_context
+from bot.sending.sender import WAITING, Sender
 from bot.services import Services
 from bot.settings import load_settings
 from storage.crypto import Cipher, generate_key
@@ -90,9 +92,7 @@ async def _waiting_messages(services: Services) -> list[Outgoing]:
         ).all()
     return [
         Outgoing.from_json(
-            services.cipher.decrypt(
-                row.payload_ciphertext, context=_payload_context(row.dedupe_key)
-            )
+            services.cipher.decrypt(row.payload_ciphertext, context=payload_context(row.dedupe_key))
         )
         for row in rows
     ]

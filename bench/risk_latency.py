@@ -33,8 +33,8 @@ from common import fresh_database, machine  # noqa: E402
 from story import enrolled_client, enrolled_therapist  # noqa: E402
 
 from bot.core.risk import assess_risk, default_lexicon  # noqa: E402
-from bot.standin import BotAPIStandIn  # noqa: E402
-from bot.testbed import Testbed  # noqa: E402
+from bot.offline.standin import BotAPIStandIn  # noqa: E402
+from bot.offline.testbed import Testbed  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 CLIENTS = 40

@@ -3,7 +3,7 @@
 Run:  .venv/bin/python bench/strain_tradeoff.py [--set NAME=VALUE ...] [--seeds 20]
                                                  [--first-seed 1] [--tension 0.20 0.35]
 
-Runs the quality bench's simulation and judgement (bot.core.flag_quality) with the
+Runs the quality bench's simulation and judgement (bot.offline.flag_quality) with the
 default strain settings changed by each --set (a setting of bot.core.strain's
 StrainSettings, as in prompts/strain_policy.toml), and prints one line per tension
 rate: clients per week at conversation and at watch, precision and recall of
@@ -28,15 +28,15 @@ from pathlib import Path
 # This checkout's code, whichever copy of the project is installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.core.flag_quality import RELEVANCE, judge, merge, trace_caseload  # noqa: E402
 from bot.core.instrument import get_instrument  # noqa: E402
-from bot.core.simulation import (  # noqa: E402
+from bot.core.strain import DEFAULT_SETTINGS, StrainSettings, settings_from_policy  # noqa: E402
+from bot.offline.caseload import (  # noqa: E402
     SimulatedClient,
     SimulationConfig,
     digest_moments,
     simulate_caseload,
 )
-from bot.core.strain import DEFAULT_SETTINGS, StrainSettings, settings_from_policy  # noqa: E402
+from bot.offline.flag_quality import RELEVANCE, judge, merge, trace_caseload  # noqa: E402
 
 TARGET_KINDS = ("rupture", "large_rupture", "decline", "withdrawal")
 

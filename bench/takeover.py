@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT / "tests" / "reliability"))
 
 from procs import Worker, outbox_rows, seed, worker_env  # noqa: E402
 
-from bot.standin import BotAPIStandIn, FakeUser  # noqa: E402
+from bot.offline.standin import BotAPIStandIn, FakeUser  # noqa: E402
 from storage.crypto import generate_key  # noqa: E402
 
 RISK = "I want to end my life"

@@ -113,7 +113,7 @@ async def _run(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> 
 
 def cmd_therapist_list(settings: Settings) -> int:
     """Print every therapist, one a line."""
-    from bot.therapists import list_therapists
+    from bot.practice.therapists import list_therapists
 
     require_database(settings)
     lines = asyncio.run(_run(settings, list_therapists))
@@ -132,7 +132,7 @@ def cmd_therapist_list(settings: Settings) -> int:
 
 def cmd_therapist_set(settings: Settings, action: TherapistAction, therapist_id: int) -> int:
     """Deactivate or reactivate one therapist; print what happened."""
-    from bot.therapists import set_active
+    from bot.practice.therapists import set_active
 
     require_database(settings)
     active = action == "reactivate"

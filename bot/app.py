@@ -19,12 +19,13 @@ from telegram.ext import (
     filters,
 )
 
-from bot import flood, menus, metrics, myanswers, rights, safety
-from bot.dispatcher import run_due_work
-from bot.handlers import admin, buttons, common, people, reports
+from bot import metrics, safety
+from bot.due_work import run_due_work
+from bot.handlers import admin, buttons, common, menus, myanswers, people, reports, rights
+from bot.sending import flood
 from bot.services import BotContext, Services
 from bot.transport import AiohttpRequest
-from bot.updates import PerPersonUpdateProcessor
+from bot.updates import PerPersonUpdateProcessor, drop_duplicates, finish_update
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ async def _post_init(application: AppType) -> None:
     services: Services = application.bot_data["services"]
     me = await application.bot.get_me()
     services.bot_username = me.username or ""
-    # Clients' commands by default, therapists' in each therapist's chat (bot.menus).
+    # Clients' commands by default, therapists' in each therapist's chat (bot.handlers.menus).
     await menus.set_all_menus(application.bot, services)
 
 
@@ -71,7 +72,7 @@ def build_application(
         .context_types(ContextTypes(context=BotContext))
         .post_init(_post_init)
         .application_class(application_class)
-        # One flood budget for handler replies and outbox sends alike (bot.flood).
+        # One flood budget for handler replies and outbox sends alike (bot.sending.flood).
         .rate_limiter(flood.from_settings(services.settings))
         # aiohttp instead of httpx: several times the requests per second (bot.transport).
         .request(AiohttpRequest(connection_pool_size=_pool_size(services)))
@@ -111,9 +112,9 @@ def add_handlers(application: AppType) -> None:
     )
     # Counted first, whatever happens to the update next (bot.metrics).
     application.add_handler(TypeHandler(Update, metrics.count_update), group=-10)
-    application.add_handler(TypeHandler(Update, common.drop_duplicates), group=-2)
+    application.add_handler(TypeHandler(Update, drop_duplicates), group=-2)
     # Last: an update counts as handled only once everything above has run.
-    application.add_handler(TypeHandler(Update, common.finish_update), group=100)
+    application.add_handler(TypeHandler(Update, finish_update), group=100)
     # Within a group only the first matching handler runs: membership changes must come
     # before the catch-all private-chat check, or they would never be seen.
     application.add_handler(

@@ -180,9 +180,9 @@ def cmd_run(settings: Settings, webhook: bool = False) -> int:
 async def _invite(settings: Settings, name: str) -> str:
     from telegram import Bot
 
-    from bot.enrolment import create_therapist_invitation
+    from bot.practice.enrolment import create_therapist_invitation
+    from bot.practice.tokens import deep_link
     from bot.services import Services
-    from bot.tokens import deep_link
     from storage.db import Database
     from storage.migrate import upgrade_async
 
@@ -282,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The demo needs no settings: it brings its own stand-in, database and key.
         from pathlib import Path
 
-        from bot import demo as demo_module
+        from bot.offline import demo as demo_module
 
         return demo_module.main(
             demo_module.Options(
@@ -299,12 +299,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "therapist-invite":
             return cmd_therapist_invite(settings, args.name)
         if args.command == "rotate-keys":
-            from bot.keys import cmd_rotate_keys
+            from bot.privacy.keys import cmd_rotate_keys
 
             return cmd_rotate_keys(settings, args.batch_size)
         if args.command == "audit":
             from bot.admin_cli import require_database
-            from bot.rights import cmd_audit
+            from bot.privacy.rights import cmd_audit
 
             require_database(settings, need_current=False)
             return cmd_audit(settings, args.days)

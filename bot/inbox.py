@@ -16,7 +16,7 @@ for the next one, and handles the updates from there:
 4. each handled update's row is marked finished and its payload cleared.
 
 On start, rows left unfinished by a process that died are handled first. The
-processed-update guard (``bot.handlers.common.drop_duplicates``) keeps the effect of an
+processed-update guard (``bot.updates.drop_duplicates``) keeps the effect of an
 update handled twice (before and after a crash) to one. Polling is one process per bot
 (Telegram answers two pollers with 409 Conflict), so rows left unfinished at start-up
 belong to a process that has stopped.
@@ -62,7 +62,7 @@ PRUNE_EVERY: Final = timedelta(hours=1)
 BACKOFF: Final = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
-def _payload_context(update_id: int) -> str:
+def payload_context(update_id: int) -> str:
     """The encryption context of an inbox row's payload."""
     return context_for("update_inbox", update_id=update_id)
 
@@ -198,7 +198,7 @@ class UpdateInbox:
                             update_id=update.update_id,
                             received_at=now,
                             payload_ciphertext=self.services.cipher.encrypt(
-                                payload, context=_payload_context(update.update_id)
+                                payload, context=payload_context(update.update_id)
                             ),
                         )
                     )
@@ -311,7 +311,7 @@ class UpdateInbox:
         assert row.payload_ciphertext is not None
         try:
             payload = self.services.cipher.decrypt(
-                bytes(row.payload_ciphertext), context=_payload_context(row.update_id)
+                bytes(row.payload_ciphertext), context=payload_context(row.update_id)
             )
             return Update.de_json(json.loads(payload), self.application.bot)
         except Exception as exc:  # noqa: BLE001 - e.g. the key it was written with is gone

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import outbox
+from bot.sending import outbox
 from bot.services import Services
 from storage import repo
 from storage.models import Client, Therapist

@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from bot import outbox
 from bot.inbox import UpdateInbox
+from bot.sending.sender import Sender
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ async def serve(services: Services, *, token: str, webhook: bool = False) -> Non
     """Run until SIGTERM/SIGINT: updates (polling or webhook), dispatcher job, outbox sender."""
     from bot import webhook as http
     from bot.app import build_application
-    from bot.dispatcher import on_sent, on_unreachable
+    from bot.checkins.lifecycle import on_sent, on_unreachable
 
     settings = services.settings
     stop = asyncio.Event()
@@ -102,7 +102,7 @@ async def serve(services: Services, *, token: str, webhook: bool = False) -> Non
     if "services" in inspect.signature(on_unreachable).parameters:
         # The hook tells the therapist through the outbox, so it needs the services.
         unreachable = partial(on_unreachable, services=services)
-    sender = outbox.Sender(services, application.bot, on_sent=on_sent, on_unreachable=unreachable)
+    sender = Sender(services, application.bot, on_sent=on_sent, on_unreachable=unreachable)
     application.bot_data["sender"] = sender
     runner = None
     inbox: UpdateInbox | None = None

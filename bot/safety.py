@@ -34,6 +34,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -44,10 +45,12 @@ from telegram import Message, Update, User
 from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import JobQueue
 
-from bot import outbox
+from bot.checkins.lifecycle import on_sent, on_unreachable
 from bot.core.client_text import shown_text
 from bot.core.crisis import country_of_timezone, for_country, load_crisis_resources
 from bot.core.risk import RiskAssessment, assess_risk, default_lexicon
+from bot.sending import outbox
+from bot.sending.sender import Sender
 from bot.services import BotContext, Services
 from bot.texts import Texts, pick_locale
 from storage import repo
@@ -211,8 +214,8 @@ async def alert_or_retry(
     if queued is None:
         return None
     try:
-        await _deliver_now(services, bot, queued.outbox_key)
-    except Exception as exc:  # noqa: BLE001 - queued durably; the dispatcher sends it later
+        await _deliver_now(services, bot, queued)
+    except Exception as exc:  # noqa: BLE001 - queued durably; the sender sends it later
         log.warning("risk alert queued; immediate delivery failed (%s)", type(exc).__name__)
     return queued.locale
 
@@ -240,33 +243,36 @@ async def retry_alert(context: BotContext) -> None:
     await alert_or_retry(context.services, context.bot, context.job_queue, job.data)
 
 
-async def _deliver_now(services: Services, bot: Any, dedupe_key: str) -> None:
-    """Send the alert now rather than at the next dispatcher pass.
+async def _deliver_now(services: Services, bot: Any, queued: QueuedAlert) -> None:
+    """Send the alert (and the client's note) now rather than at the sender's next claim.
 
-    A dispatcher pass is safe to run from here: it is built for several workers at once
-    (leases, unique rows), so running it early changes nothing but timing. Alerts go
-    ahead of the therapist's other waiting messages (bot.outbox), so the first pass sends
-    it unless an earlier alert to the same therapist is still going out; a few passes
-    cover that. Anything left goes with the sender's next claim (within a second).
+    Only this alert's rows are claimed, through the outbox's own sender, so leases, pacing
+    and outcomes work as for any other row. Alerts go ahead of the therapist's other
+    waiting messages (bot.sending.outbox), so the first round sends it unless an earlier alert to
+    the same therapist is still going out; a few rounds cover that. Anything left goes
+    with the sender's next claim (within a second).
     """
-    # Imported here: the dispatcher imports much of the bot, including this module's users.
-    from bot.dispatcher import run_due_work
-
+    sender = Sender(
+        services,
+        bot,
+        on_sent=on_sent,
+        on_unreachable=partial(on_unreachable, services=services),
+    )
     for _ in range(DELIVERY_ROUNDS):
-        report = await run_due_work(services, bot)
+        _claimed, sent = await sender.deliver(keys=queued.outbox_keys)
         async with services.db.session() as session:
             row = (
                 await session.exec(
-                    select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)
+                    select(OutboxMessage).where(OutboxMessage.dedupe_key == queued.outbox_key)
                 )
             ).first()
-        if row is None or row.status in ("sent", "failed", "parked") or not report.sent:
+        if row is None or row.status in ("sent", "failed", "parked") or not sent:
             return
 
 
 async def _awaits_comment(services: Services, session: AsyncSession, client: Client) -> bool:
     """Whether the client's open check-in is waiting for a typed comment (same rule as
-    ``checkin_flow.take_comment``), so the alert can say where the words came from."""
+    ``bot.checkins.conversation.take_comment``), so the alert can say where the words came from."""
     if client.status not in ("active", "paused"):
         return False
     for checkin in await repo.open_checkins_of(session, client.id or 0):
@@ -279,10 +285,12 @@ async def _awaits_comment(services: Services, session: AsyncSession, client: Cli
 
 @dataclass(frozen=True)
 class QueuedAlert:
-    """An alert safely in the outbox: its row's key, and the client's language."""
+    """An alert safely in the outbox: its row's key, the client's language, and the keys of
+    every row it queued (the alert and the note to the client)."""
 
     outbox_key: str
     locale: str
+    outbox_keys: tuple[str, ...] = ()
 
 
 async def queue_alert(services: Services, item: RiskMessage) -> QueuedAlert | None:
@@ -346,16 +354,17 @@ async def queue_alert(services: Services, item: RiskMessage) -> QueuedAlert | No
             # the outbox marks every person named on a failed row as unreachable.
             therapist_id=therapist.id,
         )
+        told_key = f"risk-told:{client.id}:{item.alert_key}"
         if client.chat_id is not None:
             await outbox.enqueue(
                 session,
                 services.cipher,
                 kind="notice",
-                dedupe_key=f"risk-told:{client.id}:{item.alert_key}",
+                dedupe_key=told_key,
                 message=outbox.Outgoing(
                     client.chat_id, texts.render(client.locale, "safety.therapist_told")
                 ),
                 now=now,
                 client_id=client.id,
             )
-        return QueuedAlert(outbox_key, client.locale)
+        return QueuedAlert(outbox_key, client.locale, (outbox_key, told_key))

@@ -7,6 +7,7 @@ time zone. Free text is never stored in plain form: columns ending in
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from typing import Any
 
@@ -41,28 +42,27 @@ class Therapist(SQLModel, table=True):
     deactivated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-def _alias_key(alias: str) -> str:
-    from storage.repo import alias_key  # repo imports the models; one definition of the key
-
-    return alias_key(alias)
+def alias_key(alias: str) -> str:
+    """The form in which aliases are compared: Unicode-normalised (NFKC) and case-folded."""
+    return unicodedata.normalize("NFKC", alias).casefold()
 
 
 def _alias_key_on_insert(context: DefaultExecutionContext) -> str:
     """The key of an inserted row's alias, for inserts that do not name it (bulk inserts)."""
     parameters: dict[str, Any] = context.get_current_parameters()  # type: ignore[no-untyped-call]
-    return _alias_key(parameters["alias"])
+    return alias_key(parameters["alias"])
 
 
 class Client(SQLModel, table=True):
     """A client of one therapist, known to the therapist by an alias.
 
-    ``alias_key`` is the alias as aliases are compared (storage.repo.alias_key: NFKC and
+    ``alias_key`` is the alias as aliases are compared (storage.models.alias_key: NFKC and
     case-folded), so "Alex" and "alex" cannot both exist for one therapist even when two
     invitations race. It follows ``alias`` by itself: set on construction and on every
     change of ``alias`` (see _keep_alias_key), and filled in by bulk inserts that omit it.
     An alias may be given again once its client has left: the former record keeps its
     history and its person, and its key is released as "<key>~<date it left>" (a form no
-    alias can produce), so the alias itself is not unique (bot.enrolment).
+    alias can produce), so the alias itself is not unique (bot.practice.enrolment).
 
     ``telegram_user_id`` is the person. It is not unique: someone who left one therapist and
     joined another keeps both records; at most one of them takes part at a time.
@@ -96,7 +96,7 @@ class Client(SQLModel, table=True):
 @event.listens_for(Client.alias, "set")
 def _keep_alias_key(target: Client, value: str, _old: object, _initiator: object) -> None:
     """Whenever a client's alias is set (created or renamed), its key follows."""
-    target.alias_key = _alias_key(value)
+    target.alias_key = alias_key(value)
 
 
 class Invitation(SQLModel, table=True):
@@ -222,7 +222,7 @@ class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_status_not_before", "status", "not_before"),
-        # The claim's "oldest waiting message of its chat" check (bot.outbox).
+        # The claim's "oldest waiting message of its chat" check (bot.sending.outbox).
         Index("ix_outbox_chat_status", "chat_id", "status"),
     )
 
@@ -235,7 +235,7 @@ class OutboxMessage(SQLModel, table=True):
     client_id: int | None = Field(default=None, foreign_key="client.id", index=True)
     therapist_id: int | None = Field(default=None, foreign_key="therapist.id", index=True)
     # pending → claimed → sending → sent; retries go back to pending; failed (403) or
-    # parked (kept failing). "resending": taken over after a crash mid-send (bot.outbox).
+    # parked (kept failing). "resending": taken over after a crash mid-send (bot.sending.outbox).
     status: str = Field(default="pending", max_length=16)
     attempts: int = 0
     not_before: datetime = Field(sa_type=UTCDateTime)

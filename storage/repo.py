@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -10,7 +9,15 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Answer, CheckIn, Client, Invitation, Therapist, TherapySession
+from storage.models import (
+    Answer,
+    CheckIn,
+    Client,
+    Invitation,
+    Therapist,
+    TherapySession,
+    alias_key,
+)
 
 OPEN_CHECKIN = ("queued", "sent", "answering")
 
@@ -44,11 +51,6 @@ async def records_of_person(session: AsyncSession, user_id: int) -> list[Client]
         select(Client).where(Client.telegram_user_id == user_id).order_by(col(Client.id).desc())
     )
     return list(result.all())
-
-
-def alias_key(alias: str) -> str:
-    """The form in which aliases are compared: Unicode-normalised (NFKC) and case-folded."""
-    return unicodedata.normalize("NFKC", alias).casefold()
 
 
 def display_alias(alias: str, key: str) -> str:

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import asyncpg
 import pytest
 
-from bot.testbed import Testbed, running_testbed
+from bot.offline.testbed import Testbed, running_testbed
 from storage.migrate import upgrade
 
 T = TypeVar("T")

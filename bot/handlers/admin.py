@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
 
-from bot import callbacks, therapy_end
+from bot import callbacks
 from bot.handlers.common import acknowledge, identify, reply, shows_button
+from bot.practice import therapy_end
 from bot.services import BotContext
 from bot.source import source_archive
 from bot.texts import Texts

@@ -12,8 +12,8 @@ from telegram import (
 )
 from telegram.error import BadRequest
 
-from bot import alerts, callbacks, enrolment, menus, metrics, practice, rights, safety
-from bot.checkin_flow import (
+from bot import callbacks, metrics, safety
+from bot.checkins.conversation import (
     Screen,
     awaiting_buttons,
     back_command,
@@ -22,8 +22,13 @@ from bot.checkin_flow import (
     take_comment,
 )
 from bot.core.crisis import country_of_timezone
-from bot.handlers import admin, reports
+from bot.digest import alerts
+from bot.handlers import admin, menus, reports
 from bot.handlers.common import acknowledge, identify, reply, shows_button
+from bot.handlers.rights import on_press as on_rights_press
+from bot.practice import enrolment
+from bot.practice import sessions as practice
+from bot.privacy import rights
 from bot.services import BotContext
 
 log = logging.getLogger(__name__)
@@ -152,7 +157,7 @@ async def button(update: Update, context: BotContext) -> None:
             )
         return
     if isinstance(press, callbacks.ErasePress | callbacks.NoticePress):
-        await rights.on_press(update, context, person, press)
+        await on_rights_press(update, context, person, press)
         return
     await acknowledge(query, texts.plain(person.locale, "common.button_invalid"))
 

@@ -6,14 +6,17 @@ from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from bot import callbacks, enrolment, menus, practice, rights
+from bot import callbacks
 from bot.core.digest import split_html_messages
 from bot.core.scheduling import suggest_timezones
-from bot.handlers import reports
+from bot.handlers import menus, reports
 from bot.handlers.admin import refused_while_inactive, with_source_line
 from bot.handlers.common import Person, identify, reply
+from bot.practice import enrolment
+from bot.practice import sessions as practice
+from bot.practice.tokens import deep_link
+from bot.privacy import rights
 from bot.services import BotContext
-from bot.tokens import deep_link
 from storage.models import Client
 
 

@@ -7,11 +7,12 @@ import logging
 from telegram import InputFile, Update
 from telegram.error import BadRequest
 
-from bot import callbacks, ratings, reports
-from bot.digest_service import weekly_digest
+from bot import callbacks
+from bot.digest.weekly import weekly_digest
 from bot.handlers.admin import refused_while_inactive
 from bot.handlers.common import acknowledge, identify, reply
-from bot.outbox import keyboard
+from bot.practice import ratings, reports
+from bot.sending.outbox import keyboard
 from bot.services import BotContext
 from storage import audit
 from storage.models import Therapist

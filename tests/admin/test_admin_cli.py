@@ -20,9 +20,9 @@ from story import enrolled_client, enrolled_therapist
 
 from bot.cli import _parser
 from bot.doctor import _State, check_database
+from bot.offline.standin import BotAPIStandIn
+from bot.offline.testbed import Testbed
 from bot.settings import ConfigError, load_settings
-from bot.standin import BotAPIStandIn
-from bot.testbed import Testbed
 from storage.crypto import generate_key
 from storage.migrate import head_revisions
 from storage.models import Therapist

@@ -9,8 +9,8 @@ import tarfile
 from checks import drain, rows, shown
 from story import answer_checkin, enrolled_client, enrolled_therapist, new_person
 
-from bot import therapists
-from bot.testbed import Testbed
+from bot.offline.testbed import Testbed
+from bot.practice import therapists
 from storage.models import Answer, CheckIn, Client, Therapist, WeeklySchedule
 
 

@@ -16,8 +16,8 @@ from story import answer_checkin, enrolled_client, enrolled_therapist
 
 from bot import metrics
 from bot.app import DISPATCH_JOB
-from bot.dispatcher import DispatchReport, queue_due_checkins
-from bot.testbed import Testbed
+from bot.due_work import DispatchReport, queue_due_checkins
+from bot.offline.testbed import Testbed
 from storage.models import Answer, CheckIn, OutboxMessage
 
 ROOT_DOCS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"

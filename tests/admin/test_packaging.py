@@ -8,7 +8,8 @@ import subprocess
 import tomllib
 from pathlib import Path
 
-from bot import cli, demo
+from bot import cli
+from bot.offline import demo
 
 ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
@@ -35,7 +36,7 @@ def test_the_package_declares_its_licence_as_an_spdx_expression() -> None:
 
 
 def test_no_unused_rate_limiter_extra() -> None:
-    """The bot brings its own limiter (bot/flood.py); PTB's aiolimiter extra is not pulled in."""
+    """The bot brings its own limiter (bot/sending/flood.py), not PTB's aiolimiter extra."""
     [ptb] = [d for d in PYPROJECT["project"]["dependencies"] if "python-telegram-bot" in d]
     assert "rate-limiter" not in ptb
 

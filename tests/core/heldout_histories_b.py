@@ -3,7 +3,7 @@
 The first held-out block (``heldout_histories.py``) was seen while the rules of issue 11
 were being changed, so its agreement figure is no longer a held-out figure. This block
 was written afterwards by an engineer who had not read the rules (``bot/core/strain.py``,
-``bot/alerts.py``), the tuning scenarios or the rules sections of docs/clinical.md, and it
+``bot/digest/alerts.py``), the tuning scenarios or the rules sections of docs/clinical.md, and it
 was committed before any rule was run on it. Verdicts are a clinician's judgement of each
 story, not a guess at what the code does. When the rules disagree, the disagreement is
 reported (``bench/strain_heldout.py --block b``), not removed; cases are never changed

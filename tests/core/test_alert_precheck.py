@@ -1,7 +1,7 @@
 """The cheap check before the immediate-alert judgement never hides an alert.
 
 After every answer the bot first asks whether the check-in, on its own answers, could
-be severe (``bot.alerts.could_alert``); only then does it read the client's history and
+be severe (``bot.digest.alerts.could_alert``); only then does it read the client's history and
 judge fully. The shortcut is sound only if every alert the full judgement gives also
 passes the check: tested on simulated caseloads and on arbitrary answers.
 """
@@ -13,11 +13,11 @@ from dataclasses import replace
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from bot.alerts import could_alert
 from bot.core.instrument import get_instrument
 from bot.core.scoring import CheckinRecord
-from bot.core.simulation import SIMULATION_START, simulate_caseload
 from bot.core.strain import ClientHistory, assess_checkin_alert
+from bot.digest.alerts import could_alert
+from bot.offline.caseload import SIMULATION_START, simulate_caseload
 
 INSTRUMENT = get_instrument()
 

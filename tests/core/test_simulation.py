@@ -7,10 +7,10 @@ from statistics import fmean
 
 import pytest
 
-from bot.core.flag_quality import ClientTrace, judge, merge, trace_caseload
 from bot.core.instrument import get_instrument
 from bot.core.scoring import CheckinRecord
-from bot.core.simulation import (
+from bot.core.strain import ClientHistory, Severity
+from bot.offline.caseload import (
     CORE_ITEMS,
     DEFAULT_CONFIG,
     SIMULATION_START,
@@ -22,7 +22,7 @@ from bot.core.simulation import (
     history_as_of,
     simulate_caseload,
 )
-from bot.core.strain import ClientHistory, Severity
+from bot.offline.flag_quality import ClientTrace, judge, merge, trace_caseload
 
 SEEDS = range(1, 9)
 STEADY, WATCH, TALK = Severity.STEADY, Severity.WATCH, Severity.CONVERSATION

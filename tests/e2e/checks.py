@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select as sa_select
 from sqlmodel import SQLModel, select
 
-from bot.testbed import Testbed
+from bot.offline.testbed import Testbed
 from storage.models import OutboxMessage
 
 T = TypeVar("T", bound=SQLModel)

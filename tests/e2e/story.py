@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass, field
 from itertools import count
 
-from bot.standin.models import ChatMessage, FakeChat, FakeUser
-from bot.testbed import Testbed
+from bot.offline.standin.models import ChatMessage, FakeChat, FakeUser
+from bot.offline.testbed import Testbed
 
 _ids = count(10_000_001)
 LINK = re.compile(r"https://t\.me/(\w+)\?start=([A-Za-z0-9_-]+)")
@@ -95,7 +95,7 @@ def new_person(bed: Testbed, first_name: str, language: str = "en") -> Person:
 
 async def enrolled_therapist(bed: Testbed, name: str = "Dr. Ada Example") -> Person:
     """A therapist who followed an admin's invitation link."""
-    from bot.enrolment import create_therapist_invitation
+    from bot.practice.enrolment import create_therapist_invitation
 
     assert bed.services is not None
     token = await create_therapist_invitation(bed.services, name)

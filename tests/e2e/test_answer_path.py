@@ -10,7 +10,7 @@ from checks import drain, rows, shown
 from story import Person, enrolled_client, enrolled_therapist, new_person
 
 from bot import callbacks
-from bot.testbed import Testbed
+from bot.offline.testbed import Testbed
 from storage.models import Answer, CheckIn, ProcessedUpdate
 
 NEXT_QUESTION = "worked on what matters"  # the second question's text

@@ -10,9 +10,9 @@ from checks import db_snapshot, rows, shown
 from story import Person, answer_checkin, enrolled_client, enrolled_therapist, new_person
 
 from bot.callbacks import back as back_data
-from bot.enrolment import PRIVACY_NOTICE_VERSION
-from bot.standin.models import ChatMessage
-from bot.testbed import Testbed
+from bot.offline.standin.models import ChatMessage
+from bot.offline.testbed import Testbed
+from bot.practice.enrolment import PRIVACY_NOTICE_VERSION
 from storage.models import Answer, AnswerChange, CheckIn, Client, TherapySession
 
 COUNTER = re.compile(r"· (\d+)/(\d+)")

@@ -15,9 +15,9 @@ from sqlmodel import select
 from story import answer_checkin, enrolled_client, enrolled_therapist, new_person
 
 from bot.core.digest import visible_length
-from bot.enrolment import create_therapist_invitation, invite_client
-from bot.testbed import Testbed
-from bot.tokens import hash_token
+from bot.offline.testbed import Testbed
+from bot.practice.enrolment import create_therapist_invitation, invite_client
+from bot.practice.tokens import hash_token
 from storage.models import CheckIn, Client, Invitation, Therapist, TherapySession, WeeklySchedule
 
 # ----------------------------------------------------------------- the command line

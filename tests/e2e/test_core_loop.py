@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import select
 from story import answer_checkin, enrolled_client, enrolled_therapist, new_person
 
-from bot.testbed import Testbed
+from bot.offline.testbed import Testbed
 from storage.models import Answer, CheckIn, Client
 
 

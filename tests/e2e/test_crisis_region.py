@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from story import enrolled_client, enrolled_therapist, new_person
 
 from bot.core.crisis import country_of_timezone, for_country, load_crisis_resources
-from bot.testbed import Testbed, running_testbed
+from bot.offline.testbed import Testbed, running_testbed
 
 START = datetime(2026, 6, 2, 10, 0, tzinfo=UTC)  # midday in Madrid
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.demo import STORIES
+from bot.offline.demo import STORIES
 from bot.texts import default_texts
 
 GROUPS = ("conversation", "watch", "repaired", "steady", "no_checkins", "away")

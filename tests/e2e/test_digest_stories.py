@@ -18,10 +18,10 @@ from story import Person, answer_checkin, enrolled_client, enrolled_therapist
 from telegram import Bot
 
 from bot.core.digest import TELEGRAM_MESSAGE_LIMIT, visible_length
-from bot.dispatcher import run_due_work
+from bot.due_work import run_due_work
+from bot.offline.standin.models import ChatMessage
+from bot.offline.testbed import Testbed
 from bot.services import Services
-from bot.standin.models import ChatMessage
-from bot.testbed import Testbed
 from storage.crypto import Cipher
 from storage.db import Database
 from storage.models import Alert, AuditEvent, DigestRun, SessionRating

@@ -11,7 +11,7 @@ from __future__ import annotations
 from checks import rows, shown
 from story import Person, enrolled_client, enrolled_therapist
 
-from bot.testbed import Testbed
+from bot.offline.testbed import Testbed
 from storage.db import Database, is_sqlite
 from storage.models import Client
 

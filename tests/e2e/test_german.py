@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from story import answer_checkin, enrolled_therapist, new_person
 
-from bot.testbed import Testbed
+from bot.offline.testbed import Testbed
 
 
 async def test_a_german_client_checks_in_in_german(bed: Testbed) -> None:

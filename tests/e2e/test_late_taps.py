@@ -12,8 +12,8 @@ from checks import rows, shown
 from sqlmodel import select
 from story import Person, enrolled_client, enrolled_therapist, new_person
 
-from bot.standin.world import QUERY_TOO_OLD
-from bot.testbed import Testbed
+from bot.offline.standin.world import QUERY_TOO_OLD
+from bot.offline.testbed import Testbed
 from storage.models import Client, SessionRating
 
 ERROR_REPLY = "went wrong on my side"

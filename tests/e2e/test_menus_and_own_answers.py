@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from story import answer_checkin, enrolled_client, enrolled_therapist, new_person
 
-from bot.menus import CLIENT_COMMANDS, THERAPIST_COMMANDS
-from bot.testbed import Testbed
+from bot.handlers.menus import CLIENT_COMMANDS, THERAPIST_COMMANDS
+from bot.offline.testbed import Testbed
 
 THERAPIST_ONLY = set(THERAPIST_COMMANDS) - set(CLIENT_COMMANDS)
 

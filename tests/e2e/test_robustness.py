@@ -13,12 +13,14 @@ from checks import db_snapshot, drain, rows, sends_to, shown
 from sqlalchemy import update
 from story import Person, answer_checkin, enrolled_client, enrolled_therapist, new_person
 
-from bot import callbacks, enrolment, rights
-from bot.checkin_flow import comment_context
-from bot.dispatcher import DispatchReport, queue_due_checkins
-from bot.standin import channel_chat, group_chat, supergroup_chat
-from bot.testbed import Testbed
-from bot.tokens import new_token
+from bot import callbacks
+from bot.checkins.conversation import comment_context
+from bot.due_work import DispatchReport, queue_due_checkins
+from bot.offline.standin import channel_chat, group_chat, supergroup_chat
+from bot.offline.testbed import Testbed
+from bot.practice import enrolment
+from bot.practice.tokens import new_token
+from bot.privacy import rights
 from storage.models import Answer, CheckIn, Client, Invitation, OutboxMessage, Therapist
 
 # ----------------------------------------------------------------- strangers and bad links

@@ -10,9 +10,9 @@ import pytest
 from checks import drain, rows
 from story import Person, answer_checkin, enrolled_client, enrolled_therapist, new_person
 
-from bot import dispatcher
+from bot import due_work as dispatcher
 from bot.app import DISPATCH_JOB
-from bot.testbed import Testbed, running_testbed
+from bot.offline.testbed import Testbed, running_testbed
 from storage.models import Answer, CheckIn, Client, TherapySession
 
 JUNE = datetime(2026, 6, 2, 7, 0, tzinfo=UTC)  # a Tuesday, 09:00 in Berlin

@@ -7,8 +7,8 @@ from checks import db_snapshot, drain, rows, shown
 from story import Person, enrolled_client, enrolled_therapist
 
 from bot import callbacks
-from bot.standin.models import ChatMessage
-from bot.testbed import Testbed
+from bot.offline.standin.models import ChatMessage
+from bot.offline.testbed import Testbed
 from storage.models import Client
 
 

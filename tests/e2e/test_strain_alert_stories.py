@@ -13,7 +13,7 @@ from datetime import timedelta
 from story import Person, answer_checkin, enrolled_client, enrolled_therapist
 from test_digest_stories import STEADY, alerts_about, weekly_checkin
 
-from bot.testbed import Testbed
+from bot.offline.testbed import Testbed
 
 
 async def steady_weeks(bed: Testbed, therapist: Person, client: Person, weeks: int) -> None:

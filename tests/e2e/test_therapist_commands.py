@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from story import Person, answer_checkin, enrolled_client, enrolled_therapist
 
-from bot.testbed import Testbed
+from bot.offline.testbed import Testbed
 from storage.models import Therapist, WeeklySchedule
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

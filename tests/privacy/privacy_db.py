@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Table, select
 from sqlmodel import SQLModel
 
-from bot.outbox import _payload_context
+from bot.sending.outbox import payload_context
 from storage.crypto import Cipher, DecryptionError
 from storage.db import Database
 
@@ -64,7 +64,7 @@ async def decrypted_outbox_texts(db: Database, cipher: Cipher) -> list[str]:
                 try:
                     texts.append(
                         cipher.decrypt(
-                            bytes(row.payload_ciphertext), context=_payload_context(row.dedupe_key)
+                            bytes(row.payload_ciphertext), context=payload_context(row.dedupe_key)
                         )
                     )
                 except DecryptionError:

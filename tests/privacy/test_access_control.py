@@ -16,9 +16,10 @@ from privacy_db import snapshot
 from sqlmodel import col, select
 from story import Person, answer_checkin, enrolled_client, enrolled_therapist, new_person
 
-from bot import callbacks, rights
-from bot.enrolment import PRIVACY_NOTICE_VERSION
-from bot.testbed import Testbed
+from bot import callbacks
+from bot.offline.testbed import Testbed
+from bot.practice.enrolment import PRIVACY_NOTICE_VERSION
+from bot.privacy import rights
 from storage.models import AuditEvent, CheckIn, Client, TherapySession
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -19,7 +19,7 @@ import pytest
 from sqlmodel import select
 from story import Person, answer_checkin, enrolled_client, enrolled_therapist, new_person
 
-from bot.testbed import Testbed
+from bot.offline.testbed import Testbed
 from storage.models import Client
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -289,7 +289,7 @@ async def test_a_link_made_before_the_upgrade_on_a_former_record_binds_no_one_el
     leaves the former one to its person."""
     from datetime import timedelta
 
-    from bot.tokens import hash_token, new_token
+    from bot.practice.tokens import hash_token, new_token
     from storage.models import Invitation
 
     ada = await enrolled_therapist(bed)

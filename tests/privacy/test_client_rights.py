@@ -9,9 +9,10 @@ from privacy_db import decrypted_outbox_texts, references_to_client, snapshot
 from sqlmodel import select
 from story import Person, answer_checkin, enrolled_client, enrolled_therapist
 
-from bot import callbacks, rights
-from bot.enrolment import PRIVACY_NOTICE_VERSION
-from bot.testbed import Testbed
+from bot import callbacks
+from bot.offline.testbed import Testbed
+from bot.practice.enrolment import PRIVACY_NOTICE_VERSION
+from bot.privacy import rights
 from storage.models import AuditEvent, CheckIn, Client, OutboxMessage
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

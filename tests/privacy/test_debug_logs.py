@@ -14,14 +14,14 @@ import pytest
 from story import answer_checkin, enrolled_client, enrolled_therapist
 
 from bot.cli import configure_logging
+from bot.offline.testbed import Testbed
 from bot.ops import CHATTY_LOGGERS
-from bot.testbed import Testbed
 
 # Written to the database as bound parameters: a therapist's name and a client's alias.
 THERAPIST_NAME = "Dr. Quokka Paramvalue"
 ALIAS = "lanternalias"
 # The stand-in is the test's Telegram, not the bot: its logs may show what it received.
-NOT_THE_BOT = ("bot.standin", "aiohttp")
+NOT_THE_BOT = ("bot.offline.standin", "aiohttp")
 
 
 @pytest.fixture

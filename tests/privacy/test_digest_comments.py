@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from bot.checkin_flow import comment_context
+from bot.checkins.conversation import comment_context
 from bot.clock import SystemClock
-from bot.digest_service import weekly_digest
-from bot.enrolment import PRIVACY_NOTICE_VERSION
+from bot.digest.weekly import weekly_digest
+from bot.practice.enrolment import PRIVACY_NOTICE_VERSION
 from bot.services import Services
 from bot.settings import load_settings
 from storage.crypto import Cipher, generate_key

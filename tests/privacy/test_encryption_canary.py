@@ -14,9 +14,9 @@ from sqlalchemy import select as sa_select
 from sqlmodel import SQLModel, select
 from story import answer_checkin, enrolled_client, enrolled_therapist
 
-from bot.checkin_flow import comment_context
+from bot.checkins.conversation import comment_context
 from bot.cli import configure_logging
-from bot.testbed import Testbed
+from bot.offline.testbed import Testbed
 from storage.crypto import Cipher
 from storage.db import is_sqlite
 from storage.models import Answer, CheckIn
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 MARKER = "CANARY-7q2-quokka-lantern"
 # The local Bot API stand-in is the test's Telegram, not the bot: its logs may show texts.
-NOT_THE_BOT = ("bot.standin", "aiohttp")
+NOT_THE_BOT = ("bot.offline.standin", "aiohttp")
 
 
 @pytest.fixture

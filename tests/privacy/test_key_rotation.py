@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from bot import outbox
-from bot.checkin_flow import comment_context
+from bot.checkins.conversation import comment_context
 from bot.cli import main
-from bot.keys import rotate
+from bot.privacy.keys import rotate
+from bot.sending import outbox
 from storage.crypto import Cipher, DecryptionError, generate_key, parse_keys
 from storage.db import Database
 from storage.models import Answer, CheckIn, Client, OutboxMessage, Therapist, TherapySession
@@ -106,7 +106,7 @@ async def test_rotation_moves_everything_to_the_newest_key_once(database_url: st
         async with db.session() as session:
             row = (await session.exec(select(OutboxMessage))).one()
         payload = only_new.decrypt(
-            row.payload_ciphertext, context=outbox._payload_context(row.dedupe_key)
+            row.payload_ciphertext, context=outbox.payload_context(row.dedupe_key)
         )
         assert "a queued message" in payload
     finally:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import select
 
-from bot.standin import BotAPIStandIn, FakeUser
+from bot.offline.standin import BotAPIStandIn, FakeUser
 from storage.db import Database
 from storage.models import Answer, CheckIn, Client
 

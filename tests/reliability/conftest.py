@@ -8,7 +8,7 @@ import pytest
 from rig import START, Rig, paced_bot, rig_services
 
 from bot.clock import ManualClock
-from bot.standin import BotAPIStandIn
+from bot.offline.standin import BotAPIStandIn
 from storage.crypto import generate_key
 
 

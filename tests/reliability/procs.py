@@ -14,12 +14,12 @@ from typing import Any
 
 from sqlmodel import select
 
-from bot.checkin_flow import create_for_session
+from bot.checkins.conversation import create_for_session
 from bot.clock import ManualClock
-from bot.enrolment import PRIVACY_NOTICE_VERSION
+from bot.offline.standin import BotAPIStandIn, FakeUser
+from bot.practice.enrolment import PRIVACY_NOTICE_VERSION
 from bot.services import Services
 from bot.settings import load_settings
-from bot.standin import BotAPIStandIn, FakeUser
 from storage.crypto import Cipher
 from storage.db import Database
 from storage.models import Client, OutboxMessage, Therapist, TherapySession

@@ -9,11 +9,11 @@ from typing import Any
 from telegram.ext import ExtBot
 
 from bot.clock import ManualClock
-from bot.flood import FloodControl
-from bot.outbox import Outgoing, enqueue
+from bot.offline.standin import BotAPIStandIn, FakeUser
+from bot.sending.flood import FloodControl
+from bot.sending.outbox import Outgoing, enqueue
 from bot.services import Services
 from bot.settings import load_settings
-from bot.standin import BotAPIStandIn, FakeUser
 from storage.crypto import Cipher
 from storage.db import Database
 

@@ -15,10 +15,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from story import enrolled_therapist
 
-from bot import enrolment
-from bot.testbed import Testbed
+from bot.offline.testbed import Testbed
+from bot.practice import enrolment
 from storage import repo
-from storage.models import Client, Invitation, Therapist
+from storage.models import Client, Invitation, Therapist, alias_key
 
 PAIRS = [
     ("Alex", "alex"),
@@ -59,7 +59,7 @@ async def test_two_invites_differing_only_in_case_at_once_leave_one_client(
         )
         assert sorted(o.status for o in outcomes) in (["alias_active", "ok"], ["ok", "ok"])
     clients = await rows(bed, Client)
-    assert sorted(c.alias_key for c in clients) == sorted(repo.alias_key(a) for a, _ in PAIRS)
+    assert sorted(c.alias_key for c in clients) == sorted(alias_key(a) for a, _ in PAIRS)
     assert len(await _live_invitations(bed)) == len(PAIRS)
 
 

@@ -11,9 +11,12 @@ from rig import START
 from sqlmodel import select
 from story import Person, answer_checkin, enrolled_client, enrolled_therapist
 
-from bot import checkin_flow, dispatcher, outbox, practice
-from bot.checkin_flow import close_checkins
-from bot.testbed import Testbed
+from bot import due_work as dispatcher
+from bot.checkins import conversation as checkin_flow
+from bot.checkins.conversation import close_checkins
+from bot.offline.testbed import Testbed
+from bot.practice import sessions as practice
+from bot.sending.sender import Sender
 from storage import repo
 from storage.models import Answer, CheckIn, Client
 
@@ -37,10 +40,10 @@ async def test_a_press_before_the_send_is_recorded_still_counts(
     therapist = await enrolled_therapist(bed)
     alex = await enrolled_client(bed, therapist, "alex")
     await therapist.command("session", "alex")
-    original = outbox.Sender._write_results
+    original = Sender._write_results
     pressed: list[str] = []
 
-    async def press_first(self: outbox.Sender, results: list[Any]) -> list[None]:
+    async def press_first(self: Sender, results: list[Any]) -> list[None]:
         if not pressed and any(r.outcome == "sent" for r in results):
             assert bed.services is not None
             async with bed.services.db.session() as session:
@@ -49,7 +52,7 @@ async def test_a_press_before_the_send_is_recorded_still_counts(
             pressed.append(await alex.press("4"))
         return await original(self, results)
 
-    monkeypatch.setattr(outbox.Sender, "_write_results", press_first)
+    monkeypatch.setattr(Sender, "_write_results", press_first)
     report = await bed.advance(minutes=60)
     assert report.queued == 1 and pressed and "saved" in pressed[0].lower()
 

@@ -13,8 +13,8 @@ import pytest
 from checks import rows, shown
 from story import answer_checkin, enrolled_client, enrolled_therapist
 
-from bot.inbox import _payload_context
-from bot.testbed import Testbed
+from bot.inbox import payload_context
+from bot.offline.testbed import Testbed
 from storage.db import Database, is_sqlite
 from storage.models import Answer, InboxUpdate, ProcessedUpdate
 
@@ -110,7 +110,7 @@ async def test_a_restart_handles_what_a_stopped_process_left_in_the_inbox(
                 InboxUpdate(
                     update_id=update_id,
                     received_at=clock.now(),
-                    payload_ciphertext=cipher.encrypt(raw, context=_payload_context(update_id)),
+                    payload_ciphertext=cipher.encrypt(raw, context=payload_context(update_id)),
                 )
             )
             session.add(

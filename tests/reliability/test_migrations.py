@@ -26,8 +26,7 @@ from sqlalchemy import inspect
 
 from storage.db import make_engine
 from storage.migrate import current_revision, downgrade, head_revisions, upgrade
-from storage.models import metadata
-from storage.repo import alias_key
+from storage.models import alias_key, metadata
 from storage.types import UTCDateTime
 
 ROOT = Path(__file__).resolve().parents[2]

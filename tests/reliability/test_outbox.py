@@ -12,11 +12,12 @@ from rig import START, Rig, paced_bot, rig_services
 from sqlmodel import select
 
 from bot import metrics
+from bot.checkins.lifecycle import on_sent, on_unreachable
 from bot.clock import ManualClock
-from bot.dispatcher import on_sent, on_unreachable
-from bot.flood import Gcra
-from bot.outbox import Sender, keyboard, keyboard_json
-from bot.standin import BotAPIStandIn
+from bot.offline.standin import BotAPIStandIn
+from bot.sending.flood import Gcra
+from bot.sending.outbox import keyboard, keyboard_json
+from bot.sending.sender import Sender
 from storage.crypto import generate_key
 from storage.models import Client, OutboxMessage, Therapist
 
@@ -140,7 +141,7 @@ async def test_network_errors_back_off_then_park_without_holding_up_anyone_else(
     rig.clock.advance(seconds=2)
     await sender(rig).deliver()
     rig.clock.advance(seconds=4)
-    with caplog.at_level(logging.ERROR, logger="bot.outbox"):
+    with caplog.at_level(logging.ERROR, logger="bot.sending.sender"):
         await sender(rig).deliver()
     row = next(r for r in await rows(rig) if r.chat_id == kim)
     assert row.status == "parked" and row.attempts == 3
@@ -185,7 +186,7 @@ async def test_a_message_a_dead_worker_may_have_sent_is_sent_again_once_and_logg
 
     assert await sender(rig).deliver() == (0, 0), "the lease still holds"
     rig.clock.advance(seconds=rig.services.settings.send_lease_seconds + 1)
-    with caplog.at_level(logging.WARNING, logger="bot.outbox"):
+    with caplog.at_level(logging.WARNING, logger="bot.sending.sender"):
         assert (await sender(rig).deliver())[1] == 2
     assert caplog.text.count("may arrive twice") == 1
     assert f"outbox {claimed[0].id} " in caplog.text

@@ -11,10 +11,10 @@ from rig import Rig, rig_services
 from sqlmodel import select
 
 from bot import metrics
-from bot.dispatcher import on_sent, on_unreachable
-from bot.flood import Gate
-from bot.keys import rotate
-from bot.outbox import KEY_MISSING, KEY_MISSING_DELAY, UNREADABLE, Presence, Sender
+from bot.checkins.lifecycle import on_sent, on_unreachable
+from bot.privacy.keys import rotate
+from bot.sending.flood import Gate
+from bot.sending.sender import KEY_MISSING, KEY_MISSING_DELAY, UNREADABLE, Presence, Sender
 from storage.crypto import Cipher, generate_key
 from storage.models import OutboxMessage
 
@@ -67,7 +67,7 @@ async def test_a_restarted_worker_takes_back_its_own_rows_at_once(
 
     restarted = sender(rig, await running(rig, "bot-a"))
     assert await sender(rig).deliver() == (0, 0), "without the takeover the lease holds"
-    with caplog.at_level(logging.WARNING, logger="bot.outbox"):
+    with caplog.at_level(logging.WARNING, logger="bot.sending.sender"):
         assert await restarted.take_over_from_stopped_workers() == 2
         assert (await restarted.deliver())[1] == 2
     assert caplog.text.count("may arrive twice") == 1

@@ -28,7 +28,7 @@ from burst import (
 from procs import Worker, eventually, seed, start_worker, worker_env
 from sqlmodel import col, select
 
-from bot.standin import BotAPIStandIn
+from bot.offline.standin import BotAPIStandIn
 from storage.crypto import generate_key
 from storage.db import Database
 from storage.models import Alert, Answer, InboxUpdate

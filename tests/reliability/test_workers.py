@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 from procs import Worker, eventually, outbox_rows, seed, start_worker, worker_env
 
-from bot.standin import BotAPIStandIn
+from bot.offline.standin import BotAPIStandIn
 from storage.crypto import generate_key
 
 pytestmark = pytest.mark.workers

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from story import Person, enrolled_client, enrolled_therapist, new_person
 
-from bot.testbed import Testbed
+from bot.offline.testbed import Testbed
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

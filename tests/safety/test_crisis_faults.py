@@ -7,7 +7,7 @@ from sqlmodel import select
 from story import enrolled_client, enrolled_therapist
 
 from bot import safety
-from bot.testbed import Testbed
+from bot.offline.testbed import Testbed
 from storage.crypto import Cipher
 from storage.db import Database, is_sqlite
 from storage.models import Alert

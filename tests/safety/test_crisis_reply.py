@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import select
 from story import answer_checkin, enrolled_client, enrolled_therapist, new_person
 
-from bot.testbed import Testbed
+from bot.offline.testbed import Testbed
 from storage.models import Alert, OutboxMessage
 
 

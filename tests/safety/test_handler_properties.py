@@ -21,7 +21,7 @@ from story import Person, enrolled_client, enrolled_therapist, new_person
 
 from bot import callbacks
 from bot.core.risk import assess_risk
-from bot.testbed import Testbed
+from bot.offline.testbed import Testbed
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from story import new_person
 
+from bot.offline.testbed import Testbed
 from bot.safety import crisis_text
-from bot.testbed import Testbed
 from bot.texts import pick_locale
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "risk_corpus.tsv"

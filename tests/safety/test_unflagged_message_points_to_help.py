@@ -11,7 +11,7 @@ import pytest
 from story import enrolled_client, enrolled_therapist
 
 from bot.core.risk import assess_risk
-from bot.testbed import Testbed
+from bot.offline.testbed import Testbed
 
 # Indirect phrasings of the kind the detector cannot read (context from earlier messages).
 UNFLAGGED = {

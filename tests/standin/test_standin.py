@@ -39,7 +39,7 @@ from telegram.error import (
 )
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
-from bot.standin import BotAPIStandIn, Button, FakeUser, group_chat
+from bot.offline.standin import BotAPIStandIn, Button, FakeUser, group_chat
 
 # PTB 22 itself warns when building RetryAfter (int vs timedelta); not this suite's concern.
 pytestmark = pytest.mark.filterwarnings(

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from text_samples import ALIAS, EMPTY, FULL, context, variables
 
-from bot.standin.formatting import EntityParseError, parse_html, utf16_len
+from bot.offline.standin.formatting import EntityParseError, parse_html, utf16_len
 from bot.texts import Texts
 
 TEXTS = Texts()

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from bot import callbacks
 from bot.callbacks import AnswerPress, ConsentPress, LanguagePress, RatingPress, StopPress
-from bot.tokens import new_token
+from bot.practice.tokens import new_token
 
 ITEM_IDS = st.from_regex(r"[a-z0-9_]{1,24}", fullmatch=True)
 

@@ -12,7 +12,7 @@ from babel.messages.pofile import write_po
 
 from bot.cli import main
 from bot.doctor import Check, check_crisis_resources, check_templates, diagnose, report
-from bot.standin import BotAPIStandIn
+from bot.offline.standin import BotAPIStandIn
 from bot.texts import PROMPTS_DIR, Texts, catalog_path, read_catalog
 from storage.crypto import Cipher, generate_key
 from storage.db import Database

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.enrolment import normalise_alias, valid_alias
-from bot.practice import parse_weekday
-from storage.repo import alias_key
+from bot.practice.enrolment import normalise_alias, valid_alias
+from bot.practice.sessions import parse_weekday
+from storage.models import alias_key
 
 
 @pytest.mark.parametrize(

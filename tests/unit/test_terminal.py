@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.standin.formatting import parse_html
-from bot.terminal import render_entities
+from bot.offline.standin.formatting import parse_html
+from bot.offline.terminal import render_entities
 
 
 def render(html: str, *, ansi: bool) -> str:

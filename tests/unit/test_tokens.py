@@ -8,7 +8,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.tokens import deep_link, hash_token, looks_like_token, new_token
+from bot.practice.tokens import deep_link, hash_token, looks_like_token, new_token
 
 DEEP_LINK_PAYLOAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
 

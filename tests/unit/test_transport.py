@@ -14,7 +14,7 @@ from telegram import Bot, InputFile
 from telegram.error import Forbidden, TimedOut
 from telegram.request import BaseRequest
 
-from bot.standin import BotAPIStandIn, FakeUser
+from bot.offline.standin import BotAPIStandIn, FakeUser
 from bot.transport import AiohttpRequest
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -75,7 +75,7 @@ FULL: dict[str, Any] = {
     "label": "Felt heard",
     "joined": "2026-11-03",
     "latest_on": "24 Nov",
-    # Lines already rendered as HTML (texts.markup), as bot/myanswers.py passes them.
+    # Lines already rendered as HTML (texts.markup), as bot/handlers/myanswers.py passes them.
     "lines": [
         Markup("• <b>Tuesday 24 Nov</b>: heard 5"),
         Markup("• <b>Tuesday 17 Nov</b>: heard 4"),

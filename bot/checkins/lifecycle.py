@@ -1,0 +1,101 @@
+"""What a delivery changes: where a sent check-in now lives, and what a blocked bot stops.
+
+These are the hooks the outbox sender calls after Telegram accepted (or refused with 403)
+a batch of messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, update
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.checkins.conversation import (
+    close_checkins,
+)
+from bot.notices import tell_therapist
+from bot.sending.sender import Delivered
+from bot.services import Services
+from storage import repo
+from storage.models import (
+    CheckIn,
+    Client,
+    OutboxMessage,
+    Therapist,
+)
+
+
+async def on_sent(session: AsyncSession, delivered: Sequence[Delivered], now: datetime) -> None:
+    """Record where check-ins (or their reminders) now live, so presses can be checked.
+
+    One guarded UPDATE per kind for the whole batch, never a write of rows loaded earlier:
+    the client may answer, or even finish, a check-in between Telegram accepting the
+    message and this write, and that later status must stay.
+    """
+    first: list[dict[str, Any]] = []
+    again: list[dict[str, Any]] = []
+    for item in delivered:
+        if item.row.checkin_id is None or item.row.kind not in ("checkin", "reminder"):
+            continue
+        params = {"b_id": item.row.checkin_id, "b_message": item.message_id, "b_chat": item.chat_id}
+        (first if item.row.kind == "checkin" else again).append(params)
+    connection = await session.connection()
+    if first:
+        await connection.execute(
+            update(CheckIn)
+            .where(col(CheckIn.id) == bindparam("b_id"))
+            .where(col(CheckIn.status) == "queued")
+            .values(
+                status="sent",
+                message_id=bindparam("b_message"),
+                chat_id=bindparam("b_chat"),
+                sent_at=now,
+            ),
+            first,
+        )
+        # Answered (or closed) before that: its status stays, but it was sent, and as this
+        # message (a press on it already recorded the same id). The digest counts sent_at.
+        await connection.execute(
+            update(CheckIn)
+            .where(col(CheckIn.id) == bindparam("b_id"))
+            .where(col(CheckIn.sent_at).is_(None))
+            .values(
+                message_id=func.coalesce(col(CheckIn.message_id), bindparam("b_message")),
+                chat_id=func.coalesce(col(CheckIn.chat_id), bindparam("b_chat")),
+                sent_at=now,
+            ),
+            first,
+        )
+    if again:
+        # The reminder carries the check-in on: presses on the older message now say so.
+        await connection.execute(
+            update(CheckIn)
+            .where(col(CheckIn.id) == bindparam("b_id"))
+            .where(col(CheckIn.status).in_(repo.OPEN_CHECKIN))
+            .values(message_id=bindparam("b_message"), chat_id=bindparam("b_chat")),
+            again,
+        )
+
+
+async def on_unreachable(
+    session: AsyncSession, row: OutboxMessage, now: datetime, services: Services | None = None
+) -> None:
+    """A 403: the person blocked the bot; stop trying and tell the therapist."""
+    if row.client_id is not None:
+        client = await session.get(Client, row.client_id)
+        if client is not None and client.unreachable_at is None:
+            client.unreachable_at = now
+            if services is not None:
+                await tell_therapist(session, services, client, "unreachable", now)
+    if row.therapist_id is not None:
+        therapist = await session.get(Therapist, row.therapist_id)
+        if therapist is not None and therapist.unreachable_at is None:
+            therapist.unreachable_at = now
+    if row.checkin_id is not None:
+        checkin = await session.get(CheckIn, row.checkin_id)
+        if checkin is not None and checkin.status in repo.OPEN_CHECKIN:
+            await close_checkins(session, [checkin], "cancelled", now)
