@@ -3,6 +3,9 @@
     python scripts/convert_texts.py AREA [AREA ...]         # convert, keep the old files
     python scripts/convert_texts.py --remove-old AREA ...    # convert and delete them
     python scripts/convert_texts.py --check AREA ...         # only report what would fail
+    python scripts/convert_texts.py --before-from main --remove-old AREA ...
+                      # record every text as main renders it (the before/after test's
+                      # fixture), then convert
 
 For each area, prompts/en/<area>.j2, prompts/es/<area>.j2 and prompts/de/<area>.j2 are
 read block by block and cut into their template tags ({% if %}, {% for %} …) and the
@@ -26,7 +29,9 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
 import sys
+import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -587,6 +592,22 @@ def update_catalogs(messages: list[Message]) -> None:
         write_catalog(catalog, path)
 
 
+def record_before(ref: str) -> None:
+    """Render every text of ``ref`` (its own code and templates) into the before fixture."""
+    with tempfile.TemporaryDirectory() as scratch:
+        checkout = Path(scratch) / "before"
+        git = ["git", "-C", str(ROOT)]
+        subprocess.run([*git, "worktree", "add", "--detach", str(checkout), ref], check=True)
+        try:
+            subprocess.run(
+                [sys.executable, str(ROOT / "scripts" / "texts_before.py"), "--fresh"],
+                cwd=checkout,
+                check=True,
+            )
+        finally:
+            subprocess.run([*git, "worktree", "remove", "--force", str(checkout)], check=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("areas", nargs="*")
@@ -595,6 +616,12 @@ def main() -> int:
     )
     parser.add_argument("--check", action="store_true", help="report only, write nothing")
     parser.add_argument(
+        "--before-from",
+        metavar="REF",
+        help="first record every text as the per-locale templates of REF (e.g. main) render "
+        "it, into tests/data/texts_before (scripts/texts_before.py in a checkout of REF)",
+    )
+    parser.add_argument(
         "--skip",
         action="append",
         default=[],
@@ -602,6 +629,8 @@ def main() -> int:
         help="keep this block's English as it is, to be converted by hand",
     )
     args = parser.parse_args()
+    if args.before_from and not args.check:
+        record_before(args.before_from)
     converted: list[Message] = []
     failed = False
     for area in args.areas:
