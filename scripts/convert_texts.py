@@ -297,8 +297,8 @@ def convert_block(area: str, block: str, bodies: dict[str, str]) -> tuple[str, l
             lead, body, trail, message = trans_run(
                 context, run(index + 1), plural_runs=run(index + 2), count_expr=plural
             )
-            if lead:
-                raise Unconvertible(f"{context}: a plural whose wording starts with spacing")
+            if "\n" in lead:
+                raise Unconvertible(f"{context}: a plural whose wording starts a new line")
             out.append(emit_run(lead, body, trail, after_real_tag(index + 1)))
             messages.append(message)
             index += 3  # the next run follows {% endtrans %} as it followed {% endif %}
