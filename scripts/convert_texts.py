@@ -211,7 +211,11 @@ def placeholder_name(expr: str) -> str:
     """A readable placeholder for an expression: its last name or attribute."""
     match = CALENDAR_CALL.match(expr)
     if match:
-        expr = match.group(2)
+        # text("calendar.date", value=line.latest.due_at.astimezone(tz)) → "due_at"
+        expr = match.group(2).strip()
+        while re.search(r"\.\w+\([^()]*\)$", expr):
+            expr = re.sub(r"\.\w+\([^()]*\)$", "", expr)
+        expr = expr.rsplit(".", 1)[-1]
     elif WEEKDAY_CALL.match(expr):
         return "weekday"
     if MONTH_LIST.match(expr):
