@@ -24,7 +24,8 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "convert_texts.py"
 
 AREA = {
     "en": (
-        "{% block hello %}Hello <b>{{ name }}</b>!{% if late %} It is late.{% endif %}{% endblock %}\n"
+        "{% block hello %}Hello <b>{{ name }}</b>!"
+        "{% if late %} It is late.{% endif %}{% endblock %}\n"
         "{% block expires %}{% if days == 1 %}It expires in {{ days }} day."
         "{% else %}It expires in {{ days }} days.{% endif %}{% endblock %}\n"
         '{% block due %}Due {{ text("calendar.datetime", value=due) }}.{% endblock %}\n'
@@ -33,7 +34,8 @@ AREA = {
         "{% block thanks %}They have been thanked.{% endblock %}\n"
     ),
     "es": (
-        "{% block hello %}¡Hola, <b>{{ name }}</b>!{% if late %} Es tarde.{% endif %}{% endblock %}\n"
+        "{% block hello %}¡Hola, <b>{{ name }}</b>!"
+        "{% if late %} Es tarde.{% endif %}{% endblock %}\n"
         "{% block expires %}{% if days == 1 %}Caduca en {{ days }} día."
         "{% else %}Caduca en {{ days }} días.{% endif %}{% endblock %}\n"
         '{% block due %}Para el {{ text("calendar.datetime", value=due) }}.{% endblock %}\n'
@@ -42,7 +44,8 @@ AREA = {
         "{% block thanks %}Ha recibido el agradecimiento.{% endblock %}\n"
     ),
     "de": (
-        "{% block hello %}Hallo <b>{{ name }}</b>!{% if late %} Es ist spät.{% endif %}{% endblock %}\n"
+        "{% block hello %}Hallo <b>{{ name }}</b>!"
+        "{% if late %} Es ist spät.{% endif %}{% endblock %}\n"
         "{% block expires %}{% if days == 1 %}Läuft in {{ days }} Tag ab."
         "{% else %}Läuft in {{ days }} Tagen ab.{% endif %}{% endblock %}\n"
         '{% block due %}Fällig am {{ text("calendar.datetime", value=due) }}.{% endblock %}\n'
