@@ -80,7 +80,10 @@ def differences() -> dict[tuple[str, str, str], tuple[str, str]]:
     """Every (locale, key, variant) whose text changed, with before and now."""
     found = {}
     for (locale, key, variant), old in before().items():
-        new = now(locale, key, variant)
+        try:
+            new = now(locale, key, variant)
+        except Exception as exc:  # noqa: BLE001 - shown as the difference it is
+            new = f"<does not render: {type(exc).__name__}: {exc}>"
         if new != old:
             found[(locale, key, variant)] = (old, new)
     return found
