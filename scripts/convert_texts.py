@@ -637,27 +637,30 @@ def main() -> int:
         record_before(args.before_from)
     converted: list[Message] = []
     failed = False
-    for area in args.areas:
+    results: dict[str, str] = {}
+    for area in dict.fromkeys(args.areas):  # each once, in the order given
         try:
             template, messages = convert_area(area, frozenset(args.skip))
-        except Unconvertible as exc:
+        except (Unconvertible, FileNotFoundError) as exc:
             print(f"NOT CONVERTED {area}:\n{exc}", file=sys.stderr)
             failed = True
             continue
         print(f"{area}: {len(messages)} messages")
-        if args.check:
-            continue
+        results[area] = template if template.endswith("\n") else template + "\n"
+        converted.extend(messages)
+    if args.check:
+        return 1 if failed else 0
+    # Only now, with every area converted in memory: templates, then catalogs, then the
+    # old files (an interruption before the end leaves the old files to convert again).
+    for area, template in results.items():
         target = PROMPTS / "templates" / f"{area}.j2"
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(
-            template if template.endswith("\n") else template + "\n", encoding="utf-8"
-        )
-        converted.extend(messages)
-        if args.remove_old:
+        target.write_text(template, encoding="utf-8")
+    update_catalogs(converted)
+    if args.remove_old:
+        for area in results:
             for loc in (SOURCE, *TARGETS):
                 (PROMPTS / loc / f"{area}.j2").unlink()
-    if not args.check:
-        update_catalogs(converted)
     return 1 if failed else 0
 
 
