@@ -89,13 +89,16 @@ def main() -> int:
     for old, new in DIGEST_TEST_FIXES.items():
         text = text.replace(old, new)
     digest_test.write_text(text, encoding="utf-8")
+    git("add", str(digest_test.relative_to(ROOT)))
     left = git("diff", "--name-only", "--diff-filter=U").split()
     if left:
         print("resolve these by hand:", *left, sep="\n  ")
     legacy = sorted(p.stem for p in (ROOT / "prompts" / "en").glob("*.j2"))
     print("converting:", " ".join(legacy) or "nothing")
     command = [sys.executable, str(ROOT / "scripts" / "convert_texts.py"), "--before-from", ref]
-    return subprocess.run([*command, "--remove-old", *legacy], cwd=ROOT).returncode
+    done = subprocess.run([*command, "--remove-old", *legacy], cwd=ROOT).returncode
+    git("add", "-A", "prompts", "tests/data/texts_before")
+    return done
 
 
 if __name__ == "__main__":
