@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from babel import Locale
+from babel import Locale, UnknownLocaleError
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
 from babel.messages.catalog import Catalog, Message
@@ -326,7 +326,10 @@ class Texts:
         """Babel's formatting for a locale."""
         loc = locale if locale in self.locales else DEFAULT_LOCALE
         if loc not in self._formats:
-            self._formats[loc] = Formats(loc)
+            try:
+                self._formats[loc] = Formats(loc)
+            except UnknownLocaleError:  # a language CLDR does not know: English conventions
+                self._formats[loc] = Formats(DEFAULT_LOCALE)
         return self._formats[loc]
 
     def i18n_env(self, locale: str) -> jinja2.Environment:
