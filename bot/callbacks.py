@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 # Matched with fullmatch (``$`` would let a trailing newline through) and ASCII-only
 # (``\d`` alone also accepts digits of other scripts, which int() happily converts).
@@ -23,6 +24,14 @@ _RATE = re.compile(r"r:(\d{1,12}):([1-5])", re.ASCII)
 _ERASE = re.compile(r"e([yn]):(\d{1,12}):(\d{1,12})", re.ASCII)
 _NOTICE = re.compile(r"n([yn]):(\d{1,4})", re.ASCII)
 _END = re.compile(r"x([yn]):(\d{1,12})", re.ASCII)
+_DETAIL = re.compile(r"d:(\d{1,12})", re.ASCII)
+_CONVERSATION = re.compile(r"k:(\d{1,12}):([hyn])(?::(usual|outside|talked|later|none))?", re.ASCII)
+# The therapist's answers to a suggested conversation (bot.core.conversation_loop.LoopAnswer)
+# and their one-letter codes; "Not needed" may carry one of the fixed reasons
+# (bot.core.conversation_loop.REASONS, or "none").
+ConversationAnswer = Literal["held", "not_yet", "not_needed"]
+_ANSWER_CODES: dict[str, ConversationAnswer] = {"h": "held", "y": "not_yet", "n": "not_needed"}
+_CODE_OF: dict[ConversationAnswer, str] = {a: code for code, a in _ANSWER_CODES.items()}
 
 
 @dataclass(frozen=True)
@@ -104,6 +113,22 @@ class EndPress:
     client_id: int
 
 
+@dataclass(frozen=True)
+class DetailPress:
+    """A name under the digest's triage: that client's detail, for their own therapist only."""
+
+    client_id: int
+
+
+@dataclass(frozen=True)
+class ConversationPress:
+    """The therapist's answer to a suggested relationship conversation (and a fixed reason)."""
+
+    suggestion_id: int
+    answer: ConversationAnswer
+    reason: str | None
+
+
 Press = (
     AnswerPress
     | BackPress
@@ -115,6 +140,8 @@ Press = (
     | ErasePress
     | NoticePress
     | EndPress
+    | ConversationPress
+    | DetailPress
 )
 
 
@@ -168,6 +195,22 @@ def end(confirm: bool, client_id: int) -> str:
     return f"x{'y' if confirm else 'n'}:{client_id}"
 
 
+def detail(client_id: int) -> str:
+    """Callback data for a client's name under the digest's triage."""
+    return f"d:{client_id}"
+
+
+def conversation(suggestion_id: int, answer: ConversationAnswer, reason: str | None = None) -> str:
+    """Callback data for an answer to a suggested conversation: ``k:<id>:<h|y|n>[:reason]``.
+
+    It names the suggestion only; whether the press counts (the presser is the
+    suggestion's therapist, the suggestion is current, the client not erased) is decided
+    against the database when it arrives (bot.digest.loop.take_answer).
+    """
+    data = f"k:{suggestion_id}:{_CODE_OF[answer]}"
+    return f"{data}:{reason}" if reason is not None else data
+
+
 def parse(data: str | None) -> Press | None:
     """The meaning of callback data, or None when it is malformed."""
     if not data or len(data) > 64:
@@ -193,4 +236,11 @@ def parse(data: str | None) -> Press | None:
         return NoticePress(match.group(1) == "y", int(match.group(2)))
     if match := _END.fullmatch(data):
         return EndPress(match.group(1) == "y", int(match.group(2)))
+    if match := _DETAIL.fullmatch(data):
+        return DetailPress(int(match.group(1)))
+    if match := _CONVERSATION.fullmatch(data):
+        answer, reason = _ANSWER_CODES[match.group(2)], match.group(3)
+        if reason is not None and answer != "not_needed":
+            return None
+        return ConversationPress(int(match.group(1)), answer, reason)
     return None

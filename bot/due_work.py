@@ -435,13 +435,13 @@ async def queue_reminders_and_expiry(
 
 
 async def queue_weekly_digests(services: Services, now: datetime, report: DispatchReport) -> None:
-    """Queue each therapist's digest, with its charts, exactly once per weekly slot.
+    """Queue each therapist's digest exactly once per weekly slot.
 
     A slot is the therapist's weekday and local time resolved in that very week's UTC
     offset, so the digest follows their clock across DST changes. The slot's unique
     DigestRun row is written in the same transaction as the queued messages: after a
     restart, or on a second worker, the slot is found taken and nothing is queued
-    twice. The digest is composed (and its charts drawn) before that transaction, so
+    twice. The digest is composed before that transaction, so
     no write lock is held while it renders; a worker that loses the race discards it.
     """
     async with services.db.session() as session:
@@ -477,10 +477,14 @@ async def queue_weekly_digests(services: Services, now: datetime, report: Dispat
             async with services.db.session() as session:
                 session.add(DigestRun(therapist_id=therapist.id or 0, slot_at=slot, created_at=now))
                 await session.flush()
-                messages = [outbox.Outgoing(therapist.chat_id, text) for text in output.texts]
-                messages += [
-                    outbox.Outgoing(therapist.chat_id, caption, photo=png, filename="trend.png")
-                    for caption, png in output.charts
+                # The triage, with the names (details) and the answers to suggested
+                # conversations under its last message.
+                last = len(output.texts) - 1
+                messages = [
+                    outbox.Outgoing(
+                        therapist.chat_id, text, buttons=output.buttons if n == last else ()
+                    )
+                    for n, text in enumerate(output.texts)
                 ]
                 for part, message in enumerate(messages):
                     await outbox.enqueue(

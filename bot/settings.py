@@ -140,6 +140,13 @@ class Settings(BaseSettings):
         "taking part (left, therapy ended with /end, declined, never joined, or blocked the "
         "bot); 0 keeps data until the client erases it with /delete.",
     )
+    conversation_item_one_in: Annotated[int, Field(ge=0, le=100)] = Field(
+        default=6,
+        description="Besides the first check-in after a suggested relationship conversation, "
+        "ask the client whether they and the therapist talked about the relationship in about "
+        "one check-in in this many (a fixed, seeded choice per client and check-in, so being "
+        "asked does not mean being flagged); 0 asks it only after a suggestion.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level. Logs never contain message text, tokens or keys."
     )

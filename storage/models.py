@@ -216,6 +216,48 @@ class SessionRating(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class ConversationSuggestion(SQLModel, table=True):
+    """A relationship conversation the digest suggested for a client, and what became of it.
+
+    One row per suggestion (bot.core.conversation_loop). ``answer`` is the therapist's
+    current one-tap answer (held / not_yet / not_needed) with a fixed ``reason`` code
+    for "not needed" (no free text is kept); every tap is also kept in
+    ``conversation_answer``. ``closed_at``/``outcome`` say how it ended (repaired,
+    eased, renewed); closed rows stay as the client's history.
+    """
+
+    __tablename__ = "conversation_suggestion"
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int = Field(foreign_key="client.id", index=True)
+    therapist_id: int = Field(foreign_key="therapist.id", index=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    level: str = Field(default="conversation", max_length=16)
+    strain_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    domains: str = Field(default="", max_length=128)  # comma-separated, first is the numbers'
+    before: float | None = None
+    answer: str | None = Field(default=None, max_length=16)
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reason: str | None = Field(default=None, max_length=16)
+    first_shown_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    outcome: str | None = Field(default=None, max_length=16)
+    improved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ConversationAnswer(SQLModel, table=True):
+    """Each one-tap answer given to a suggestion, in order (a changed answer keeps the first)."""
+
+    __tablename__ = "conversation_answer"
+
+    id: int | None = Field(default=None, primary_key=True)
+    suggestion_id: int = Field(foreign_key="conversation_suggestion.id", index=True)
+    answer: str = Field(max_length=16)
+    reason: str | None = Field(default=None, max_length=16)
+    answered_at: datetime = Field(sa_type=UTCDateTime)
+    via: str = Field(default="digest", max_length=16)  # "digest" | "session"
+
+
 class OutboxMessage(SQLModel, table=True):
     """A message the bot initiates (check-in, reminder, digest, alert), sent through one path."""
 

@@ -13,6 +13,8 @@ from storage.models import (
     Answer,
     CheckIn,
     Client,
+    ConversationAnswer,
+    ConversationSuggestion,
     Invitation,
     Therapist,
     TherapySession,
@@ -164,3 +166,48 @@ async def checkin_count(session: AsyncSession, client_id: int) -> int:
 async def session_of(session: AsyncSession, session_id: int) -> TherapySession | None:
     """A therapy session by id."""
     return await session.get(TherapySession, session_id)
+
+
+async def suggestions_of(
+    session: AsyncSession, client_ids: Sequence[int]
+) -> dict[int, list[ConversationSuggestion]]:
+    """Every stored conversation suggestion of these clients, oldest first, by client id."""
+    found: dict[int, list[ConversationSuggestion]] = {cid: [] for cid in client_ids}
+    if not client_ids:
+        return found
+    rows = await session.exec(
+        select(ConversationSuggestion)
+        .where(col(ConversationSuggestion.client_id).in_(list(client_ids)))
+        .order_by(col(ConversationSuggestion.created_at), col(ConversationSuggestion.id))
+    )
+    for row in rows.all():
+        found.setdefault(row.client_id, []).append(row)
+    return found
+
+
+async def suggestions_of_therapist(
+    session: AsyncSession, therapist_id: int, since: datetime, until: datetime
+) -> Sequence[ConversationSuggestion]:
+    """The therapist's suggestions made in [since, until), oldest first."""
+    rows = await session.exec(
+        select(ConversationSuggestion)
+        .where(ConversationSuggestion.therapist_id == therapist_id)
+        .where(col(ConversationSuggestion.created_at) >= since)
+        .where(col(ConversationSuggestion.created_at) < until)
+        .order_by(col(ConversationSuggestion.created_at), col(ConversationSuggestion.id))
+    )
+    return rows.all()
+
+
+async def answers_to_suggestions(
+    session: AsyncSession, suggestion_ids: Sequence[int]
+) -> list[ConversationAnswer]:
+    """Every tap given to these suggestions, in the order given."""
+    if not suggestion_ids:
+        return []
+    rows = await session.exec(
+        select(ConversationAnswer)
+        .where(col(ConversationAnswer.suggestion_id).in_(list(suggestion_ids)))
+        .order_by(col(ConversationAnswer.id))
+    )
+    return list(rows.all())

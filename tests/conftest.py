@@ -106,7 +106,10 @@ def testbed_options() -> dict[str, Any]:
     the outbox's business, tested there (tests/reliability/test_outbox.py) and in the core
     loop's stories (tests/e2e/test_core_loop.py asks for the real pace); elsewhere it would
     only make every test wait."""
-    return {"send_rate_per_chat": 30, "send_burst_per_chat": 20}
+    # The conversation loop's client item is asked after a suggested conversation only:
+    # its seeded occasional asking (CONVERSATION_ITEM_ONE_IN) would put an extra question
+    # into stories that tap a fixed sequence (tests/e2e/test_loop_stories.py tests it).
+    return {"send_rate_per_chat": 30, "send_burst_per_chat": 20, "conversation_item_one_in": 0}
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
@@ -22,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.callbacks import AnswerPress, BackPress
 from bot.callbacks import answer as answer_data
 from bot.callbacks import back as back_data
+from bot.core.conversation_loop import asked_rarely
 from bot.core.instrument import Instrument, Item
 from bot.services import Services
 from storage import repo
@@ -31,6 +32,7 @@ from storage.models import (
     AnswerChange,
     CheckIn,
     Client,
+    ConversationSuggestion,
     OutboxMessage,
     TherapySession,
 )
@@ -275,7 +277,11 @@ async def create_for_session(
 ) -> CheckIn:
     """The one check-in a session yields, due CHECKIN_DELAY_MINUTES after it ended."""
     sequence = await repo.checkin_count(session, client.id or 0) + 1
-    items = services.instrument.items_for(sequence)
+    # The conversation loop's item: after a suggested conversation, and rarely otherwise.
+    occasional = await wants_client_item(
+        session, client.id or 0, sequence, services.settings.conversation_item_one_in
+    )
+    items = services.instrument.items_for(sequence, occasional=occasional)
     checkin = CheckIn(
         client_id=client.id or 0,
         session_id=therapy_session.id or 0,
@@ -660,3 +666,24 @@ async def awaiting_buttons(services: Services, user_id: int) -> AwaitedButtons |
                 previous = last_answered(services.instrument, checkin.item_ids(), answers)
                 return AwaitedButtons(can_go_back=previous is not None)
     return None
+
+
+async def wants_client_item(
+    session: AsyncSession, client_id: int, sequence: int, one_in: int
+) -> bool:
+    """Whether a new check-in asks the client whether they talked about the relationship.
+
+    Yes in the first check-in after a suggested relationship conversation (no check-in of
+    theirs fell due since it was made, bot.digest.loop), and in about one check-in in
+    ``one_in`` otherwise (CONVERSATION_ITEM_ONE_IN; a seeded choice,
+    bot.core.conversation_loop.asked_rarely), so being asked does not mean being flagged.
+    """
+    if one_in > 0 and asked_rarely(client_id, sequence, one_in):
+        return True
+    previous = (
+        await session.exec(select(func.max(CheckIn.due_at)).where(CheckIn.client_id == client_id))
+    ).one()
+    query = select(ConversationSuggestion.id).where(ConversationSuggestion.client_id == client_id)
+    if previous is not None:
+        query = query.where(col(ConversationSuggestion.created_at) > previous)
+    return (await session.exec(query.limit(1))).first() is not None

@@ -1,5 +1,11 @@
 """A small trend chart of a client's recent check-ins, as PNG bytes for the digest.
 
+It says what the digest's words say: the legend names each line with the digest's
+own short domain words, a check-in with tension reported is marked (▲ along the top,
+filled for "a lot"), and an unanswered check-in is a grey column with × along the
+top, above the scale, so it cannot be read as a score of 1. The caption (template
+``digest.chart_caption``) explains the shading.
+
 Drawn with matplotlib's object API on an Agg canvas: no pyplot and no global state
 is touched, so it is safe in a worker thread (the caller runs it with
 ``asyncio.to_thread``). All words on the chart come in through ``locale_labels``
@@ -27,6 +33,8 @@ MAX_CHECKINS = 12
 COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00")
 STRAIN_SHADE = "#F4C7C3"
 GAP_SHADE = "#E6E6E6"
+TENSION_COLOUR = "#D55E00"
+MARK_GREY = "#777777"
 # 6.4 × 3.6 in at 110 dpi: about 700 px wide, sharp on a phone, well under 120 KB.
 SIZE_INCHES = (6.4, 3.6)
 DPI = 110
@@ -48,6 +56,20 @@ def render_trend_chart(
 
     Without an assessment (the client's own chart) nothing is shaded as strain.
     """
+    figure = trend_figure(history, instrument, assessment, locale_labels, tz)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def trend_figure(
+    history: ClientHistory,
+    instrument: Instrument,
+    assessment: StrainAssessment | None,
+    locale_labels: Mapping[str, str],
+    tz: tzinfo,
+) -> Figure:
+    """The chart as a matplotlib figure (what ``render_trend_chart`` saves)."""
     checkins = [
         c
         for c in sorted(history.checkins, key=lambda c: c.sequence)
@@ -59,17 +81,32 @@ def render_trend_chart(
     high = max((item.scale_max or 0 for item in core), default=5)
     strained = set(assessment.strained_checkins) if assessment is not None else set()
     scores = [score_checkin(instrument, c) for c in checkins]
+    # Event marks sit in a strip above the top of the scale: never where a score would be.
+    strip = high + 0.45
 
     figure = Figure(figsize=SIZE_INCHES, dpi=DPI)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     xs = list(range(len(checkins)))
-    for x, record in zip(xs, checkins, strict=True):
+    tension_shown = False
+    for x, record, score in zip(xs, checkins, scores, strict=True):
         if record.checkin_id in strained:
             axes.axvspan(x - 0.45, x + 0.45, color=STRAIN_SHADE, zorder=0)
         elif record.non_response:
             axes.axvspan(x - 0.45, x + 0.45, color=GAP_SHADE, zorder=0)
-            axes.plot([x], [low], marker="x", color="#777777", markersize=9, zorder=3)
+        if record.non_response:
+            axes.plot([x], [strip], marker="x", color=MARK_GREY, markersize=8, zorder=3)
+        elif score.tension:
+            tension_shown = True
+            axes.plot(
+                [x],
+                [strip],
+                marker="^",
+                markersize=8,
+                color=TENSION_COLOUR,
+                markerfacecolor=TENSION_COLOUR if score.tension >= 2 else "white",
+                zorder=3,
+            )
 
     # Lines that sit on top of each other (all fives) are nudged apart a little.
     spread = 0.05 * (high - low) / 4
@@ -91,7 +128,7 @@ def render_trend_chart(
     axes.set_xticks(xs, [c.session_end.astimezone(tz).strftime(date_format) for c in checkins])
     axes.tick_params(axis="x", labelsize=9, rotation=45 if len(xs) > 8 else 0)
     axes.set_xlim(-0.6, max(len(xs) - 0.4, 0.6))
-    axes.set_ylim(low - 0.4, high + 0.3)
+    axes.set_ylim(low - 0.4, high + 0.7)
     axes.set_yticks(range(low, high + 1))
     axes.tick_params(axis="y", labelsize=10)
     axes.grid(axis="y", color="#DDDDDD", linewidth=0.8)
@@ -104,12 +141,23 @@ def render_trend_chart(
         handles.append(
             Patch(color=STRAIN_SHADE, label=_safe(locale_labels.get("strain", "strain")))
         )
+    if tension_shown:
+        handles.append(
+            Line2D(
+                [],
+                [],
+                marker="^",
+                color=TENSION_COLOUR,
+                linestyle="none",
+                label=_safe(locale_labels.get("tension", "tension")),
+            )
+        )
     handles.append(
         Line2D(
             [],
             [],
             marker="x",
-            color="#777777",
+            color=MARK_GREY,
             linestyle="none",
             label=_safe(locale_labels.get("unanswered", "unanswered")),
         )
@@ -123,6 +171,4 @@ def render_trend_chart(
         frameon=False,
     )
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
-    return buffer.getvalue()
+    return figure

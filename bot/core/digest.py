@@ -1,22 +1,37 @@
 """The weekly digest: who needs a relationship conversation, what to say, who is doing well.
 
-``compose_digest`` judges every client and orders them by concern; ``render_digest``
-turns that into Telegram HTML messages through the ``digest`` and ``conversation``
-templates, split so that none exceeds Telegram's limit. ``render_alert`` is the short
-immediate alert for the severe end. Pure: no Telegram, no database, no clock.
+``compose_digest`` judges every client and orders them by concern. ``render_digest``
+is the triage that fits one phone screen: the counts, a 🆘 group for clients whose
+message raised a risk-language alert, one line per client who needs a conversation
+and per client to watch, the rest as names on a line. ``render_detail`` is one
+conversation-level client's numbers, note and openers, sent when the therapist taps
+the client's button under the triage. ``render_alert`` is the short immediate alert
+for the severe end. All words come from the ``digest`` and ``conversation``
+templates. Pure: no Telegram, no database, no clock.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 from typing import Literal
 
+from markupsafe import Markup
+
 from bot.core.client_text import shown_text
+from bot.core.conversation_loop import (
+    ConversationLoop,
+    LoopSummary,
+    SuggestionRecord,
+    judge_loop,
+    loop_line,
+    summary_text,
+)
 from bot.core.instrument import Instrument
+from bot.core.openers import OpenerChoice, choose_opener
 from bot.core.strain import (
     AWAY_STATUSES,
     DEFAULT_SETTINGS,
@@ -29,8 +44,19 @@ from bot.core.strain import (
 )
 from bot.texts import Texts
 
-Group = Literal["conversation", "watch", "repaired", "steady", "no_checkins", "away"]
-GROUPS: tuple[Group, ...] = ("conversation", "watch", "repaired", "steady", "no_checkins", "away")
+Group = Literal["risk", "conversation", "watch", "repaired", "steady", "no_checkins", "away"]
+GROUPS: tuple[Group, ...] = (
+    "risk",
+    "conversation",
+    "watch",
+    "repaired",
+    "steady",
+    "no_checkins",
+    "away",
+)
+# Listed one line per client in the triage; the other groups as names on one line.
+LINE_GROUPS: tuple[Group, ...] = ("risk", "conversation", "watch")
+NAME_GROUPS: tuple[Group, ...] = ("repaired", "steady", "no_checkins", "away")
 
 TELEGRAM_MESSAGE_LIMIT = 4096
 # A comment is quoted, not reproduced: long ones are cut so one client cannot
@@ -39,8 +65,8 @@ COMMENT_LIMIT = 500
 COMMENTS_PER_CLIENT = 3
 # A trend needs a few points before a picture says more than the numbers.
 CHART_MIN_CHECKINS = 3
-# Openers exist for these; anything else gets the general opener.
-OPENER_TOPICS = ("bond", "goals", "tasks", "openness", "tension", "withdrawal", "support")
+# A triage line names the weightiest finding only: the rest is in the detail.
+BRIEF_FINDINGS = 1
 
 
 @dataclass(frozen=True)
@@ -51,6 +77,12 @@ class DigestEntry:
     assessment: StrainAssessment
     chart_wanted: bool
     group: Group
+    # When the client's latest message in the period raised a risk-language alert.
+    risk_at: datetime | None = None
+    # An immediate strain alert went to the therapist in the period.
+    alerted: bool = False
+    # The suggested relationship conversation and what followed (bot.core.conversation_loop).
+    loop: ConversationLoop | None = None
 
 
 @dataclass(frozen=True)
@@ -60,14 +92,37 @@ class Digest:
     entries: tuple[DigestEntry, ...]
     now: datetime
     scale_max: int | None
+    # The month's conversations, in the one digest a month that carries them.
+    summary: LoopSummary | None = None
 
     def group(self, name: Group) -> tuple[DigestEntry, ...]:
         """The entries listed under one heading, in order of concern."""
         return tuple(entry for entry in self.entries if entry.group == name)
 
 
-def _group(history: ClientHistory, assessment: StrainAssessment) -> Group:
-    """The heading a client is listed under."""
+def _group(
+    history: ClientHistory,
+    assessment: StrainAssessment,
+    loop: ConversationLoop | None = None,
+    risk: bool = False,
+) -> Group:
+    """The heading a client is listed under.
+
+    A risk-language alert in the period comes before everything. The conversation loop
+    moves a client: a held conversation followed by improvement is good news, and a
+    strain the therapist answered "Not needed" is only watched.
+    """
+    if risk:
+        return "risk"
+    if loop is not None and loop.state == "repaired":
+        return "repaired"
+    if (
+        loop is not None
+        and loop.state == "not_needed"
+        and assessment.severity > Severity.STEADY
+        and history.status not in AWAY_STATUSES
+    ):
+        return "watch"
     if assessment.severity == Severity.CONVERSATION:
         return "conversation"
     if history.status in AWAY_STATUSES:
@@ -94,12 +149,13 @@ def _weight(reasons: Iterable[Reason]) -> int:
     return sum(heaviest.values())
 
 
-def _concern(entry: DigestEntry) -> tuple[int, int, int, int, str, int]:
-    """Sort key: severity, then an immediate-alert signal, then the weight of the reasons."""
+def _concern(entry: DigestEntry) -> tuple[int, int, int, int, int, str, int]:
+    """Sort key: a risk alert, severity, an immediate-alert signal, the weight of the reasons."""
     a = entry.assessment
     return (
+        -int(entry.risk_at is not None),
         -int(a.severity),
-        -int(a.severe),
+        -int(a.severe or entry.alerted),
         -_weight(a.reasons),
         -int(a.repaired),
         entry.history.alias.casefold(),
@@ -107,19 +163,51 @@ def _concern(entry: DigestEntry) -> tuple[int, int, int, int, str, int]:
     )
 
 
+def with_loop(entry: DigestEntry, loop: ConversationLoop | None) -> DigestEntry:
+    """The entry with its conversation loop judged again (and listed where that puts it)."""
+    group = _group(entry.history, entry.assessment, loop, entry.risk_at is not None)
+    return replace(entry, loop=loop, group=group)
+
+
 def compose_digest(
     histories: Iterable[ClientHistory],
     instrument: Instrument,
     now: datetime,
     settings: StrainSettings = DEFAULT_SETTINGS,
+    loops: Mapping[int, Sequence[SuggestionRecord]] | None = None,
+    *,
+    risks: Mapping[int, datetime] | None = None,
+    alerted: Collection[int] = (),
 ) -> Digest:
-    """Judge every client and order them by concern."""
+    """Judge every client and order them by concern.
+
+    ``loops`` holds each client's stored conversation suggestions (by client id); the
+    entry then carries where its suggested conversation stands. ``risks``: client id →
+    when their latest risk-language alert of the period was raised; ``alerted``: clients
+    who were sent an immediate strain alert in the period.
+    """
+    risks = risks or {}
     entries = []
     for history in histories:
         assessment = assess_strain(history, instrument, now, settings)
         scored = sum(1 for c in history.checkins if c.session_end <= now and c.responded)
         wanted = assessment.severity > Severity.STEADY and scored >= CHART_MIN_CHECKINS
-        entries.append(DigestEntry(history, assessment, wanted, _group(history, assessment)))
+        records = loops.get(history.client_id, ()) if loops else ()
+        loop = (
+            judge_loop(history, assessment, records, instrument, now, settings) if records else None
+        )
+        risk_at = risks.get(history.client_id)
+        entries.append(
+            DigestEntry(
+                history,
+                assessment,
+                wanted,
+                _group(history, assessment, loop, risk_at is not None),
+                risk_at=risk_at,
+                alerted=history.client_id in alerted,
+                loop=loop,
+            )
+        )
     entries.sort(key=_concern)
     tops = [i.scale_max for i in instrument.items if i.core and i.scale_max is not None]
     return Digest(tuple(entries), now, max(tops) if tops else None)
@@ -323,13 +411,51 @@ class _Writer:
             if not (r.rule == "low_item" and r.domain in with_baseline)
         ]
 
-    def openers(self, assessment: StrainAssessment) -> tuple[list[str], str]:
-        """One or two opening lines fitted to what dipped, and how to hold the conversation."""
-        topics = [d for d in assessment.dipped if d in OPENER_TOPICS] or ["general"]
-        first = topics[0]
-        second = f"{topics[1]}_1" if len(topics) > 1 else f"{first}_2"
-        lines = [self.plain(f"conversation.{first}_1"), self.plain(f"conversation.{second}")]
-        return lines, self.plain(f"conversation.{first}_hint")
+    def short_date(self, moment: datetime | None) -> str:
+        """A day and month in the reader's time zone, for the triage."""
+        if moment is None:
+            return ""
+        return self.plain("calendar.short_date", value=moment.astimezone(self.tz))
+
+    def brief(self, reason: Reason) -> str:
+        """One finding in a few words, for a triage line."""
+        return self.plain(
+            f"digest.brief_{reason.rule}",
+            label=self.plain("digest.domain_short", domain=reason.domain or ""),
+            value=self.number(reason.value),
+            baseline=self.number(reason.baseline),
+            count=reason.count or 0,
+            tension=reason.tension or "",
+            status=reason.status or "",
+            higher=(reason.gap or 0.0) > 0,
+        )
+
+    def briefs(self, reasons: Sequence[Reason]) -> list[str]:
+        """The weightiest findings in a few words each, one per domain, at most two."""
+        seen: set[str] = set()
+        said: list[str] = []
+        # "Several signs at once" says least on its own: a concrete finding goes first.
+        ranked = sorted(reasons, key=lambda r: (-int(r.severity), r.rule == "convergence"))
+        for reason in ranked:
+            key = reason.domain or reason.rule
+            if key in seen or reason.rule in ("talked_through", "within_range"):
+                continue
+            seen.add(key)
+            said.append(self.brief(reason))
+        return said[:BRIEF_FINDINGS]
+
+    def openers(
+        self, assessment: StrainAssessment, note: bool = False, check_back: bool = False
+    ) -> tuple[list[str], str, OpenerChoice]:
+        """Two opening lines fitted to what moved (one naming the check-in, one tentative)
+        and how to hold the conversation."""
+        choice = choose_opener(assessment, note=note, check_back=check_back)
+        topic = choice.topic
+        lines = [
+            self.plain(f"conversation.{topic}_checkin", note=note),
+            self.plain(f"conversation.{topic}_tentative"),
+        ]
+        return lines, self.plain(f"conversation.{topic}_hint"), choice
 
 
 def comments_from(entry: DigestEntry, period_start: datetime) -> datetime:
@@ -351,69 +477,44 @@ def _comments(entry: DigestEntry, start: datetime, end: datetime) -> list[str]:
     return [excerpt(comment) for comment in found[:COMMENTS_PER_CLIENT]]
 
 
-def _strained(w: _Writer, entry: DigestEntry, start: datetime, end: datetime) -> str:
-    """A client showing strain: what showed, since when, how to open the conversation."""
+def _noted(entry: DigestEntry, start: datetime, end: datetime) -> bool:
+    """Whether the client left a note in the check-ins the digest speaks about."""
+    start = comments_from(entry, start)
+    return any(c.has_comment and start <= c.session_end <= end for c in entry.history.checkins)
+
+
+def _triage_line(w: _Writer, entry: DigestEntry) -> str:
+    """One client in the triage: who, what in a few words, since when."""
     a = entry.assessment
-    lines, hint = w.openers(a)
-    conversation = a.severity == Severity.CONVERSATION
+    if entry.group == "risk":
+        return w.texts.render(
+            w.locale,
+            "digest.triage_risk",
+            alias=entry.history.alias,
+            date=w.short_date(entry.risk_at),
+        )
+    loop = entry.loop
+    if loop is not None and loop.state == "repaired":
+        # Good news the therapist's conversation led to: said in full.
+        line = loop_line(w.texts, w.locale, entry.history.alias, loop, w.tz)
+        return w.texts.render(w.locale, "digest.triage_talked", line=Markup(line))  # noqa: S704
+    state = loop.state if loop is not None else ""
     return w.texts.render(
         w.locale,
-        "digest.strained",
+        "digest.triage_line",
         alias=entry.history.alias,
-        since=w.date(a.since),
-        severe=a.severe,
-        findings=w.findings(a.reasons),
-        talked_through=any(r.rule == "talked_through" for r in a.repaired_reasons),
-        usual=[w.reason(r) for r in a.usual_notes],
-        comments=_comments(entry, start, end),
-        conversation=conversation,
-        openers=lines if conversation else lines[:1],
-        hint=hint,
+        alert=entry.alerted or a.severe,
+        what=w.briefs(a.reasons),
+        since=w.short_date(a.since),
+        loop=state,
+        suggested=w.short_date(loop.suggested_at) if loop else "",
+        held_on=w.short_date(loop.held_on) if loop else "",
+        until=w.short_date(loop.quiet_until) if loop else "",
     )
 
 
-def _repaired(
-    w: _Writer, entry: DigestEntry, digest: Digest, start: datetime, end: datetime
-) -> str:
-    """Good news: a strain eased, or a tension was talked through."""
-    a = entry.assessment
-    eased = [r for r in a.repaired_reasons if r.rule != "talked_through"]
-    talked = [r for r in a.repaired_reasons if r.rule == "talked_through"]
-    return w.texts.render(
-        w.locale,
-        "digest.repaired",
-        alias=entry.history.alias,
-        eased=w.findings(eased)[:2],
-        eased_on=w.date(eased[0].since) if eased else "",
-        talked=bool(talked),
-        tension=talked[0].tension or "" if talked else "",
-        talked_on=w.date(talked[0].since) if talked else "",
-        overall=w.number(a.latest.overall if a.latest else None),
-        out_of=digest.scale_max or "",
-        latest_on=w.date(a.latest_at),
-        comments=_comments(entry, start, end),
-    )
-
-
-def _line(w: _Writer, entry: DigestEntry, digest: Digest, start: datetime, end: datetime) -> str:
-    """One brief line for a steady, new or away client."""
-    a = entry.assessment
-    away = next((r for r in a.reasons if r.status in AWAY_STATUSES), None)
-    unanswered = sum(1 for c in entry.history.checkins if c.non_response and c.session_end <= end)
-    return w.texts.render(
-        w.locale,
-        f"digest.line_{entry.group}",
-        alias=entry.history.alias,
-        overall=w.number(a.latest.overall if a.latest else None),
-        out_of=digest.scale_max or "",
-        latest_on=w.date(a.latest_at),
-        invited=entry.history.status == "invited",
-        unanswered=unanswered,
-        away=w.reason(away) if away else "",
-        findings=[w.reason(r) for r in a.reasons if r is not away],
-        usual=[w.reason(r) for r in a.usual_notes],
-        comments=_comments(entry, start, end),
-    )
+def _names(entries: Sequence[DigestEntry]) -> list[str]:
+    return [entry.history.alias for entry in entries]
 
 
 def render_digest(
@@ -425,8 +526,9 @@ def render_digest(
     period_end: datetime,
     tz: tzinfo,
 ) -> list[str]:
-    """The digest as HTML messages for Telegram, each within the message limit."""
+    """The triage as HTML: one message for a caseload of forty (split only if it must be)."""
     w = _Writer(texts, locale, tz)
+    counts = group_counts(digest)
     paragraphs = [
         texts.render(
             locale,
@@ -434,27 +536,88 @@ def render_digest(
             therapist_name=therapist_name,
             start=period_start.astimezone(tz),
             end=period_end.astimezone(tz),
-            counts=group_counts(digest),
+            counts=counts,
             clients=len(digest.entries),
         )
     ]
-    for name in GROUPS:
+    # The groups follow each other without blank lines: every heading starts with its sign.
+    lines: list[str] = []
+    for name in LINE_GROUPS:
         entries = digest.group(name)
-        if not entries:
-            continue
-        if name in ("conversation", "watch"):
-            blocks = [_strained(w, e, period_start, period_end) for e in entries]
-        elif name == "repaired":
-            blocks = [_repaired(w, e, digest, period_start, period_end) for e in entries]
-        else:
-            # Brief lines go together in one paragraph; the splitter cuts at line ends.
-            blocks = ["\n".join(_line(w, e, digest, period_start, period_end) for e in entries)]
-        heading = texts.render(locale, f"digest.group_{name}")
-        # A heading travels with its first client so no message ends on a bare heading.
-        paragraphs.append(heading + "\n\n" + blocks[0])
-        paragraphs.extend(blocks[1:])
-    paragraphs.append(texts.render(locale, "digest.footer"))
+        if entries:
+            lines.append(texts.render(locale, f"digest.group_{name}", count=len(entries)))
+            lines.extend(_triage_line(w, entry) for entry in entries)
+    # Good news from a held conversation gets its line; the rest are names.
+    talked = [e for e in digest.group("repaired") if e.loop and e.loop.state == "repaired"]
+    lines.extend(_triage_line(w, entry) for entry in talked)
+    for name in NAME_GROUPS:
+        named = [e for e in digest.group(name) if e not in talked]
+        if named:
+            key = f"digest.names_{name}"
+            lines.append(texts.render(locale, key, names=_names(named), more=bool(talked)))
+    if lines:
+        paragraphs.append("\n".join(lines))
+    if digest.summary is not None:
+        paragraphs.append(summary_text(texts, locale, digest.summary, tz))
+    if digest.entries:
+        paragraphs.append(
+            texts.render(locale, "digest.footer", details=bool(detail_entries(digest)))
+        )
     return split_html_messages(paragraphs)
+
+
+def detail_entries(digest: Digest) -> tuple[DigestEntry, ...]:
+    """The clients whose detail sits behind a button under the triage."""
+    return digest.group("conversation")
+
+
+def render_detail(
+    texts: Texts,
+    locale: str,
+    entry: DigestEntry,
+    period_start: datetime,
+    period_end: datetime,
+    tz: tzinfo,
+) -> list[str]:
+    """One client's detail: the numbers, since when, their note, and how to open the
+    conversation (openers only at the conversation level, none after a risk alert)."""
+    w = _Writer(texts, locale, tz)
+    a = entry.assessment
+    conversation = a.severity == Severity.CONVERSATION and entry.risk_at is None
+    loop = entry.loop
+    held = loop is not None and loop.state in ("held", "held_not_improving")
+    note = _noted(entry, period_start, period_end)
+    lines, hint, _choice = w.openers(a, note=note, check_back=held)
+    eased = [r for r in a.repaired_reasons if r.rule != "talked_through"]
+    text = texts.render(
+        locale,
+        "digest.detail",
+        alias=entry.history.alias,
+        risk=entry.risk_at is not None,
+        risk_on=w.date(entry.risk_at),
+        since=w.date(a.since),
+        severe=a.severe or entry.alerted,
+        # Already HTML (rendered from the loop's template).
+        loop_text=Markup(_loop_line(w, entry, period_start)),  # noqa: S704
+        findings=w.findings(a.reasons),
+        eased=w.findings(eased)[:2],
+        talked_through=any(r.rule == "talked_through" for r in a.repaired_reasons),
+        usual=[w.reason(r) for r in a.usual_notes],
+        comments=_comments(entry, period_start, period_end),
+        conversation=conversation,
+        openers=lines if conversation else [],
+        hint=hint if conversation else "",
+    )
+    return split_html_messages([text, texts.render(locale, "digest.detail_footer")])
+
+
+def _loop_line(w: _Writer, entry: DigestEntry, period_start: datetime) -> str:
+    """The conversation loop's line (where the suggestion stands), or "" when it was made
+    in this digest's period (the triage line says so already)."""
+    loop = entry.loop
+    if loop is None or (loop.state in ("open", "still_open") and loop.suggested_at >= period_start):
+        return ""
+    return loop_line(w.texts, w.locale, entry.history.alias, loop, w.tz)
 
 
 def render_alert(
@@ -467,7 +630,7 @@ def render_alert(
 ) -> str:
     """The short immediate alert for a severe check-in, with the client's note if they left one."""
     w = _Writer(texts, locale, tz)
-    lines, hint = w.openers(assessment)
+    lines, hint, _choice = w.openers(assessment, note=bool(comment))
     latest = [r for r in assessment.reasons if r.severity == Severity.CONVERSATION]
     return texts.render(
         locale,
@@ -486,7 +649,7 @@ def describe_assessment(
 ) -> tuple[list[str], list[str], str]:
     """One client's findings in plain words, fitted openers and a hint (for /client)."""
     w = _Writer(texts, locale, tz)
-    lines, hint = w.openers(assessment)
+    lines, hint, _choice = w.openers(assessment)
     return w.findings(assessment.reasons), lines, hint
 
 
@@ -494,7 +657,7 @@ def chart_labels(texts: Texts, locale: str, alias: str, domains: Sequence[str]) 
     """The words on a trend chart, from the templates: title, legend, date format, domains."""
     labels = {
         key: texts.plain(locale, f"digest.chart_{key}", alias=alias)
-        for key in ("title", "unanswered", "strain", "date_format")
+        for key in ("title", "unanswered", "strain", "tension", "date_format")
     }
     for domain in domains:
         labels[domain] = texts.plain(locale, "digest.domain_short", domain=domain)

@@ -57,6 +57,9 @@ class Item:
     reverse: bool = False
     core: bool = False
     every: int = 1
+    # Asked only in check-ins created with it (``items_for(..., occasional=True)``): the
+    # conversation loop's item, after a suggested conversation and rarely otherwise.
+    occasional: bool = False
     ask_if: Condition | None = None
     optional: bool = False
     scale_min: int | None = None
@@ -108,10 +111,17 @@ class Instrument:
         """Whether the instrument defines this item."""
         return item_id in self._by_id
 
-    def items_for(self, sequence_number: int) -> tuple[Item, ...]:
-        """Items of a client's n-th check-in (1-based); an item with every=N comes every N-th."""
+    def items_for(self, sequence_number: int, *, occasional: bool = False) -> tuple[Item, ...]:
+        """Items of a client's n-th check-in (1-based); an item with every=N comes every N-th.
+
+        Occasional items come only when asked for (``occasional=True``).
+        """
         n = max(sequence_number, 1)
-        return tuple(item for item in self.items if item.every <= 1 or n % item.every == 0)
+        return tuple(
+            item
+            for item in self.items
+            if (item.every <= 1 or n % item.every == 0) and (occasional or not item.occasional)
+        )
 
     def next_item(self, included: Sequence[str], answered: Mapping[str, int | None]) -> Item | None:
         """The next item to ask: the first included, unanswered item whose condition holds."""
@@ -256,6 +266,9 @@ def parse_instrument(data: Mapping[str, Any], source: str = "<memory>") -> Instr
         if kind not in ITEM_KINDS:
             raise InstrumentError(f"{iwhere}: kind must be one of {', '.join(ITEM_KINDS)}")
         domain = _require(raw, "domain", str, iwhere)
+        occasional = raw.get("occasional", False)
+        if not isinstance(occasional, bool):
+            raise InstrumentError(f"{iwhere}: 'occasional' must be true or false")
         every = raw.get("every", 1)
         if not isinstance(every, int) or isinstance(every, bool) or every < 1:
             raise InstrumentError(f"{iwhere}: 'every' must be a whole number ≥ 1")
@@ -285,6 +298,7 @@ def parse_instrument(data: Mapping[str, Any], source: str = "<memory>") -> Instr
                 reverse=bool(raw.get("reverse", False)),
                 core=bool(raw.get("core", False)),
                 every=every,
+                occasional=occasional,
                 ask_if=ask_if,
                 optional=bool(raw.get("optional", kind == "text")),
                 scale_min=low,

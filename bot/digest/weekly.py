@@ -1,9 +1,9 @@
-"""Reading a therapist's clients for the digest, and rendering the digest with its charts.
+"""Reading a therapist's clients for the digest, rendering its triage, and one client's detail.
 
 Stored rows become the plain data the pure core judges (``ClientHistory`` with every
 ``CheckinRecord``, because a client's baseline needs their history) in three
 queries per therapist, however many clients and check-ins there are. Judging and
-wording live in ``bot.core.strain`` and ``bot.core.digest``; charts are drawn in a
+wording live in ``bot.core.strain`` and ``bot.core.digest``; a detail's chart is drawn in a
 worker thread so the event loop keeps answering people meanwhile.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,8 +23,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
+from bot import callbacks
 from bot.checkins.conversation import comment_context
 from bot.core.chart import render_trend_chart
+from bot.core.conversation_loop import summary_month
 from bot.core.digest import (
     COMMENTS_PER_CLIENT,
     Digest,
@@ -32,15 +34,26 @@ from bot.core.digest import (
     chart_labels,
     comments_from,
     compose_digest,
+    detail_entries,
+    render_detail,
     render_digest,
 )
 from bot.core.instrument import Instrument
 from bot.core.scoring import CheckinRecord, CheckinStatus
 from bot.core.strain import DEFAULT_SETTINGS, ClientHistory, ClientStatus
+from bot.digest import loop as loop_records
 from bot.services import Services
 from storage import repo
 from storage.crypto import Cipher, DecryptionError
-from storage.models import Answer, CheckIn, Client, SessionRating, Therapist, TherapySession
+from storage.models import (
+    Alert,
+    Answer,
+    CheckIn,
+    Client,
+    SessionRating,
+    Therapist,
+    TherapySession,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +68,6 @@ COMMENT_WINDOW = DIGEST_PERIOD + timedelta(days=DEFAULT_SETTINGS.strain_memory_d
 # client who answers most check-ins is judged exactly as on their whole history,
 # and a caseload of years costs no more to read than one of months.
 HISTORY_DEPTH = 24
-# One picture per flagged client, most concerning first; a long row of images
-# would bury the text. /client <alias> draws anyone else's.
-MAX_CHARTS = 5
 
 # Bound parameters per statement stay well below SQLite's and asyncpg's limits (~32,000).
 _ID_LIST_LIMIT = 5000
@@ -366,25 +376,93 @@ async def chart_png(services: Services, locale: str, entry: DigestEntry, tz: Zon
 
 @dataclass
 class DigestOutput:
-    """A rendered digest: HTML messages, then (caption, PNG) charts."""
+    """A rendered digest: the triage (HTML), and the buttons under its last message: a
+    name per conversation-level client (its detail), then a row of answers per suggested
+    conversation waiting for one (bot.digest.loop.loop_keyboard)."""
 
     texts: list[str]
-    charts: list[tuple[str, bytes]]
+    buttons: list[list[tuple[str, str]]]
     clients: int
+
+
+@dataclass
+class DetailOutput:
+    """One client's detail as the therapist asked for it: HTML messages, the answer
+    buttons of their suggested conversation under the last one, and a chart."""
+
+    texts: list[str]
+    buttons: list[list[tuple[str, str]]]
+    chart: tuple[str, bytes] | None
+
+
+# Names per row under the triage: three fit a phone's width with aliases of up to 12.
+NAMES_PER_ROW = 3
+
+
+async def period_alerts(
+    session: AsyncSession,
+    therapist_id: int,
+    start: datetime,
+    end: datetime,
+    client_ids: Collection[int] | None = None,
+) -> tuple[dict[int, datetime], set[int]]:
+    """Alerts sent about a therapist's clients in the period: when each client's latest
+    risk-language alert was raised, and which clients had an immediate strain alert."""
+    query = (
+        select(Alert.client_id, Alert.kind, func.max(Alert.created_at))
+        .join(Client, col(Client.id) == col(Alert.client_id))
+        .where(col(Client.therapist_id) == therapist_id)
+        .where(col(Alert.created_at) > start)
+        .where(col(Alert.created_at) <= end)
+        .group_by(col(Alert.client_id), col(Alert.kind))
+    )
+    if client_ids is not None:
+        query = query.where(col(Alert.client_id).in_(list(client_ids)))
+    risks: dict[int, datetime] = {}
+    alerted: set[int] = set()
+    for client_id, kind, latest in await _rows(session, query):
+        if kind == "risk":
+            risks[client_id] = latest
+        else:
+            alerted.add(client_id)
+    return risks, alerted
 
 
 async def compose_for(services: Services, therapist: Therapist, now: datetime) -> Digest:
     """Judge every client of a therapist at ``now``, most concerning first.
 
-    Comments are decrypted after judging (which needs only whether one was left), and
-    only those the digest quotes.
+    No comment is decrypted: judging needs only whether one was left, and the triage
+    quotes none (``client_detail`` decrypts the few a detail quotes).
+
+    The conversation loop is settled on the way: suggestions are made for clients who
+    newly need a relationship conversation, marked shown, and closed once over
+    (bot.digest.loop); once a month the digest carries the loop's summary.
     """
     async with services.db.session() as session:
         histories = await load_histories(
             session, services.cipher, therapist.id or 0, comments_since=None, depth=HISTORY_DEPTH
         )
-    digest = compose_digest(histories, services.instrument, now, services.strain)
-    return await _with_quoted_comments(services, digest, now - DIGEST_PERIOD, now)
+        loops = await loop_records.load_loops(session, [h.client_id for h in histories])
+        risks, alerted = await period_alerts(session, therapist.id or 0, now - DIGEST_PERIOD, now)
+    digest = compose_digest(
+        histories,
+        services.instrument,
+        now,
+        services.strain,
+        loops=loops,
+        risks=risks,
+        alerted=alerted,
+    )
+    digest = await loop_records.settle(services, therapist.id or 0, digest, loops, now)
+    month = summary_month(now - DIGEST_PERIOD, now, ZoneInfo(therapist.timezone))
+    if month is not None:
+        summary = await loop_records.monthly_summary(
+            services, therapist.id or 0, month[0], month[1]
+        )
+        if summary.suggested:  # a month without suggestions needs no line
+            digest = replace(digest, summary=summary)
+    # The triage quotes no comment: none is decrypted for it (a detail decrypts its own).
+    return digest
 
 
 async def _with_quoted_comments(
@@ -450,19 +528,65 @@ async def digest_texts(services: Services, therapist: Therapist, now: datetime) 
     return _render(services, therapist, await compose_for(services, therapist, now), now)
 
 
-async def weekly_digest(
-    services: Services, therapist: Therapist, now: datetime, *, charts: bool = True
-) -> DigestOutput:
-    """The digest with trend charts for the clients who need attention."""
+def detail_rows(services: Services, locale: str, digest: Digest) -> list[list[tuple[str, str]]]:
+    """A button per conversation-level client, in triage order: tapping it brings the detail."""
+    names = [
+        (
+            services.texts.plain(locale, "digest.detail_button", alias=entry.history.alias),
+            callbacks.detail(entry.history.client_id),
+        )
+        for entry in detail_entries(digest)
+    ]
+    return [names[i : i + NAMES_PER_ROW] for i in range(0, len(names), NAMES_PER_ROW)]
+
+
+async def weekly_digest(services: Services, therapist: Therapist, now: datetime) -> DigestOutput:
+    """The triage with its buttons: the names, then the answers to suggested conversations."""
     digest = await compose_for(services, therapist, now)
     texts = _render(services, therapist, digest, now)
-    pictures: list[tuple[str, bytes]] = []
-    if charts:
-        tz = ZoneInfo(therapist.timezone)
-        wanted: Sequence[DigestEntry] = [e for e in digest.entries if e.chart_wanted]
-        for entry in wanted[:MAX_CHARTS]:
-            caption = services.texts.render(
-                therapist.locale, "client_view.chart_caption", alias=entry.history.alias
-            )
-            pictures.append((caption, await chart_png(services, therapist.locale, entry, tz)))
-    return DigestOutput(texts, pictures, len(digest.entries))
+    buttons = detail_rows(services, therapist.locale, digest)
+    buttons += loop_records.loop_keyboard(services.texts, therapist.locale, digest)
+    return DigestOutput(texts, buttons, len(digest.entries))
+
+
+async def client_detail(
+    services: Services, therapist: Therapist, client_id: int, now: datetime
+) -> DetailOutput | None:
+    """One client's detail now, for their own therapist; None for anyone else's client or
+    one no longer there. Reads and renders only: nothing about the loop is changed."""
+    start = now - DIGEST_PERIOD
+    async with services.db.session() as session:
+        histories = await load_histories(
+            session,
+            services.cipher,
+            therapist.id or 0,
+            comments_since=None,
+            client_ids=[client_id],
+            depth=HISTORY_DEPTH,
+        )
+        if not histories:
+            return None
+        loops = await loop_records.load_loops(session, [client_id])
+        risks, alerted = await period_alerts(
+            session, therapist.id or 0, start, now, client_ids=[client_id]
+        )
+    digest = compose_digest(
+        histories,
+        services.instrument,
+        now,
+        services.strain,
+        loops=loops,
+        risks=risks,
+        alerted=alerted,
+    )
+    # Only the comments the detail quotes are decrypted.
+    digest = await _with_quoted_comments(services, digest, start, now)
+    entry = digest.entries[0]
+    tz = ZoneInfo(therapist.timezone)
+    locale = therapist.locale
+    texts = render_detail(services.texts, locale, entry, start, now, tz)
+    chart = None
+    if entry.chart_wanted:
+        caption = services.texts.render(locale, "digest.chart_caption", alias=entry.history.alias)
+        chart = (caption, await chart_png(services, locale, entry, tz))
+    return DetailOutput(texts, loop_records.detail_buttons(services.texts, locale, entry), chart)

@@ -94,6 +94,12 @@ async def button(update: Update, context: BotContext) -> None:
     if isinstance(press, callbacks.RatingPress):
         await reports.rating_pressed(update, context, press)
         return
+    if isinstance(press, callbacks.ConversationPress):
+        await reports.conversation_pressed(update, context, press)
+        return
+    if isinstance(press, callbacks.DetailPress):
+        await reports.detail_pressed(update, context, press)
+        return
     if isinstance(press, callbacks.ConsentPress):
         chat_id = query.message.chat.id if query.message else user.id
         outcome = await enrolment.answer_consent(

@@ -157,6 +157,7 @@ async def record_session(update: Update, context: BotContext) -> None:
         )
         if result.client is not None and result.client.id is not None:
             await reports.offer_rating(update, context, person.therapist.id or 0, result.client.id)
+            await reports.offer_conversation(update, context, person.therapist, result.client.id)
     elif result.status == "unknown_alias":
         await reply(update, context, person.locale, "therapist.unknown_alias", alias=args[0])
     else:

@@ -8,9 +8,10 @@ from telegram import InputFile, Update
 from telegram.error import BadRequest
 
 from bot import callbacks
-from bot.digest.weekly import weekly_digest
+from bot.digest import loop as loop_records
+from bot.digest.weekly import client_detail, weekly_digest
 from bot.handlers.admin import refused_while_inactive
-from bot.handlers.common import acknowledge, identify, reply
+from bot.handlers.common import acknowledge, identify, reply, shows_button
 from bot.practice import ratings, reports
 from bot.sending.outbox import keyboard
 from bot.services import BotContext
@@ -37,7 +38,8 @@ async def _therapist(update: Update, context: BotContext) -> Therapist | None:
 
 
 async def digest(update: Update, context: BotContext) -> None:
-    """/digest: the digest now, covering the last seven days, with trend charts."""
+    """/digest: the digest now, covering the last seven days: the triage, with a button
+    per client to talk with that brings their detail and chart."""
     therapist = await _therapist(update, context)
     message = update.effective_message
     if therapist is None or message is None:
@@ -54,10 +56,52 @@ async def digest(update: Update, context: BotContext) -> None:
             action="read_digest",
             detail=audit.counts(clients=output.clients),
         )
-    for text in output.texts:
-        await message.reply_text(text)
-    for caption, png in output.charts:
-        await message.reply_photo(InputFile(png, filename="trend.png"), caption=caption)
+    last = len(output.texts) - 1
+    for n, text in enumerate(output.texts):
+        # The names (details) and the answers to suggested conversations go under the last part.
+        markup = keyboard(output.buttons) if n == last else None
+        await message.reply_text(text, reply_markup=markup)
+
+
+async def detail_pressed(update: Update, context: BotContext, press: callbacks.DetailPress) -> None:
+    """A name under the triage: that client's detail and chart, for their own therapist only.
+
+    Anyone else, or a client no longer in the list (erased, declined), gets a short
+    answer and nothing is shown. Reading a detail is audited like /client.
+    """
+    query = update.callback_query
+    if query is None:
+        return
+    services = context.services
+    person = await identify(services, update)
+    therapist = person.therapist
+    if therapist is None or therapist.deactivated_at is not None:
+        await acknowledge(query, services.texts.plain(person.locale, "common.button_invalid"))
+        return
+    now = services.clock.now()
+    found = await client_detail(services, therapist, press.client_id, now)
+    if found is None:
+        await acknowledge(query, services.texts.plain(therapist.locale, "digest.detail_gone"))
+        return
+    await acknowledge(query)
+    async with services.db.session() as session:
+        await audit.record(
+            session,
+            at=now,
+            actor_kind="therapist",
+            actor_id=therapist.id,
+            action="read_client",
+            client_id=press.client_id,
+            detail=audit.counts(details=1),
+        )
+    chat = query.message.chat.id if query.message is not None else query.from_user.id
+    last = len(found.texts) - 1
+    for n, text in enumerate(found.texts):
+        markup = keyboard(found.buttons) if n == last and found.buttons else None
+        await context.bot.send_message(chat, text, reply_markup=markup)
+    if found.chart is not None:
+        caption, png = found.chart
+        await context.bot.send_photo(chat, InputFile(png, filename="trend.png"), caption=caption)
 
 
 async def client(update: Update, context: BotContext) -> None:
@@ -106,6 +150,16 @@ async def export(update: Update, context: BotContext) -> None:
             tz=therapist.timezone,
         ),
     )
+    if result.conversations is not None:
+        await message.reply_document(
+            InputFile(
+                result.conversations,
+                filename=texts.plain(
+                    locale, "export.conversations_filename", date=now.strftime("%Y-%m-%d")
+                ),
+            ),
+            caption=texts.render(locale, "export.conversations_caption", tz=therapist.timezone),
+        )
 
 
 async def rate(update: Update, context: BotContext) -> None:
@@ -146,3 +200,43 @@ async def rating_pressed(update: Update, context: BotContext, press: callbacks.R
     except BadRequest as exc:
         if "not modified" not in str(exc):
             log.warning("could not edit the rating message: %s", type(exc).__name__)
+
+
+async def conversation_pressed(
+    update: Update, context: BotContext, press: callbacks.ConversationPress
+) -> None:
+    """An answer to a suggested conversation: stored for the therapist's own suggestion, or
+    refused with a short answer and nothing changed (forged, stale, another's, erased)."""
+    query = update.callback_query
+    if query is None:
+        return
+    result = await loop_records.take_answer(
+        context.services, query.from_user.id, press.suggestion_id, press.answer, press.reason
+    )
+    await acknowledge(query, result.notice)
+    if result.text is None:
+        return
+    markup = keyboard(result.buttons) if result.buttons else None
+    if result.edit and shows_button(query.message, query.data):
+        # A reason chosen: the question with the reasons becomes the answer.
+        try:
+            await query.edit_message_text(result.text, reply_markup=markup)
+        except BadRequest as exc:
+            if "not modified" not in str(exc):
+                log.warning("could not edit the answer message: %s", type(exc).__name__)
+        return
+    # The digest's own message stays as it is; the answer comes as a short reply.
+    chat = query.message.chat.id if query.message is not None else query.from_user.id
+    await context.bot.send_message(chat, result.text, reply_markup=markup)
+
+
+async def offer_conversation(
+    update: Update, context: BotContext, therapist: Therapist, client_id: int
+) -> None:
+    """After /session: what happened with the suggested conversation, for such a client."""
+    services = context.services
+    offer = await loop_records.session_offer(services, therapist, client_id, services.clock.now())
+    message = update.effective_message
+    if offer is None or message is None:
+        return
+    await message.reply_text(offer.text, reply_markup=keyboard(offer.buttons))

@@ -6,7 +6,8 @@ on 127.0.0.1, with an embedded SQLite database in a temporary folder and a clock
 that jumps from one moment that matters to the next. A therapist enrols with an
 administrator's invitation; six invented clients with different stories agree to
 take part and answer their check-ins by pressing the buttons a person would
-press. At the end the therapist's weekly digest is printed as Telegram shows it
+press. At the end the therapist's weekly digest is printed as Telegram shows it, with
+the detail (and chart) of every client the therapist taps under it
 and its chart images are written to a folder. Nothing is sent over the internet.
 """
 
@@ -449,12 +450,28 @@ class Demo:
         progress.show(progress.total, f"{self.weeks} weeks played · {checkins} check-ins answered")
 
     def final_digest(self) -> list[ChatMessage]:
-        """The messages of the last weekly digest, in order (text and chart images)."""
+        """The messages of the last weekly digest, in order (the triage with its buttons)."""
         digests = [m for m in self.therapist_log if m.digest]
         if not digests:
             return []
         last_at = digests[-1].at
         return [m.message for m in digests if m.at == last_at]
+
+    async def open_details(self, digest: Sequence[ChatMessage]) -> list[ChatMessage]:
+        """The therapist taps every name under the digest: each client's detail and chart."""
+        triage = next((m for m in reversed(digest) if m.reply_markup), None)
+        if triage is None or triage.reply_markup is None:
+            return []
+        names = [b.text for row in triage.reply_markup for b in row if b.text.startswith("🗣")]
+        for name in names:
+            await self.tap(self.therapist, triage, name)
+        await self.dispatch()
+        shown: list[ChatMessage] = []
+        for message in self.bed.standin.sent_to(self.therapist.id):
+            if message.message_id not in self.therapist_seen:
+                self.therapist_seen.add(message.message_id)
+                shown.append(message)
+        return shown
 
 
 async def run_demo(options: Options, progress_stream: TextIO | None = None) -> DemoResult:
@@ -485,6 +502,7 @@ async def run_demo(options: Options, progress_stream: TextIO | None = None) -> D
         await demo.play(progress)
         progress.done()
         digest = demo.final_digest()
+        digest += await demo.open_details(digest)
         charts = write_charts(digest, options.out)
         if options.keep:
             # Settings to open the kept database with the command line, from its folder.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -25,6 +26,7 @@ from bot.core.strain import (
     assess_strain,
     checkin_severities,
 )
+from bot.digest import loop as loop_records
 from bot.digest.weekly import chart_png, load_histories
 from bot.services import Services
 from bot.texts import Texts
@@ -102,7 +104,11 @@ def _checkin_line(
 
 
 def render_client_view(
-    services: Services, therapist: Therapist, history: ClientHistory, now: datetime
+    services: Services,
+    therapist: Therapist,
+    history: ClientHistory,
+    now: datetime,
+    loop_lines: Sequence[str] = (),
 ) -> tuple[list[str], DigestEntry]:
     """The client's state now and their recent check-ins, newest first, as HTML messages."""
     texts, instrument, locale = services.texts, services.instrument, therapist.locale
@@ -141,6 +147,9 @@ def render_client_view(
             hint=hint,
         ),
     ]
+    if loop_lines:
+        # The suggested conversations, what the therapist and the client said, what followed.
+        paragraphs.append("\n".join(loop_lines))
     if shown:
         recent = shown[-HISTORY_CHECKINS:]
         paragraphs.append(
@@ -181,7 +190,8 @@ async def client_view(
         )
     if not histories:
         return None
-    messages, entry = render_client_view(services, therapist, histories[0], now)
+    loop_lines = await loop_records.history_lines(services, therapist, client.id)
+    messages, entry = render_client_view(services, therapist, histories[0], now, loop_lines)
     chart = None
     if entry.chart_wanted:
         chart = await chart_png(services, therapist.locale, entry, ZoneInfo(therapist.timezone))
@@ -270,6 +280,8 @@ class Export:
     data: bytes
     rows: int
     clients: int
+    # The suggested relationship conversations and their answers (None: there are none).
+    conversations: bytes | None = None
 
 
 async def export_csv(services: Services, therapist: Therapist, now: datetime) -> Export:
@@ -280,6 +292,9 @@ async def export_csv(services: Services, therapist: Therapist, now: datetime) ->
         )
         rows = export_rows(
             histories, services.instrument, ZoneInfo(therapist.timezone), now, services.strain
+        )
+        conversations = await loop_records.export_conversations(
+            session, therapist, {h.client_id: h.alias for h in histories}
         )
         clients = len({row[0] for row in rows[1:]})
         await audit.record(
@@ -293,4 +308,4 @@ async def export_csv(services: Services, therapist: Therapist, now: datetime) ->
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerows(rows)
-    return Export(buffer.getvalue().encode("utf-8-sig"), len(rows) - 1, clients)
+    return Export(buffer.getvalue().encode("utf-8-sig"), len(rows) - 1, clients, conversations)

@@ -18,7 +18,7 @@ from bot.core.scheduling import (
     parse_local_datetime,
 )
 from bot.core.strain import ClientHistory, assess_strain
-from bot.digest.weekly import load_histories
+from bot.digest.weekly import DIGEST_PERIOD, load_histories, period_alerts
 from bot.notices import tell_therapist
 from bot.services import Services
 from bot.settings import WEEKDAYS, parse_hhmm
@@ -240,6 +240,9 @@ class ClientLine:
     # What the strain rules say now (bot.core.strain.Severity: 0 steady, 1 worth watching,
     # 2 a relationship conversation); None for someone not taking part or without answers.
     attention: int | None = None
+    # A message of theirs raised a risk-language alert in the last seven days (the
+    # digest's 🆘 group): the safety procedure comes before anything else.
+    risk: bool = False
 
 
 async def client_overview(services: Services, therapist_id: int) -> list[ClientLine]:
@@ -273,6 +276,7 @@ async def client_overview(services: Services, therapist_id: int) -> list[ClientL
                 session, services.cipher, therapist_id, comments_since=None
             )
         }
+        risks, _alerted = await period_alerts(session, therapist_id, now - DIGEST_PERIOD, now)
         lines = []
         for client in clients:
             if client.status == "declined":
@@ -285,6 +289,7 @@ async def client_overview(services: Services, therapist_id: int) -> list[ClientL
                     schedules.get(cid),
                     repo.shown_as(client),
                     _attention(services, client, histories.get(cid), now),
+                    risk=cid in risks,
                 )
             )
         return lines

@@ -151,6 +151,9 @@ async def export_client(services: Services, client_id: int) -> dict[str, Any] | 
         invitations = (
             await session.exec(select(Invitation).where(Invitation.client_id == client_id))
         ).all()
+        # Suggested relationship conversations are data about the client: theirs to see.
+        suggestions = (await repo.suggestions_of(session, [client_id])).get(client_id, [])
+        taps = await repo.answers_to_suggestions(session, [r.id or 0 for r in suggestions])
         events = await audit.events(session, client_id=client_id)
 
     def answer_entry(checkin: CheckIn, answer: Answer) -> dict[str, Any]:
@@ -250,6 +253,23 @@ async def export_client(services: Services, client_id: int) -> dict[str, Any] | 
             for c in checkins
         ],
         "risk_alerts": [{"kind": a.kind, "created_at": _iso(a.created_at)} for a in alerts],
+        "relationship_conversations": [
+            {
+                "suggested_at": _iso(r.created_at),
+                "about": [d for d in r.domains.split(",") if d],
+                "therapist_answer": r.answer,
+                "answered_at": _iso(r.answered_at),
+                "reason": r.reason,
+                "answers": [
+                    {"answer": t.answer, "reason": t.reason, "at": _iso(t.answered_at)}
+                    for t in taps
+                    if t.suggestion_id == r.id
+                ],
+                "ended_at": _iso(r.closed_at),
+                "outcome": r.outcome,
+            }
+            for r in suggestions
+        ],
         "messages": [message_entry(m) for m in messages],
         "invitations": [
             {

@@ -159,7 +159,7 @@ async def test_the_therapist_ends_a_client_s_participation_when_therapy_ends(
     assert ada.last_text() == shown(bed, "admin.end_not_taking_part", alias="alex")
     # Alex's answers stay in the therapist's records until retention erases them.
     await ada.command("client", "alex")
-    assert "Bond 4 · Goals 4" in " ".join(m.text or "" for m in ada.messages()[-3:])
+    assert "Felt heard 4 · What matters 4" in " ".join(m.text or "" for m in ada.messages()[-3:])
     seen = len(alex.messages())
     for _ in range(8):
         await bed.advance(days=1)

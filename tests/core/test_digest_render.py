@@ -13,15 +13,19 @@ from hypothesis import strategies as st
 from scenarios import build_history, by_name, c, caseload, steady
 
 from bot.core.digest import (
-    GROUPS,
+    LINE_GROUPS,
     Digest,
+    Group,
     compose_digest,
+    detail_entries,
     excerpt,
     render_alert,
+    render_detail,
     render_digest,
     split_html_messages,
 )
 from bot.core.instrument import get_instrument
+from bot.core.openers import TOPICS, choose_opener
 from bot.core.strain import Severity, assess_strain
 from bot.texts import Texts
 
@@ -116,29 +120,48 @@ def render(texts: Texts, locale: str, digest: Digest, name: str = "Dr. Ruiz") ->
 # --- tests -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("locale", ["en", "es"])
-def test_whole_caseload_renders_as_valid_messages(
+def details(texts: Texts, locale: str, digest: Digest) -> dict[str, str]:
+    """Each conversation-level client's detail as displayed, by alias."""
+    start = digest.now - timedelta(days=7)
+    found = {}
+    for entry in detail_entries(digest):
+        messages = render_detail(texts, locale, entry, start, digest.now, TZ)
+        assert_sendable(messages)
+        found[entry.history.alias] = "\n".join(telegram_text(m) for m in messages)
+    return found
+
+
+def detail_of(texts: Texts, locale: str, digest: Digest, alias: str) -> str:
+    entry = next(e for e in digest.entries if e.history.alias == alias)
+    start = digest.now - timedelta(days=7)
+    messages = render_detail(texts, locale, entry, start, digest.now, TZ)
+    assert_sendable(messages)
+    return "\n".join(telegram_text(m) for m in messages)
+
+
+@pytest.mark.parametrize("locale", ["en", "es", "de"])
+def test_whole_caseload_is_one_triage_message_naming_everyone(
     texts: Texts, digest: Digest, locale: str
 ) -> None:
     messages = render(texts, locale, digest)
     assert_sendable(messages)
-    assert len(messages) > 1  # forty clients do not fit one message
-    shown = "\n".join(telegram_text(m) for m in messages)
+    assert len(messages) == 1  # forty-one clients fit one message now
+    shown = telegram_text(messages[0])
     for entry in digest.entries:
         assert entry.history.alias in shown
+    assert set(details(texts, locale, digest)) == {
+        e.history.alias for e in digest.group("conversation")
+    }
 
 
 def test_templates_have_the_same_keys_in_every_locale(texts: Texts) -> None:
     def ours(locale: str) -> set[str]:
         return {k for k in texts.keys(locale) if k.split(".")[0] in ("digest", "conversation")}
 
-    assert {f"conversation.{t}_{n}" for t in ("bond", "tension") for n in ("1", "2", "hint")} <= (
-        ours("en")
-    )
-    translated = [
-        locale for locale in texts.locales if (texts.root / locale / "digest.j2").exists()
-    ]
-    assert "es" in translated
+    wanted = {f"conversation.{t}_{n}" for t in TOPICS for n in ("checkin", "tentative", "hint")}
+    assert wanted <= ours("en")
+    translated = [locale for locale in texts.locales if locale in texts.locales]
+    assert {"es", "de"} <= set(translated)
     for locale in translated:
         assert ours(locale) == ours("en"), locale
 
@@ -154,23 +177,46 @@ def test_entries_are_ordered_by_concern(digest: Digest) -> None:
     assert steady_aliases == sorted(steady_aliases, key=str.casefold)
 
 
-def test_groups_appear_in_order_with_their_headings(texts: Texts, digest: Digest) -> None:
-    shown = "\n".join(telegram_text(m) for m in render(texts, "en", digest))
+def test_groups_appear_in_order_one_line_per_client_to_talk_with_or_watch(
+    texts: Texts, digest: Digest
+) -> None:
+    lines = telegram_text(render(texts, "en", digest)[0]).splitlines()
     headings = [
-        telegram_text(texts.render("en", f"digest.group_{g}")) for g in GROUPS if digest.group(g)
+        telegram_text(texts.render("en", f"digest.group_{g}"))
+        for g in LINE_GROUPS
+        if digest.group(g)
     ]
-    positions = [shown.index(h) for h in headings]
+    positions = [lines.index(h) for h in headings]
     assert positions == sorted(positions)
-    assert len(headings) == len(GROUPS)
+    for name in ("conversation", "watch"):
+        for entry in digest.group(name):
+            alias = entry.history.alias
+            mine = [line for line in lines if line.split(" · ")[0] in (alias, f"⚠️ {alias}")]
+            assert len(mine) == 1, entry.history.alias
+    # ⚠️ marks exactly the clients with an immediate alert this week.
+    marked = {line.split(" · ")[0].removeprefix("⚠️ ") for line in lines if "⚠️" in line}
+    assert marked == {e.history.alias for e in digest.entries if e.assessment.severe}
+    # Everyone else: names on one line per group.
+    signs: tuple[tuple[Group, str], ...] = (
+        ("repaired", "🌱"),
+        ("steady", "✅"),
+        ("no_checkins", "⏳"),
+        ("away", "⏸"),
+    )
+    for name, start in signs:
+        line = next(line for line in lines if line.startswith(start))
+        assert line.split(": ", 1)[1].split(", ") == [e.history.alias for e in digest.group(name)]
 
 
-def test_strained_client_shows_numbers_since_and_openers(texts: Texts, digest: Digest) -> None:
-    shown = "\n".join(telegram_text(m) for m in render(texts, "en", digest))
-    block = shown[shown.index("ceiling_then_three") :].split("\n\n")[0]
-    assert "3/5, usually 5" in block
-    assert "since Mar 24, 2025" in block
-    assert texts.plain("en", "conversation.bond_1") in block
-    assert texts.plain("en", "conversation.bond_hint") in block
+def test_strained_client_triage_line_and_detail(texts: Texts, digest: Digest) -> None:
+    lines = telegram_text(render(texts, "en", digest)[0]).splitlines()
+    assert "ceiling_then_three · felt heard 5→3 · since Mar 24" in lines
+    detail = detail_of(texts, "en", digest, "ceiling_then_three")
+    assert "3/5, usually 5" in detail
+    assert "since Mar 24, 2025" in detail
+    assert texts.plain("en", "conversation.bond_checkin", note=False) in detail
+    assert texts.plain("en", "conversation.bond_tentative") in detail
+    assert texts.plain("en", "conversation.bond_hint") in detail
 
 
 @pytest.mark.parametrize(
@@ -178,27 +224,40 @@ def test_strained_client_shows_numbers_since_and_openers(texts: Texts, digest: D
     [
         ("tension_a_lot_unresolved", "tension"),
         ("ceiling_then_three", "bond"),
-        ("early_low_first", "goals"),
-        ("early_low_third", "tasks"),
+        ("early_low_first", "early"),
+        ("early_low_third", "early"),
         ("openness_dips", "openness"),
         ("withdrawal_three_unanswered", "withdrawal"),
-        ("support_low", "support"),
-        ("therapist_more_worried", "general"),
     ],
 )
-def test_opener_fits_what_dipped(texts: Texts, scenario: str, topic: str) -> None:
+def test_the_detail_opens_with_what_fits(texts: Texts, scenario: str, topic: str) -> None:
     histories, now = caseload([by_name(scenario)])
     digest = compose_digest(histories, get_instrument(), now)
-    shown = telegram_text(render(texts, "en", digest)[0])
-    assert texts.plain("en", f"conversation.{topic}_1") in shown
+    shown = detail_of(texts, "en", digest, scenario)
+    assert texts.plain("en", f"conversation.{topic}_checkin", note=False) in shown
+    assert texts.plain("en", f"conversation.{topic}_tentative") in shown
     assert texts.plain("en", f"conversation.{topic}_hint") in shown
 
 
-def test_second_opener_follows_the_second_dip(texts: Texts) -> None:
-    histories, now = caseload([by_name("v_shape_now")])
-    shown = telegram_text(render(texts, "en", compose_digest(histories, get_instrument(), now))[0])
-    assert texts.plain("en", "conversation.tension_1") in shown
-    assert texts.plain("en", "conversation.bond_1") in shown
+@pytest.mark.parametrize("scenario", ["support_low", "therapist_more_worried"])
+def test_watch_clients_get_a_line_and_no_openers(texts: Texts, scenario: str) -> None:
+    histories, now = caseload([by_name(scenario)])
+    digest = compose_digest(histories, get_instrument(), now)
+    assert [e.group for e in digest.entries if e.history.alias == scenario] == ["watch"]
+    assert not detail_entries(digest)
+    shown = telegram_text(render(texts, "en", digest)[0])
+    assert "“" not in shown and "💡" not in shown
+    assert "You might open with" not in detail_of(texts, "en", digest, scenario)
+
+
+def test_the_transparent_opener_thanks_for_a_note(texts: Texts) -> None:
+    now = datetime(2025, 3, 6, 12, tzinfo=UTC)
+    visits = [*steady(6), c(2, 5, 5, 5, comment="felt rushed")]
+    history = build_history(visits, first_session=now - timedelta(days=3 + 6 * 7))
+    digest = compose_digest([history], get_instrument(), now)
+    shown = detail_of(texts, "en", digest, history.alias)
+    assert "Thank you for the note you left in the check-in." in shown
+    assert "felt rushed" in shown
 
 
 def test_repair_is_good_news(texts: Texts, digest: Digest) -> None:
@@ -206,28 +265,25 @@ def test_repair_is_good_news(texts: Texts, digest: Digest) -> None:
     assert {"v_shape_repaired", "tension_talked_through", "a_lot_talked_through"} <= repaired
     # Back at the top with no word on the tension is not a repair (issue 11).
     assert "v_shape_back_up_unconfirmed" not in repaired
-    shown = "\n".join(telegram_text(m) for m in render(texts, "en", digest))
-    good_news = shown[shown.index(telegram_text(texts.render("en", "digest.group_repaired"))) :]
-    v_shape = next(b for b in good_news.split("\n\n") if b.startswith("v_shape_repaired"))
-    assert "better after" in v_shape and "talked it through" in v_shape
+    lines = telegram_text(render(texts, "en", digest)[0]).splitlines()
+    good_news = next(line for line in lines if line.startswith("🌱 Better: "))
+    assert "v_shape_repaired" in good_news and "tension_talked_through" in good_news
 
 
-def test_steady_and_new_clients_get_one_line_each(texts: Texts, digest: Digest) -> None:
-    shown = "\n".join(telegram_text(m) for m in render(texts, "en", digest))
-    lines = shown.splitlines()
-    for entry in digest.group("steady") + digest.group("no_checkins"):
-        mine = [line for line in lines if line.startswith(entry.history.alias + " ")]
-        mine += [line for line in lines if line == entry.history.alias]
-        assert len(mine) == 1, entry.history.alias
-    assert "never_answered — 2 check-ins sent, none answered yet" in lines
-    assert "invited_only — invited, not joined yet" in lines
-
-
-def test_spanish_uses_decimal_comma_and_spanish_openers(texts: Texts, digest: Digest) -> None:
-    shown = "\n".join(telegram_text(m) for m in render(texts, "es", digest))
-    assert "normalmente 4,8 (4–5)" in shown
-    assert texts.plain("es", "conversation.tension_1") in shown
-    assert "Considera una conversación sobre la relación" in shown
+@pytest.mark.parametrize(
+    ("locale", "usually", "heading"),
+    [
+        ("es", "normalmente 4,8 (4–5)", "Considera una conversación sobre la relación"),
+        ("de", "sonst 4,8 (4–5)", "Ein Gespräch über die Beziehung erwägen"),
+    ],
+)
+def test_other_languages_use_their_decimal_mark_and_openers(
+    texts: Texts, digest: Digest, locale: str, usually: str, heading: str
+) -> None:
+    every = "\n".join(details(texts, locale, digest).values())
+    assert usually in every
+    assert texts.plain(locale, "conversation.tension_checkin", note=False) in every
+    assert heading in telegram_text(render(texts, locale, digest)[0])
 
 
 HOSTILE = "<b>bold</b> & </code> <a href='x'>link</a> &amp; &#60;"
@@ -239,13 +295,15 @@ def test_hostile_text_is_escaped(texts: Texts) -> None:
     history = build_history(
         visits, alias="<i>Eve & co</i>", first_session=now - timedelta(days=3 + 4 * 7)
     )
-    messages = render(texts, "en", compose_digest([history], get_instrument(), now), "</b><x>")
+    digest = compose_digest([history], get_instrument(), now)
+    messages = render(texts, "en", digest, "</b><x>")
     assert_sendable(messages)
     shown = "\n".join(telegram_text(m) for m in messages)
-    assert HOSTILE in shown
     assert "<i>Eve & co</i>" in shown
     assert "</b><x>" in shown
     assert "<x>" not in "".join(messages)
+    detail = detail_of(texts, "en", digest, "<i>Eve & co</i>")
+    assert HOSTILE in detail
 
 
 def test_huge_comment_is_cut_with_an_ellipsis(texts: Texts) -> None:
@@ -253,9 +311,8 @@ def test_huge_comment_is_cut_with_an_ellipsis(texts: Texts) -> None:
     huge = ("<b>&</b> " * 500)[:4000]
     visits = [*steady(4), c(2, 5, 5, 5, comment=huge), c(2, 5, 5, 5, comment="x" * 4000)]
     history = build_history(visits, first_session=now - timedelta(days=3 + 5 * 7))
-    messages = render(texts, "en", compose_digest([history], get_instrument(), now))
-    assert_sendable(messages)
-    shown = "\n".join(telegram_text(m) for m in messages)
+    digest = compose_digest([history], get_instrument(), now)
+    shown = detail_of(texts, "en", digest, history.alias)
     assert "…" in shown
     assert huge not in shown and "<b>&</b> <b>&</b>" in shown
 
@@ -272,19 +329,21 @@ def test_dates_are_in_the_therapists_time_zone(texts: Texts) -> None:
     first = datetime(2025, 3, 2, 23, 30, tzinfo=UTC) - 6 * timedelta(days=7)
     history = build_history([*steady(6), c(3, 5, 5, 5)], first_session=first)
     now = datetime(2025, 3, 5, tzinfo=UTC)
-    shown = telegram_text(render(texts, "en", compose_digest([history], get_instrument(), now))[0])
-    assert "since Mar 3, 2025" in shown
+    digest = compose_digest([history], get_instrument(), now)
+    assert "since Mar 3" in telegram_text(render(texts, "en", digest)[0])
+    assert "since Mar 3, 2025" in detail_of(texts, "en", digest, history.alias)
 
 
 def test_alert_is_short_and_fitted(texts: Texts) -> None:
     scenario = by_name("v_shape_now")
     assessment = assess_strain(scenario.history(), scenario.instrument(), scenario.now())
-    for locale in ("en", "es"):
+    topic = choose_opener(assessment).topic
+    for locale in ("en", "es", "de"):
         alert = render_alert(texts, locale, "<Eve>", assessment, TZ)
         shown = telegram_text(alert)
         assert utf16(shown) < 800
         assert "<Eve>" in shown
-        assert texts.plain(locale, "conversation.tension_1") in shown
+        assert texts.plain(locale, f"conversation.{topic}_checkin", note=False) in shown
 
 
 def test_chart_is_wanted_for_strain_with_history(digest: Digest) -> None:

@@ -65,10 +65,12 @@ async def test_the_whole_loop_from_invitation_to_digest(bed: Testbed) -> None:
     assert not checkin_after.reply_markup
 
     await therapist.command("digest")
-    digest = therapist.last_text()
-    assert "alex" in digest
+    triage = therapist.message_with_buttons()
+    assert "alex · " in (triage.text or "")
+    await therapist.press("🗣 alex", triage)
+    digest = "\n".join(m.text or "" for m in therapist.messages()[-2:])
     # Openness 3 in the first check-in: early low answers call for a conversation.
-    assert "Could say what they really think: 3/5 in check-in 1" in digest
+    assert "Openness: could say what they really think: 3/5 in check-in 1" in digest
     assert "talked through: a good sign" in digest
 
     assert bed.services is not None

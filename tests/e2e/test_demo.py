@@ -17,15 +17,17 @@ from bot.cli import main
 from bot.offline.demo import STORIES
 from bot.texts import default_texts
 
-GROUPS = ("conversation", "watch", "repaired", "steady", "no_checkins", "away")
+# Groups listed one line per client under a heading, and groups listed as names on a line.
+LINE_GROUPS = ("risk", "conversation", "watch")
+NAME_LINES = {"🌱": "repaired", "✅": "steady", "⏳": "no_checkins", "⏸": "away"}
 
 
 def digest_groups(digest: str) -> dict[str, str]:
-    """Which heading of the digest each client is listed under."""
+    """Which group of the digest's triage each client is listed in."""
     texts = default_texts()
     headings = {
         re.sub(r"<[^>]+>", "", texts.plain("en", f"digest.group_{name}")).strip(): name
-        for name in GROUPS
+        for name in LINE_GROUPS
     }
     aliases = {story.alias for story in STORIES}
     found: dict[str, str] = {}
@@ -34,6 +36,16 @@ def digest_groups(digest: str) -> dict[str, str]:
         line = line.strip()
         if line in headings:
             group = headings[line]
+            continue
+        words = line.split()
+        if line.startswith("🌱 ") and len(words) > 1 and words[1] in aliases:
+            found.setdefault(words[1], "repaired")  # good news after a held conversation
+            continue
+        if line[:1] in NAME_LINES and ": " in line:
+            for name in line.split(": ", 1)[1].split(", "):
+                if name in aliases:
+                    found.setdefault(name, NAME_LINES[line[:1]])
+            group = ""
             continue
         first = re.split(r"[\s·—–-]+", line.removeprefix("⚠️").strip(), maxsplit=1)[0]
         if group and first in aliases and first not in found:
@@ -90,7 +102,7 @@ def test_the_digest_suggests_a_conversation_only_where_the_story_calls_for_it(
             assert groups[story.alias] != "conversation", (story.alias, groups)
     assert groups["robin"] == "steady" and groups["lucia"] == "steady"
     assert groups["sam"] == "repaired"
-    assert "You might open with:" in digest
+    assert "You might open with:" in digest, "the therapist tapped a name: its detail"
 
 
 def test_the_digest_charts_are_written_to_the_named_folder(
@@ -99,7 +111,7 @@ def test_the_digest_charts_are_written_to_the_named_folder(
     """Every chart image is a PNG in the folder the last lines name."""
     _code, out, _err, charts = demo_output
     images = sorted(charts.glob("*.png"))
-    assert images, "the digest of strained clients carries trend charts"
+    assert images, "the details of strained clients carry trend charts"
     assert all(image.read_bytes().startswith(b"\x89PNG") for image in images)
     assert str(charts.resolve()) in out
 

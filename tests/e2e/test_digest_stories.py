@@ -24,12 +24,16 @@ from bot.offline.testbed import Testbed
 from bot.services import Services
 from storage.crypto import Cipher
 from storage.db import Database
-from storage.models import Alert, AuditEvent, DigestRun, SessionRating
+from storage.models import Alert, AuditEvent, Client, DigestRun, SessionRating
 
 BERLIN = ZoneInfo("Europe/Berlin")
 WEEK = timedelta(days=7)
 STEADY = ("5", "5", "5", "5", "No", "Skip")
-OPENER_BOND = "Was there a moment when you didn't feel really heard by me?"
+# The transparent bond opener, thanking Alex for the note left in the check-in.
+OPENER_BOND = (
+    "Thank you for the note you left in the check-in. Your check-in after last time "
+    "suggested you felt less heard than usual."
+)
 
 
 async def weekly_checkin(
@@ -164,8 +168,12 @@ async def test_two_workers_on_one_database_send_the_weekly_digest_once(bed: Test
     finally:
         await second.db.dispose()
     assert len(digests(therapist)) == before + 1
-    photos = [m for m in therapist.messages() if m.photo]
-    assert len(photos) == 1, "alex's trend chart, sent once"
+    with_name = [
+        m
+        for m in therapist.messages()
+        if any(b.text == "🗣 alex" for row in m.reply_markup or [] for b in row)
+    ]
+    assert len(with_name) == 1, "the triage with alex's button, sent once"
     async with bed.services.db.session() as session:
         assert len((await session.exec(select(DigestRun))).all()) == 1
 
@@ -176,8 +184,9 @@ async def test_digest_names_the_strain_suggests_a_conversation_and_reports_a_rep
     """Alex's bond drops after three steady weeks and Alex says why; Sam has a session with a
     lot of tension, not talked through (an immediate alert, once), then a good one in which
     a tension was talked through (repair is confirmed, not inferred: issue 11). /digest
-    puts Alex first with the numbers, the comment and a bond opener, Sam under good news,
-    Kim (invited only) under no check-ins, and sends Alex's trend chart."""
+    is a one-screen triage: Alex on one line under "relationship conversation" with a
+    button, Sam under good news, Kim (invited only) under not started. Tapping Alex brings
+    the numbers, the comment, a bond opener that thanks for the note, and the chart."""
     therapist = await enrolled_therapist(bed)
     alex = await enrolled_client(bed, therapist, "alex")
     sam = await enrolled_client(bed, therapist, "sam")
@@ -195,8 +204,38 @@ async def test_digest_names_the_strain_suggests_a_conversation_and_reports_a_rep
     assert alerts_about(therapist, "alex") == [], "a dip in one domain waits for the digest"
     assert "Consider a relationship conversation" in (alerts_about(therapist, "sam")[0].text or "")
 
-    await bed.advance(days=7, hours=-2)
-    await weekly_checkin(bed, therapist, sam, "sam", "5", "5", "5", "5", "A little", "Yes", "Skip")
+    await bed.advance(days=7, hours=-2)  # the weekly digest suggests a conversation with both
+    triage = digests(therapist)[-1]
+    weekly = triage.text or ""
+    assert OPENER_BOND not in weekly and "I felt rushed" not in weekly, "details wait for a tap"
+    lines = weekly.splitlines()
+    talk = lines.index("🗣 Consider a relationship conversation")
+    # Sam first: the immediate alert this week is marked ⚠️.
+    assert lines[talk + 1].startswith("⚠️ sam · a lot of tension, not talked through · since ")
+    assert lines[talk + 2].startswith("alex · felt heard 5→2 · since ")
+    assert "⏳ Not started: kim" in lines
+    assert triage.reply_markup is not None
+    names = [b.text for row in triage.reply_markup for b in row if b.text.startswith("🗣")]
+    assert names == ["🗣 sam", "🗣 alex"]
+
+    count = len(therapist.messages())
+    assert await therapist.press("🗣 alex", triage) == ""
+    detail = since(therapist, count)
+    assert_fits_telegram(detail)
+    shown = "\n".join(m.text or "" for m in detail if not m.photo)
+    assert shown.startswith("alex · since")
+    assert "Felt heard and respected: 2/5, usually 5" in shown
+    assert "“I felt rushed & <unheard>”" in shown, "the comment, shown literally"
+    assert OPENER_BOND in shown
+    photos = [m for m in detail if m.photo]
+    assert len(photos) == 1 and photos[0].photo and photos[0].photo.startswith(b"\x89PNG")
+    caption = photos[0].caption or ""
+    assert "alex" in caption and "Pink columns" in caption and "Grey columns" in caption
+
+    # The first check-in since also asks whether they talked about the relationship.
+    await weekly_checkin(
+        bed, therapist, sam, "sam", "5", "5", "5", "5", "A little", "Yes", "Yes", "Skip"
+    )
     await bed.tick()
     assert len(alerts_about(therapist, "sam")) == 1, "still one alert"
 
@@ -204,20 +243,16 @@ async def test_digest_names_the_strain_suggests_a_conversation_and_reports_a_rep
     await therapist.command("digest")
     reply = since(therapist, count)
     assert_fits_telegram(reply)
-    text = "\n".join(m.text or "" for m in reply if not m.photo)
+    assert not [m for m in reply if m.photo], "charts come with a detail, when asked"
+    text = reply[0].text or ""
     assert text.startswith("Alliance digest for Dr. Ada Example")
-    talk = text.index("Consider a relationship conversation")
-    good = text.index("Good news")
-    waiting = text.index("No check-ins yet")
-    assert talk < text.index("alex") < good < text.index("sam") < waiting < text.index("kim")
-    assert "Felt heard and respected: 2/5, usually 5" in text
-    assert "“I felt rushed & <unheard>”" in text, "the comment, shown literally"
-    assert OPENER_BOND in text
-    assert "better after" in text[good:]
-    assert "invited, not joined yet" in text[waiting:]
-    photos = [m for m in reply if m.photo]
-    assert len(photos) == 1 and photos[0].photo and photos[0].photo.startswith(b"\x89PNG")
-    assert "alex" in (photos[0].caption or "")
+    lines = text.splitlines()
+    talk = lines.index("🗣 Consider a relationship conversation")
+    # Suggested in last week's digest and not answered yet: still one line, now "open since".
+    assert lines[talk + 1].startswith("alex · felt heard 5→2 · open since ")
+    assert [line for line in lines if line.startswith("🌱 sam — talked on")], "sam said so"
+    assert "⏳ Not started: kim" in lines
+    assert OPENER_BOND not in text
 
     assert bed.services is not None
     async with bed.services.db.session() as session:
@@ -225,18 +260,20 @@ async def test_digest_names_the_strain_suggests_a_conversation_and_reports_a_rep
         actions = [e.action for e in (await session.exec(select(AuditEvent))).all()]
     assert [a.dedupe_key.split(":")[0] for a in alerts] == ["strain"]
     assert "read_digest" in actions
+    assert "read_client" in actions, "opening a detail is audited like /client"
 
 
 async def test_a_hostile_4000_character_comment_is_escaped_and_split(bed: Testbed) -> None:
     """Markup in a long comment is shown as typed, never interpreted: quoted briefly in the
-    digest, in full in /client, which splits it over messages at Telegram's limit."""
+    digest's detail, in full in /client, which splits it over messages at Telegram's limit."""
     therapist = await enrolled_therapist(bed)
     eve = await enrolled_client(bed, therapist, "eve")
     hostile = ("<b>bold</b> &amp; <i>x</i> </pre> <a href='x'>link</a> & " * 80)[:4000]
     await weekly_checkin(bed, therapist, eve, "eve", "2", "3", "3", "3", "No", comment=hostile)
 
-    count = len(therapist.messages())
     await therapist.command("digest")
+    count = len(therapist.messages())
+    await therapist.press("🗣 eve")
     reply = since(therapist, count)
     assert_fits_telegram(reply)
     digest = "\n".join(m.text or "" for m in reply)
@@ -279,7 +316,7 @@ async def test_client_history_and_csv_export(bed: Testbed) -> None:
     assert text.startswith("alex — active")
     assert "4 of 4 check-ins answered" in text
     assert "Consider a relationship conversation" in text
-    assert text.index("Bond 2") < text.index("Bond 5"), "newest first"
+    assert text.index("Felt heard 2") < text.index("Felt heard 5"), "newest first"
     assert "a little tension, partly talked through" in text
     photos = [m for m in reply if m.photo]
     assert len(photos) == 1 and (photos[0].photo or b"").startswith(b"\x89PNG")
@@ -378,8 +415,9 @@ async def test_the_therapists_own_rating_and_where_views_differ(bed: Testbed) ->
     await bed.advance(minutes=60)
     await answer_checkin(alex, "3", "3", "3", "3", "No", "4", "Skip")
 
-    count = len(therapist.messages())
     await therapist.command("digest")
+    count = len(therapist.messages())
+    await therapist.press("🗣 alex")
     text = "\n".join(m.text or "" for m in since(therapist, count))
     assert "You rated the session 5/5; their answers average 3/5" in text
 
@@ -395,6 +433,66 @@ async def test_the_therapists_own_rating_and_where_views_differ(bed: Testbed) ->
 
     await therapist.command("rate", "off")
     await bed.advance(days=1)
+    count = len(therapist.messages())
     await therapist.command("session", "alex")
-    assert "recorded" in therapist.last_text()
+    reply = since(therapist, count)
+    assert "recorded" in (reply[0].text or "")
+    # The digest above suggested a relationship conversation: /session asks what happened.
+    assert [m.text for m in reply[1:]] == [
+        "Did you talk with alex about how things are going between you?"
+    ]
     assert len(rating_questions(therapist)) == 2
+
+
+async def test_a_risk_message_puts_the_client_under_sos_without_openers(bed: Testbed) -> None:
+    """Alex writes words of risk to the bot. The next digest puts Alex in a 🆘 group on top
+    with "follow your safety procedure", not under relationship conversation, with no
+    opener and no button for one; /clients marks Alex too. Another therapist pressing
+    forged detail data for Alex is refused and sees nothing."""
+    therapist = await enrolled_therapist(bed)
+    alex = await enrolled_client(bed, therapist, "alex")
+    ben = await enrolled_client(bed, therapist, "ben")
+    for _ in range(3):
+        await weekly_checkin(bed, therapist, alex, "alex", *STEADY)
+        await weekly_checkin(bed, therapist, ben, "ben", *STEADY)
+        await bed.advance(days=7, hours=-2)
+    await weekly_checkin(bed, therapist, alex, "alex", "2", "2", "3", "3", "A lot", "No", "4")
+    await weekly_checkin(bed, therapist, ben, "ben", "2", "4", "4", "4", "No", "4")
+    await alex.says("i just want to die tonight")
+    await bed.tick()
+
+    count = len(therapist.messages())
+    await therapist.command("digest")
+    reply = since(therapist, count)
+    assert_fits_telegram(reply)
+    triage = reply[0]
+    lines = (triage.text or "").splitlines()
+    assert lines[1].startswith("🆘 1 · 🗣 1 to talk with")
+    sos = lines.index("🆘 Risk language this week: follow your safety procedure")
+    assert lines[sos + 1].startswith("alex · alert ")
+    talk = lines.index("🗣 Consider a relationship conversation")
+    assert sos < talk and lines[talk + 1].startswith("ben · ")
+    assert [line for line in lines if line.startswith(("alex", "⚠️ alex"))] == [lines[sos + 1]]
+    assert triage.reply_markup is not None
+    buttons = [b.text for row in triage.reply_markup for b in row]
+    # A name for ben's detail and ben's answers; nothing for alex.
+    assert buttons == ["🗣 ben", "ben: talked", "ben: not yet", "ben: not needed"]
+    assert "“" not in "\n".join(m.text or "" for m in reply), "no opener anywhere"
+    assert all("alex" not in (m.text or "") for m in reply[1:]), "alex is not asked about"
+
+    count = len(therapist.messages())
+    await therapist.command("clients")
+    listing = "\n".join(m.text or "" for m in since(therapist, count))
+    alex_part = listing[listing.index("alex") : listing.index("ben")]
+    assert "🆘 risk language this week: follow your safety procedure" in alex_part
+    assert "🆘" not in listing[listing.index("ben") :]
+
+    assert bed.services is not None
+    async with bed.services.db.session() as session:
+        client_id = (await session.exec(select(Client.id).where(Client.alias == "alex"))).one()
+    other = await enrolled_therapist(bed, "Dr. Bo Other")
+    await other.command("digest")
+    count = len(other.messages())
+    notice = await other.press_data(other.last().message_id, f"d:{client_id}", strict=False)
+    assert notice == "That client is no longer in your list."
+    assert since(other, count) == [], "nothing about alex reaches another therapist"

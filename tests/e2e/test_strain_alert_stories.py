@@ -116,8 +116,9 @@ async def test_a_client_who_stays_low_is_alerted_once(bed: Testbed) -> None:
     await steady_weeks(bed, therapist, sam, 2)
     low = ("2", "2", "3", "3", "No")
     for week in range(3):
-        # The fourth check-in also asks about support.
-        extra = ("3",) if week == 1 else ()
+        # The fourth check-in also asks about support; being the first after the digest
+        # suggested a conversation, it asks whether they talked about it ("No") before.
+        extra = ("No", "3") if week == 1 else ()
         await weekly_checkin(bed, therapist, sam, "sam", *low, *extra, "Skip")
         await bed.tick()
         assert len(alerts_about(therapist, "sam")) == 1, f"week {week + 1}"

@@ -1,7 +1,8 @@
-"""The weekly digest decrypts the comments it quotes and no others.
+"""The digest decrypts the comments it quotes and no others.
 
-A client who left a comment after each of six sessions this week: the digest quotes the
-three newest that can be read, newest first, and the older ones stay encrypted. A comment
+A client who left a comment after each of six sessions this week: the weekly triage
+quotes none and opens none; the client's detail quotes the three newest that can be
+read, newest first, and the older ones stay encrypted. A comment
 that cannot be decrypted is passed over for the next one, as before.
 """
 
@@ -12,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.checkins.conversation import comment_context
 from bot.clock import SystemClock
-from bot.digest.weekly import weekly_digest
+from bot.digest.weekly import client_detail, weekly_digest
 from bot.practice.enrolment import PRIVACY_NOTICE_VERSION
 from bot.services import Services
 from bot.settings import load_settings
@@ -123,10 +124,15 @@ async def test_only_the_quoted_comments_are_decrypted(database_url: str) -> None
             clock=SystemClock(),
             cipher=cipher,
         )
-        output = await weekly_digest(services, therapist, NOW, charts=False)
+        output = await weekly_digest(services, therapist, NOW)
+        # The triage quotes no comment, so none was opened for it.
+        assert cipher.opened == []
+        assert not any("comment number" in text for text in output.texts)
+        detail = await client_detail(services, therapist, client_id, NOW)
     finally:
         await db.dispose()
-    text = "\n".join(output.texts)
+    assert detail is not None
+    text = "\n".join(detail.texts)
     # Newest first; number 6 cannot be read, so 5, 4 and 3 are quoted, and no more.
     assert text.index("comment number 5") < text.index("comment number 4")
     assert text.index("comment number 4") < text.index("comment number 3")

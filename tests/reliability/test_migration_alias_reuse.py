@@ -17,7 +17,12 @@ from storage.types import UTCDateTime
 
 WHEN = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 BEFORE = "0005_update_inbox"
-AT_OR_ABOVE_0006 = ("0006_alias_reuse", "0007_therapist_deactivated", "0008_answer_changes")
+AT_OR_ABOVE_0006 = (
+    "0006_alias_reuse",
+    "0007_therapist_deactivated",
+    "0008_answer_changes",
+    "0009_conversation_loop",
+)
 THERAPIST = (
     "INSERT INTO therapist (id, telegram_user_id, chat_id, name, locale, locale_chosen, "
     "timezone, digest_weekday, digest_time, rates_sessions, created_at) VALUES "

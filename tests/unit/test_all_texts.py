@@ -41,6 +41,8 @@ TAP_ANSWERS = {
     "checkin.back_done",
     "checkin.back_stale",
     "common.button_invalid",
+    "loop.saved_notice",
+    "loop.stale",
 }
 CAPTIONS = re.compile(r"(caption|chart_caption)$")
 

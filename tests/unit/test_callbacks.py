@@ -7,7 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot import callbacks
-from bot.callbacks import AnswerPress, ConsentPress, LanguagePress, RatingPress, StopPress
+from bot.callbacks import (
+    AnswerPress,
+    ConsentPress,
+    DetailPress,
+    LanguagePress,
+    RatingPress,
+    StopPress,
+)
 from bot.practice.tokens import new_token
 
 ITEM_IDS = st.from_regex(r"[a-z0-9_]{1,24}", fullmatch=True)
@@ -43,6 +50,8 @@ def test_the_small_buttons_round_trip() -> None:
     assert len(callbacks.stop(True, 10**12 - 1, 10**12 - 1)) <= 64
     assert callbacks.parse(callbacks.language("es")) == LanguagePress("es")
     assert callbacks.parse(callbacks.rating(12, 4)) == RatingPress(12, 4)
+    assert callbacks.parse(callbacks.detail(37)) == DetailPress(37)
+    assert len(callbacks.detail(10**12 - 1)) <= 64
 
 
 @pytest.mark.parametrize(
@@ -73,6 +82,11 @@ def test_the_small_buttons_round_trip() -> None:
         "l:E1",
         "r:1:6",
         "r:1:0",
+        "d:",
+        "d:x",
+        "d:-1",
+        "d:1234567890123",
+        "d:1:2",
         "x" * 65,
         "a:1:bond:5" + " " * 60,
         "\u202ea:1:bond:5",

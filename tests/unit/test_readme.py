@@ -108,6 +108,10 @@ def test_the_checkin_example_shows_todays_questions_and_buttons() -> None:
 
 
 def test_the_digest_example_uses_todays_headings() -> None:
-    """The README's digest example shows the headings the digest uses now."""
-    for group in ("conversation", "repaired", "steady"):
+    """The README's digest example shows the headings and buttons the digest uses now."""
+    for group in ("conversation", "risk"):
         assert _plain(f"digest.group_{group}") in README, group
+    assert _plain("digest.names_steady", names=["lucia", "robin"]) in README
+    assert f"[ {_plain('digest.detail_button', alias='noor')} ]" in README
+    for answer in ("held", "not_yet", "not_needed"):
+        assert f"[ {_plain(f'loop.button_{answer}')} ]" in README, answer

@@ -44,6 +44,14 @@ EXPECTED: dict[str, str] = {
     "therapist.session_too_late": PLURAL,
     "client_view.header": PLURAL,
     "client_view.history": PLURAL,
+    # The digest's, the loop's and /export's counts: "low for 1 check-ins", "1 Rückmeldungen
+    # danach zeigen", "tus 1 cliente", "Ihrer 1 Klient:innen" became singular.
+    "digest.brief_chronic_low": PLURAL,
+    "digest.reason_chronic_low": PLURAL,
+    "digest.reason_decline": PLURAL,
+    "digest.reason_withdrawal": PLURAL,
+    "export.caption": PLURAL,
+    "loop.not_improving": PLURAL,
     # "Tuesday 24 Nov" → "Tuesday, November 24"; Spanish "del el martes 24/11" (the
     # article twice) → "del martes, 24 de noviembre"; German "Dienstag, 24.11." →
     # "Dienstag, 24. November".

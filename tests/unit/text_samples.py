@@ -28,6 +28,34 @@ ALIAS = "sam & lou"
 NOTE = 'it was "fine" & <ok>'
 
 FULL: dict[str, Any] = {
+    # The conversation loop (prompts/templates/loop.j2).
+    "after": "5",
+    "answer": "not_needed",
+    "answered_on": "24 Nov 2026",
+    "before": "3",
+    "client_said": "partly",
+    "closed_on": "1 Dec 2026",
+    "held": 2,
+    "held_on": "24 Nov 2026",
+    "improved": 1,
+    "month": "November 2026",
+    "not_needed": 1,
+    "not_yet": True,
+    "outcome": "repaired",
+    "reason": "usual for them",
+    "suggested": "17 Nov 2026",
+    "until": "22 Dec 2026",
+    # The digest's triage and detail (prompts/templates/digest.j2, conversation.j2).
+    "alert": True,
+    "details": True,
+    "loop": "still_open",
+    "loop_text": Markup("<b>sam &amp; lou</b> — talked on 24 Nov 2026."),
+    "more": True,
+    "names": [ALIAS, "kim"],
+    "note": True,
+    "risk": True,
+    "risk_on": "24 Nov 2026",
+    "what": ["felt heard 5→2"],
     "alerts": 1,
     "alias": ALIAS,
     "answered": 3,
@@ -42,6 +70,7 @@ FULL: dict[str, Any] = {
     "conversation": True,
     "count": 3,
     "counts": {
+        "risk": 1,
         "conversation": 1,
         "watch": 1,
         "repaired": 1,
@@ -141,6 +170,16 @@ FULL: dict[str, Any] = {
 
 EMPTY: dict[str, Any] = {
     **FULL,
+    "alert": False,
+    "details": False,
+    "loop": "",
+    "loop_text": "",
+    "more": False,
+    "names": [],
+    "note": False,
+    "risk": False,
+    "risk_on": "",
+    "what": [],
     "away": "",
     "due_now": False,
     "former": "",
@@ -152,6 +191,7 @@ EMPTY: dict[str, Any] = {
     "comments": [],
     "conversation": False,
     "counts": {
+        "risk": 0,
         "conversation": 0,
         "watch": 0,
         "repaired": 0,
@@ -209,11 +249,13 @@ def _client_line(full: bool) -> SimpleNamespace:
         latest=latest,
         name=ALIAS if full else "sam~2026-11-02",
         attention=2 if full else None,
+        risk=full,
     )
 
 
 # Texts whose variables mean something else there than the shared name says.
 OVERRIDES: dict[str, dict[str, Any]] = {
+    "loop.monthly": {"suggested": 3, "held": 1, "improved": 2},
     "digest.reason_withdrawal": {"status": "unanswered"},
 }
 
