@@ -4,25 +4,27 @@ Texts are addressed as ``"area.block"``: the named block ``{% block welcome %}``
 area ``client``; a key without a dot renders the whole area. An area comes in one of two
 forms:
 
-* **one template with catalogs** (the form every area is moving to):
+* **one template with catalogs** (every shipped area):
   ``prompts/templates/<area>.j2`` holds the layout and logic once, its wording marked
   with ``{% trans "area.block" %}…{% endtrans %}`` (Jinja's i18n extension), and each
   language's wording is a gettext catalog, ``prompts/locales/<locale>/LC_MESSAGES/messages.po``,
   managed with Babel (``pybabel extract/update``; see docs/translating.md). English is the
   source language: its text is the ``msgid`` itself. Catalogs are compiled in memory when
   first used, so no ``.mo`` file is needed or committed.
-* **one template per locale** (the older form, still served while areas are converted):
+* **one template per locale** (the older form, still served for an area a practice adds
+  that way; scripts/convert_texts.py moves such an area into the catalogs):
   ``prompts/<locale>/<area>.j2``.
 
 Templates are autoescaped because messages go out in Telegram's HTML parse mode, so
 client- and therapist-given text (aliases, names, comments) can never inject markup; a
 translated message is markup (it may hold ``<b>``), the values put into it are escaped.
 
-Dates, times, weekday names and numbers are formatted by Babel for the locale
-(``format_date``, ``format_datetime``, ``format_day``, ``weekday_name``,
-``format_number`` in templates; the same as methods here). The old keys
-``calendar.date``, ``calendar.datetime``, ``calendar.day`` and ``calendar.weekday_<n>``
-still answer, from Babel, for templates in the older form.
+Dates, times, weekday and month names and numbers are formatted by Babel for the locale
+(``format_date``, ``format_short_date``, ``format_datetime``, ``format_day``,
+``format_month_year``, ``weekday_name``, ``month_name``, ``format_number`` in templates;
+``date``, ``short_date``, ``datetime`` and ``number`` here). For templates in the older
+form, the keys of the old hand-made calendar texts (``calendar.date``, ``calendar.day``,
+``calendar.weekday_<n>`` …) answer from Babel too.
 """
 
 from __future__ import annotations
@@ -397,6 +399,10 @@ class Texts:
     def datetime(self, locale: str, value: dt.datetime) -> str:
         """A moment with weekday and time, in the value's own time zone."""
         return self.formats(locale).datetime(value)
+
+    def short_date(self, locale: str, value: dt.date) -> str:
+        """Day and month only, for lists within a year."""
+        return self.formats(locale).short_date(value)
 
     def number(self, locale: str, value: float | None, decimals: int = 1) -> str:
         """A number with at most ``decimals`` decimals, in the locale's notation."""

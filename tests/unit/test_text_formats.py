@@ -78,3 +78,12 @@ def test_the_old_calendar_keys_answer_from_babel() -> None:
     assert texts.plain("en", "calendar.datetime", value=MOMENT) == "Tue, Nov 24, 2026, 18:50"
     with pytest.raises(KeyError):
         texts.plain("en", "calendar.fortnight", value=MOMENT)
+
+
+def test_the_renderer_formats_for_the_persons_locale() -> None:
+    """Callers in Python get the same formats through the renderer, by locale."""
+    texts = Texts()
+    assert texts.date("de", date(2026, 3, 2)) == "02.03.2026"
+    assert texts.short_date("es", MOMENT) == "24 nov"
+    assert texts.datetime("en", MOMENT) == "Tue, Nov 24, 2026, 18:50"
+    assert texts.number("es", 4.25) == "4,2"
