@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,7 @@ class StandinProcess:
     """A stand-in serving on a port in its own process."""
 
     port: int
-    process: multiprocessing.Process
+    process: BaseProcess
 
     @property
     def base_url(self) -> str:
@@ -146,7 +147,7 @@ async def insert_rows(
     """Bulk insert (executemany) in chunks."""
     for start in range(0, len(rows), chunk):
         async with db.session() as session:
-            await session.exec(insert(model), params=rows[start : start + chunk])  # type: ignore[call-overload]
+            await session.exec(insert(model), params=rows[start : start + chunk])
 
 
 @dataclass

@@ -181,7 +181,7 @@ async def run(
                 profiler.disable()
             seconds.append(time.perf_counter() - start)
             per_therapist.append(statements[0] - before)
-            messages += len(output.texts) + len(output.questions) + opened
+            messages += len(output.texts) + opened
         total = time.perf_counter() - began
         await db.dispose()
     if profiler is not None:

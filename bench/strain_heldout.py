@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import cast, get_args
 
 ROOT = Path(__file__).resolve().parents[1]
 # This checkout's code and test stories, whichever copy of the project is installed.
@@ -26,7 +27,7 @@ from heldout_histories_b import HELDOUT_B, HeldOutB  # noqa: E402
 from scenarios import FIRST_SESSION, WEEK, build_history, digest_time  # noqa: E402
 
 from bot.core.instrument import get_instrument  # noqa: E402
-from bot.core.strain import assess_checkin_alert, assess_strain  # noqa: E402
+from bot.core.strain import ClientStatus, assess_checkin_alert, assess_strain  # noqa: E402
 
 NAMES = {0: "steady", 1: "watch", 2: "conversation"}
 
@@ -36,7 +37,8 @@ def judge(case: HeldOut | HeldOutB) -> dict[str, object]:
     instrument = get_instrument()
     # Block b can say the client has paused the check-ins; block a's clients are active.
     status = getattr(case, "client_status", "active")
-    history = build_history(case.visits, alias=case.name, status=status)
+    assert status in get_args(ClientStatus), status
+    history = build_history(case.visits, alias=case.name, status=cast(ClientStatus, status))
     assessment = assess_strain(history, instrument, digest_time(case.visits))
     since = None
     if assessment.since is not None:

@@ -41,6 +41,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -182,7 +183,7 @@ async def alert_latency(backend: str, tree: Path, crashes: int, normal: int) -> 
                         *(practice.latency(next(clients), delay) for delay in AFTER_RESTART)
                     )
                 )
-                await until(lambda t=held: practice.alerts_quoting(t) >= 1, 120, "held alert")
+                await until(partial(practice.alerts_quoting, held), 120, "held alert")
                 await asyncio.sleep(1)
                 duplicates += practice.alerts_quoting(held) - 1
             print(f"  {backend:8} normal running        {steady.line()}")
@@ -301,7 +302,11 @@ async def dispatch_crashes(backend: str, tree: Path, count: int) -> None:
             loop = asyncio.get_running_loop()
             began = loop.time()
             for kill, share in enumerate(KILL_AT):
-                await until(lambda s=share: delivered() >= s * count, 300, "the dispatch")
+
+                def reached(share: float = share) -> bool:
+                    return delivered() >= share * count
+
+                await until(reached, 300, "the dispatch")
                 worker.kill9()
                 rows = await outbox_rows(url)
                 in_doubt.append(sum(r.status == "sending" for r in rows))

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 import pytest
+from story import FAST_PACE
 
 from bot.offline.testbed import Testbed, running_testbed
 from storage.migrate import upgrade
@@ -96,20 +97,27 @@ async def database_url(
         await _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (./scripts/test runs with --dist loadgroup), tests that start real
+    bot processes run one after another on one worker, so two sets of processes never
+    compete for the machine's cores while their timeouts run."""
+    for item in items:
+        if item.get_closest_marker("workers") is not None:
+            item.add_marker(pytest.mark.xdist_group("processes"))
+
+
 # A Tuesday morning in June (no DST change nearby): 09:00 in Berlin.
 TESTBED_START = datetime(2026, 6, 2, 7, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def testbed_options() -> dict[str, Any]:
-    """Options for the testbed: Telegram's per-chat pace (about one message a second) is
-    the outbox's business, tested there (tests/reliability/test_outbox.py) and in the core
-    loop's stories (tests/e2e/test_core_loop.py asks for the real pace); elsewhere it would
-    only make every test wait."""
+    """Options for the testbed: the fast pace (story.FAST_PACE, which says why); a module
+    that checks Telegram's real pace overrides this fixture (tests/e2e/test_core_loop.py)."""
     # The conversation loop's client item is asked after a suggested conversation only:
     # its seeded occasional asking (CONVERSATION_ITEM_ONE_IN) would put an extra question
     # into stories that tap a fixed sequence (tests/e2e/test_loop_stories.py tests it).
-    return {"send_rate_per_chat": 30, "send_burst_per_chat": 20, "conversation_item_one_in": 0}
+    return FAST_PACE | {"conversation_item_one_in": 0}
 
 
 @pytest.fixture

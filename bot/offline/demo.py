@@ -262,12 +262,10 @@ class Demo:
     @property
     def instrument(self) -> Instrument:
         """The questionnaire the bot asks."""
-        assert self.bed.services is not None
         return self.bed.services.instrument
 
     def plain(self, locale: str, key: str, **context: object) -> str:
         """A text as the bot would show it (to find the button a person would tap)."""
-        assert self.bed.services is not None
         return self.bed.services.texts.plain(locale, key, **context)
 
     # ------------------------------------------------------------------ acting
@@ -309,7 +307,6 @@ class Demo:
         """Admin invites the therapist; the therapist invites each client; each agrees."""
         from bot.practice.enrolment import create_therapist_invitation
 
-        assert self.bed.services is not None
         token = await create_therapist_invitation(self.bed.services, THERAPIST_NAME)
         await self.command(self.therapist, "start", token)
         await self.command(self.therapist, "timezone", TIMEZONE)
@@ -407,7 +404,6 @@ class Demo:
 
     def moments(self) -> list[tuple[datetime, int, bool]]:
         """Every moment the clock stops: after each session's check-in is due, noon, digests."""
-        assert self.bed.services is not None
         delay = timedelta(minutes=self.bed.services.settings.checkin_delay_minutes + 1)
         weekdays = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
         first_day = START.astimezone(self.tz).date()

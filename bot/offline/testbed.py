@@ -75,10 +75,17 @@ class Testbed:
         self.encryption_keys = encryption_keys or generate_key()
         self.setting_overrides = settings
         self.app: AppType | None = None
-        self.services: Services | None = None
+        self._services: Services | None = None
         self.db: Database | None = None
         self.processed: set[int] = set()
         self._progress = asyncio.Condition()
+
+    @property
+    def services(self) -> Services:
+        """The running bot's services (settings, database, clock, cipher, texts)."""
+        if self._services is None:
+            raise RuntimeError("the testbed is not started: no services yet")
+        return self._services
 
     def settings(self) -> Settings:
         """Settings as the bot sees them (environment-independent where it matters)."""
@@ -103,7 +110,7 @@ class Testbed:
     async def _start_bot(self) -> None:
         settings = self.settings()
         self.db = Database(self.database_url)
-        self.services = Services(
+        self._services = Services(
             settings=settings,
             db=self.db,
             clock=self.clock,
@@ -186,7 +193,7 @@ class Testbed:
 
     async def tick(self) -> DispatchReport:
         """One dispatcher pass at the current simulated time."""
-        assert self.services is not None and self.app is not None
+        assert self.app is not None
         return await run_due_work(self.services, self.app.bot)
 
     async def advance(self, **delta: float) -> DispatchReport:

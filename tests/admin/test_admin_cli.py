@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from checks import drain, rows, shown
-from story import enrolled_client, enrolled_therapist
+from story import FAST_PACE, enrolled_client, enrolled_therapist
 
 from bot.cli import _parser
 from bot.doctor import _State, check_database
@@ -141,7 +141,7 @@ async def test_the_admin_deactivates_and_reactivates_a_therapist(
 ) -> None:
     """therapist list shows id, state and clients; deactivate tells the client kindly (once
     the bot runs its queue); reactivate likewise; an unknown id is one line."""
-    async with Testbed(database_url, start=datetime.now(UTC)) as bed:
+    async with Testbed(database_url, start=datetime.now(UTC), **FAST_PACE) as bed:
         ada = await enrolled_therapist(bed, "Dr. Ada Example")
         alex = await enrolled_client(bed, ada, "alex")
         [therapist] = await rows(bed, Therapist)

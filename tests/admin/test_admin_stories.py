@@ -7,7 +7,7 @@ import io
 import tarfile
 
 from checks import drain, rows, shown
-from story import answer_checkin, enrolled_client, enrolled_therapist, new_person
+from story import FAST_PACE, answer_checkin, enrolled_client, enrolled_therapist, new_person
 
 from bot.offline.testbed import Testbed
 from bot.practice import therapists
@@ -207,7 +207,9 @@ async def test_source_names_the_configured_url(database_url: str) -> None:
     from datetime import UTC, datetime
 
     url = "https://git.example.org/practice/alliance-checkin"
-    async with Testbed(database_url, start=datetime(2026, 6, 2, tzinfo=UTC), source_url=url) as bed:
+    async with Testbed(
+        database_url, start=datetime(2026, 6, 2, tzinfo=UTC), source_url=url, **FAST_PACE
+    ) as bed:
         maria = new_person(bed, "María", language="es")
         await maria.command("source")
         assert maria.last_text() == shown(bed, "admin.source", "es", url=url)

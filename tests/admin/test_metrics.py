@@ -12,6 +12,7 @@ from pathlib import Path
 
 from checks import drain, rows
 from sqlalchemy import update
+from sqlmodel import col
 from story import answer_checkin, enrolled_client, enrolled_therapist
 
 from bot import metrics
@@ -56,7 +57,6 @@ async def test_every_documented_metric_follows_a_played_practice(bed: Testbed) -
     """Three clients: one answers by buttons, one ends with a typed note, one never answers
     (a reminder, then expiry); one has blocked the bot; Telegram asks to slow down once and
     fails once; a worker died mid-send. Every counter and gauge moves by exactly that."""
-    assert bed.services is not None
     ada = await enrolled_therapist(bed)
     alex = await enrolled_client(bed, ada, "alex")
     bo = await enrolled_client(bed, ada, "bo")
@@ -106,9 +106,9 @@ async def test_every_documented_metric_follows_a_played_practice(bed: Testbed) -
     bed.clock.advance(timedelta(minutes=60))
     await queue_due_checkins(bed.services, bed.clock.now(), DispatchReport())
     async with bed.services.db.session() as session:
-        await session.exec(  # type: ignore[call-overload]
+        await session.exec(
             update(OutboxMessage)
-            .where(OutboxMessage.status == "pending")
+            .where(col(OutboxMessage.status) == "pending")
             .values(
                 status="sending",
                 lease_owner="dead-worker",

@@ -7,6 +7,7 @@ import re
 import subprocess
 import tomllib
 from pathlib import Path
+from types import ModuleType
 
 from bot import cli
 from bot.offline import demo
@@ -51,7 +52,7 @@ def test_the_demo_charts_folder_is_ignored_by_git() -> None:
     assert ignored.returncode == 0, f".gitignore does not cover {default}/"
 
 
-def _bench_answers():  # type: ignore[no-untyped-def]
+def _bench_answers() -> ModuleType:
     import sys
 
     sys.path.insert(0, str(ROOT / "bench"))

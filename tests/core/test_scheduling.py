@@ -21,8 +21,8 @@ NEW_YORK = ZoneInfo("America/New_York")
 QUIET = (time(21, 0), time(8, 0))
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

@@ -64,7 +64,8 @@ def test_tension_rate_is_a_setting() -> None:
 def test_non_response_clusters_within_persons_and_after_strain(
     caseload: list[SimulatedClient],
 ) -> None:
-    after_miss, after_answer = [], []
+    after_miss: list[bool] = []
+    after_answer: list[bool] = []
     per_client = []
     for client in caseload:
         sent = [c for c in client.history.checkins if c.session_end >= SIMULATION_START]
@@ -82,7 +83,8 @@ def test_non_response_clusters_within_persons_and_after_strain(
 def test_a_strained_session_makes_the_next_check_in_likelier_missed(
     caseload: list[SimulatedClient],
 ) -> None:
-    after_strain, after_calm = [], []
+    after_strain: list[bool] = []
+    after_calm: list[bool] = []
     for client in caseload:
         sent = [c for c in client.history.checkins if c.session_end >= SIMULATION_START]
         for before, after in zip(sent, sent[1:], strict=False):
@@ -153,7 +155,8 @@ def _session(week: int) -> datetime:
 
 def _record(client: int, week: int, core: int, **more: int) -> CheckinRecord:
     """An answered check-in with every core item at `core`."""
-    answers: dict[str, int | None] = dict.fromkeys(CORE_ITEMS, core) | {"tension": 0} | more
+    answers: dict[str, int | None] = {item: core for item in CORE_ITEMS}
+    answers |= {"tension": 0} | more
     return CheckinRecord(
         client * 100 + week, week + 1, _session(week), _session(week), "completed", answers, False
     )

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from scenarios import build_history, c, digest_time, steady
 
-from bot.core.digest import compose_digest, render_digest
+from bot.core.digest import compose_digest, detail_entries, render_detail, render_digest
 from bot.core.instrument import get_instrument
 from bot.core.strain import (
     DEFAULT_SETTINGS,
@@ -40,17 +40,24 @@ def shown(histories: list, locale: str = "en") -> str:  # type: ignore[type-arg]
     """The digest as the therapist reads it (tags stripped)."""
     now = max(h.checkins[-1].session_end for h in histories) + timedelta(days=3)
     digest = compose_digest(histories, get_instrument(), now)
-    messages = render_digest(
-        Texts(), locale, digest, "Dr", now - timedelta(days=7), now, ZoneInfo("UTC")
-    )
+    start, tz = now - timedelta(days=7), ZoneInfo("UTC")
+    messages = render_digest(Texts(), locale, digest, "Dr", start, now, tz)
+    # The triage, then the detail behind each conversation-level client's button.
+    for entry in detail_entries(digest):
+        messages += render_detail(Texts(), locale, entry, start, now, tz)
     return html.unescape("\n".join(messages).replace("<b>", "").replace("</b>", ""))
 
 
 def test_a_usual_midpoint_is_shown_with_the_range_that_makes_it_no_news() -> None:
     history = build_history([*NOISY, c(3, 4, 4, 4)], alias="noisy")
     text = shown([history])
-    assert "Felt heard and respected: 3/5, usually 3–5 (usual for them)" in text
+    # The triage names a steady client on the steady line and says nothing more: a 3 inside
+    # their usual 3–5 is no news, so it is neither a finding to watch nor a reason to talk.
     assert "1 steady" in text
+    assert "Steady: noisy" in text
+    assert "0 to watch" in text and "0 to talk with" in text
+    assessment = assess_strain(history, get_instrument(), history.checkins[-1].session_end)
+    assert assessment.severity is Severity.STEADY
 
 
 def test_recurring_unresolved_tension_has_its_own_plain_line() -> None:

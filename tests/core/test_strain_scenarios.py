@@ -27,7 +27,8 @@ def test_scenario(scenario: Scenario) -> None:
         assert assessment.dipped[:1] == (scenario.dipped_first,), scenario.story
     since_visit = scenario.extra.get("since_visit")
     if since_visit is not None:
-        assert assessment.since == scenario.history().checkins[since_visit].session_end  # type: ignore[index]
+        assert isinstance(since_visit, int), scenario.story
+        assert assessment.since == scenario.history().checkins[since_visit].session_end
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])

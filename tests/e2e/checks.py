@@ -21,7 +21,6 @@ BOOKKEEPING = ("processed_update", "update_inbox", "health_probe")
 
 async def db_snapshot(bed: Testbed, *, skip: tuple[str, ...] = BOOKKEEPING) -> dict[str, Any]:
     """Every row of every table, as plain tuples, for before/after comparisons."""
-    assert bed.services is not None
     snapshot: dict[str, Any] = {}
     async with bed.services.db.session() as session:
         for table in SQLModel.metadata.sorted_tables:
@@ -35,7 +34,6 @@ async def db_snapshot(bed: Testbed, *, skip: tuple[str, ...] = BOOKKEEPING) -> d
 
 async def rows(bed: Testbed, model: type[T]) -> list[T]:
     """All rows of one table."""
-    assert bed.services is not None
     async with bed.services.db.session() as session:
         return list((await session.exec(select(model))).all())
 
@@ -57,7 +55,6 @@ def sends_to(bed: Testbed, chat_id: int, method: str = "sendMessage") -> int:
 
 def shown(bed: Testbed, key: str, locale: str = "en", **context: Any) -> str:
     """A template as the person sees it in Telegram (tags gone, entities decoded)."""
-    assert bed.services is not None
     rendered = bed.services.texts.render(locale, key, **context)
     return html.unescape(re.sub(r"<[^>]+>", "", rendered))
 

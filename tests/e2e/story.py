@@ -8,14 +8,35 @@ the bot and no test sleeps.
 from __future__ import annotations
 
 import re
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import count
+from typing import Any
 
 from bot.offline.standin.models import ChatMessage, FakeChat, FakeUser
-from bot.offline.testbed import Testbed
+from bot.offline.testbed import Testbed, running_testbed
 
 _ids = count(10_000_001)
 LINK = re.compile(r"https://t\.me/(\w+)\?start=([A-Za-z0-9_-]+)")
+
+# Telegram's pace (about one message a second per chat, 30 a second overall) is the
+# outbox's business, tested there (tests/reliability/test_outbox.py) and in the core loop's
+# stories (tests/e2e/test_core_loop.py asks for the real pace). Every other story runs at
+# this pace, since at the real one it would mostly wait: a story that enrols five clients
+# of one therapist took 9 s at the real pace, 1 s at this one.
+FAST_PACE: dict[str, Any] = {
+    "send_rate_per_chat": 30,
+    "send_burst_per_chat": 20,
+    "send_rate_global": 1000,
+}
+
+
+def story_testbed(
+    database_url: str, start: datetime, **settings: Any
+) -> AbstractAsyncContextManager[Testbed]:
+    """A started testbed at the fast pace (settings given here win), stopped afterwards."""
+    return running_testbed(database_url, start, **(FAST_PACE | settings))
 
 
 @dataclass
@@ -97,7 +118,6 @@ async def enrolled_therapist(bed: Testbed, name: str = "Dr. Ada Example") -> Per
     """A therapist who followed an admin's invitation link."""
     from bot.practice.enrolment import create_therapist_invitation
 
-    assert bed.services is not None
     token = await create_therapist_invitation(bed.services, name)
     therapist = new_person(bed, name.split()[-1])
     await therapist.command("start", token)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from checks import db_snapshot, drain, rows, shown
 from sqlmodel import select
-from story import answer_checkin, enrolled_client, enrolled_therapist, new_person
+from story import FAST_PACE, answer_checkin, enrolled_client, enrolled_therapist, new_person
 
 from bot.core.digest import visible_length
 from bot.offline.testbed import Testbed
@@ -55,7 +55,7 @@ async def test_the_cli_prints_a_therapist_link_that_registers_them(
     """An admin runs `alliance-checkin therapist-invite --name …`; the printed deep link
     (bot username from getMe) registers the therapist who opens it, once."""
     # The command line uses the system clock, so the bot's clock starts at the same moment.
-    async with Testbed(database_url, start=datetime.now(UTC)) as bed:
+    async with Testbed(database_url, start=datetime.now(UTC), **FAST_PACE) as bed:
         code, out, err = await _cli(bed, tmp_path, "therapist-invite", "--name", "Dr. Ada Example")
         assert code == 0, err
         match = re.fullmatch(
@@ -81,7 +81,7 @@ async def test_the_cli_names_a_rejected_token_in_one_line(
     database_url: str, tmp_path: Path
 ) -> None:
     """A token the Bot API rejects: exit code 2, one line naming the variable, no traceback."""
-    async with Testbed(database_url, start=datetime.now(UTC)) as bed:
+    async with Testbed(database_url, start=datetime.now(UTC), **FAST_PACE) as bed:
         wrong = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"
         code, out, err = await _cli(bed, tmp_path, "therapist-invite", "--name", "X", token=wrong)
         assert code == 2 and out == ""
@@ -98,7 +98,6 @@ async def test_a_therapist_link_works_once_and_a_second_start_is_harmless(bed: T
     """The therapist opens their link twice: registered once, then told they are already in,
     without using up anything."""
     ada = await enrolled_therapist(bed, "Dr. Ada Example")
-    assert bed.services is not None
     other_token = await create_therapist_invitation(bed.services, "Dr. Someone Else")
     await ada.command("start", other_token)
     assert ada.last_text() == shown(bed, "common.already_enrolled")
@@ -253,7 +252,6 @@ async def test_invitations_expire_after_seven_days(bed: Testbed) -> None:
         "late": "invited",
     }
 
-    assert bed.services is not None
     token = await create_therapist_invitation(bed.services, "Dr. Late Example")
     bed.clock.advance(days=7, seconds=1)
     latecomer = new_person(bed, "Latecomer")
@@ -264,7 +262,6 @@ async def test_invitations_expire_after_seven_days(bed: Testbed) -> None:
 async def test_tokens_are_never_stored_in_any_column(bed: Testbed) -> None:
     """After a therapist and two clients enrol, no token appears anywhere in the database;
     each invitation row holds only the SHA-256 of its token."""
-    assert bed.services is not None
     admin_token = await create_therapist_invitation(bed.services, "Dr. Ada Example")
     ada = new_person(bed, "Ada")
     await ada.command("start", admin_token)
@@ -635,7 +632,6 @@ async def test_a_long_client_list_is_split_to_fit_telegram(bed: Testbed) -> None
     """Eighty clients with long aliases do not fit one message: the list arrives in several,
     each within Telegram's 4,096 characters, every client exactly once."""
     ada = await enrolled_therapist(bed)
-    assert bed.services is not None
     async with bed.services.db.session() as session:
         therapist = (await session.exec(select(Therapist))).one()
     aliases = [f"client_{n:02d}_" + "x" * 22 for n in range(80)]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from story import enrolled_client, enrolled_therapist, new_person
+from story import enrolled_client, enrolled_therapist, new_person, story_testbed
 
 from bot.core.crisis import country_of_timezone, for_country, load_crisis_resources
-from bot.offline.testbed import Testbed, running_testbed
+from bot.offline.testbed import Testbed
 
 START = datetime(2026, 6, 2, 10, 0, tzinfo=UTC)  # midday in Madrid
 
@@ -19,7 +19,7 @@ def _folded(message_entities: tuple[dict[str, object], ...]) -> bool:
 async def test_an_english_speaker_in_madrid_gets_spains_numbers_first(database_url: str) -> None:
     """A Madrid practice, an English-speaking client: 112 and Spain's 024 come first, the
     US/UK/AU numbers are folded below; a client in the US gets 911 and 988 first."""
-    async with running_testbed(database_url, START, default_timezone="Europe/Madrid") as bed:
+    async with story_testbed(database_url, START, default_timezone="Europe/Madrid") as bed:
         therapist = await enrolled_therapist(bed)
         await therapist.command("timezone", "Europe/Madrid")
         alex = await enrolled_client(bed, therapist, "alex")

@@ -17,6 +17,10 @@ from bot.cli import main
 from bot.offline.demo import STORIES
 from bot.texts import default_texts
 
+# One worker plays the demo for every test here (its module-scoped fixture would otherwise
+# run once on each pytest-xdist worker that gets one of them).
+pytestmark = pytest.mark.xdist_group("demo")
+
 # Groups listed one line per client under a heading, and groups listed as names on a line.
 LINE_GROUPS = ("risk", "conversation", "watch")
 NAME_LINES = {"🌱": "repaired", "✅": "steady", "⏳": "no_checkins", "⏸": "away"}

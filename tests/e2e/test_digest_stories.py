@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel import select
-from story import Person, answer_checkin, enrolled_client, enrolled_therapist
+from story import FAST_PACE, Person, answer_checkin, enrolled_client, enrolled_therapist
 from telegram import Bot
 
 from bot.core.digest import TELEGRAM_MESSAGE_LIMIT, visible_length
@@ -92,7 +92,7 @@ async def test_the_weekly_digest_comes_once_at_local_time_across_the_october_cha
     back on 25 October: the digest comes at 08:00 local both weeks, once, even after a
     restart and with the dispatcher running again and again."""
     start = datetime(2026, 10, 14, 10, 0, tzinfo=UTC)  # a Wednesday
-    async with Testbed(database_url, start=start) as bed:
+    async with Testbed(database_url, start=start, **FAST_PACE) as bed:
         therapist = await enrolled_therapist(bed)
         await therapist.command("timezone", "Europe/Berlin")
         await enrolled_client(bed, therapist, "alex")
@@ -125,7 +125,6 @@ async def test_the_weekly_digest_comes_once_at_local_time_across_the_october_cha
         assert bed.clock.now() - local < timedelta(minutes=1)
         assert (await bed.advance(hours=1)).digests == 0
         assert len(digests(therapist)) == 2
-        assert bed.services is not None
         async with bed.services.db.session() as session:
             runs = (await session.exec(select(DigestRun))).all()
         assert sorted(run.slot_at for run in runs) == [
@@ -146,7 +145,6 @@ async def test_two_workers_on_one_database_send_the_weekly_digest_once(bed: Test
     await weekly_checkin(bed, therapist, alex, "alex", "2", "4", "4", "4", "No", "4", "Skip")
     before = len(digests(therapist))
 
-    assert bed.services is not None
     second = Services(
         settings=bed.services.settings,
         db=Database(bed.database_url),
@@ -254,7 +252,6 @@ async def test_digest_names_the_strain_suggests_a_conversation_and_reports_a_rep
     assert "⏳ Not started: kim" in lines
     assert OPENER_BOND not in text
 
-    assert bed.services is not None
     async with bed.services.db.session() as session:
         alerts = (await session.exec(select(Alert))).all()
         actions = [e.action for e in (await session.exec(select(AuditEvent))).all()]
@@ -349,7 +346,6 @@ async def test_client_history_and_csv_export(bed: Testbed) -> None:
     assert rows[4]["status"] == "pending" and rows[4]["severity"] == ""
     assert "comment" not in "".join(rows[0].keys()).replace("comment_left", "")
 
-    assert bed.services is not None
     async with bed.services.db.session() as session:
         actions = [e.action for e in (await session.exec(select(AuditEvent))).all()]
     assert "read_client" in actions and "export" in actions
@@ -381,7 +377,6 @@ async def test_a_therapist_cannot_see_another_therapists_clients(bed: Testbed) -
     prompt = next(m for m in ben.messages() if "Your view of the session" in (m.text or ""))
     forged = prompt.buttons[0].data or ""
     answer = await ada.press_data(ada.last().message_id, forged, strict=False)
-    assert bed.services is not None
     assert answer == bed.services.texts.plain("en", "common.button_invalid")
     async with bed.services.db.session() as session:
         assert (await session.exec(select(SessionRating))).all() == []

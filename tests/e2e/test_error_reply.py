@@ -32,7 +32,6 @@ def error_replies(person: Person, since: int) -> list[str]:
 
 async def _with_storage_down(bed: Testbed, action: object) -> None:
     """Run an awaitable with the database swapped for one that cannot be reached."""
-    assert bed.services is not None
     healthy = bed.services.db
     broken = Database(_unreachable_like(bed.database_url))
     bed.services.db = broken

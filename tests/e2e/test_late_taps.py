@@ -94,7 +94,6 @@ async def test_a_late_rating_is_still_stored(bed: Testbed) -> None:
     prompt = ada.message_with_buttons()
     assert "Your view of the session" in (prompt.text or "")
     await late_press(bed, ada, prompt.buttons[3].text)
-    assert bed.services is not None
     async with bed.services.db.session() as session:
         [rating] = (await session.exec(select(SessionRating))).all()
     assert rating.value == 4

@@ -18,8 +18,8 @@ from checks import db_snapshot, drain, rows
 from story import Person, answer_checkin, enrolled_client, enrolled_therapist
 
 from bot.offline.standin.models import ChatMessage
-from bot.offline.testbed import Testbed
-from storage.models import Client, ConversationAnswer, ConversationSuggestion
+from bot.offline.testbed import Testbed, running_testbed
+from storage.models import Answer, Client, ConversationAnswer, ConversationSuggestion
 
 STEADY = ("5", "5", "5", "5", "No", "Skip")
 DIP = ("2", "4", "4", "4", "No", "Skip")
@@ -289,3 +289,23 @@ async def test_not_needed_with_a_reason_quiets_the_digest_and_erasure_takes_the_
     assert await rows(bed, ConversationSuggestion) == []
     assert await rows(bed, ConversationAnswer) == []
     assert await therapist.press("alex: talked", carrier) == INVALID
+
+
+async def test_the_clients_question_also_comes_now_and_then_without_a_suggestion(
+    database_url: str,
+) -> None:
+    """CONVERSATION_ITEM_ONE_IN asks the loop's question in some check-ins of every client
+    (here every one, with 1), so being asked says nothing about being flagged; the answer
+    is stored like any other and changes no verdict."""
+    async with running_testbed(database_url, at(2), conversation_item_one_in=1) as bed:
+        therapist = await enrolled_therapist(bed)
+        alex = await enrolled_client(bed, therapist, "alex")
+        await therapist.command("session", "alex")
+        await bed.advance(minutes=60)
+        await answer_checkin(alex, "5", "5", "5", "5", "No")
+        assert alex.message_with_buttons().button_texts == ["Yes", "Partly", "No"]
+        await answer_checkin(alex, "No", "Skip")
+        assert alex.last_text().startswith("Thank you!")
+        assert await rows(bed, ConversationSuggestion) == []
+        answers = {a.item_id: a.value for a in await rows(bed, Answer)}
+        assert answers["talked_relationship"] == 0

@@ -11,6 +11,7 @@ from typing import Any
 
 from checks import db_snapshot, drain, rows, sends_to, shown
 from sqlalchemy import update
+from sqlmodel import col
 from story import Person, answer_checkin, enrolled_client, enrolled_therapist, new_person
 
 from bot import callbacks
@@ -96,7 +97,7 @@ async def test_presses_that_are_not_valid_change_nothing_and_are_answered(bed: T
     message changes."""
     ada, alex, kim = await _open_checkins(bed)
     await alex.press("4")  # bond answered
-    by_client = {c.alias: c.id for c in await rows(bed, Client)}
+    by_client = {c.alias: c.id or 0 for c in await rows(bed, Client)}
     ids = {c.client_id: c.id for c in await rows(bed, CheckIn)}
     alex_checkin, kim_checkin = ids[by_client["alex"]], ids[by_client["kim"]]
     alex_message = alex.message_with_buttons()
@@ -375,7 +376,6 @@ async def test_a_restart_after_queueing_and_before_sending_loses_nothing(bed: Te
     await drain(bed)
     await ada.command("session", "alex")
     bed.clock.advance(minutes=60)
-    assert bed.services is not None
     report = DispatchReport()
     await queue_due_checkins(bed.services, bed.clock.now(), report)
     assert report.queued == 1
@@ -398,18 +398,17 @@ async def test_a_restart_while_a_send_was_in_hand_sends_it_once(bed: Testbed) ->
     await drain(bed)
     await ada.command("session", "alex")
     bed.clock.advance(minutes=60)
-    assert bed.services is not None
     await queue_due_checkins(bed.services, bed.clock.now(), DispatchReport())
     async with bed.services.db.session() as session:
         await session.exec(
             update(OutboxMessage)
-            .where(OutboxMessage.kind == "checkin")  # type: ignore[arg-type]
+            .where(col(OutboxMessage.kind) == "checkin")
             .values(
                 status="sending",
                 lease_owner="a-worker-that-died",
                 lease_until=bed.clock.now() + timedelta(minutes=5),
             )
-        )  # type: ignore[call-overload]
+        )
 
     await bed.restart()
     assert (await bed.tick()).sent == 0, "another worker's lease is respected"
@@ -434,7 +433,6 @@ async def _at_comment(bed: Testbed) -> tuple[Person, Person]:
 
 
 async def _stored_comment(bed: Testbed) -> str:
-    assert bed.services is not None
     [answer] = [a for a in await rows(bed, Answer) if a.item_id == "comment"]
     [checkin] = [c for c in await rows(bed, CheckIn) if c.id == answer.checkin_id]
     assert answer.text_ciphertext is not None
@@ -583,7 +581,6 @@ async def test_two_people_pressing_i_agree_at_once_one_wins(bed: Testbed) -> Non
 async def test_concurrent_redemptions_of_one_client_link_have_one_winner(bed: Testbed) -> None:
     """Called truly concurrently (as with several workers), of two people agreeing with the
     same link exactly one wins — five times over; a double tap by one person is one enrolment."""
-    assert bed.services is not None
     services = bed.services
     await enrolled_therapist(bed)
     [therapist] = await rows(bed, Therapist)
@@ -615,7 +612,6 @@ async def test_concurrent_redemptions_of_one_therapist_link_have_one_winner(
     bed: Testbed,
 ) -> None:
     """Two people open one therapist invitation at the same instant: one therapist."""
-    assert bed.services is not None
     services = bed.services
     for round_ in range(5):
         token = await enrolment.create_therapist_invitation(services, f"Dr. Race {round_}")

@@ -68,7 +68,6 @@ async def test_a_check_in_left_mid_way_alerts_after_the_grace_period(bed: Testbe
     await therapist.command("session", "sam")
     await bed.advance(minutes=60)
     await answer_checkin(sam, "5", "5", "5", "5", "A lot", "No")
-    assert bed.services is not None
     grace = bed.services.strain.alert_grace_minutes
     await bed.advance(minutes=grace - 5)
     assert alerts_about(therapist, "sam") == [], "the client may still be typing"

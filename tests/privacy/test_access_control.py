@@ -65,7 +65,6 @@ async def _practice(bed: Testbed) -> Practice:
     await answer_checkin(bob, "2", "2", "2", "2", "A lot", "No")
     await bob.says("BOB-NOTE about feeling unheard")
     await bo.command("session", "bob")  # one more check-in, scheduled
-    assert bed.services is not None
     async with bed.services.db.session() as session:
         client = (await session.exec(select(Client).where(Client.alias == "bob"))).one()
         checkin = (
@@ -81,7 +80,6 @@ async def _practice(bed: Testbed) -> Practice:
 
 
 async def _audit_count(bed: Testbed) -> int:
-    assert bed.services is not None
     async with bed.services.db.session() as session:
         return len((await session.exec(select(AuditEvent))).all())
 
@@ -100,7 +98,6 @@ async def test_therapist_a_cannot_reach_therapist_bs_client(bed: Testbed) -> Non
     """Ada lists, reads, exports, records, schedules and invites: Bob never appears and
     none of Bo's rows change."""
     p = await _practice(bed)
-    assert bed.services is not None
     attempts = [
         ("clients",),
         ("digest",),
@@ -135,7 +132,6 @@ async def test_buttons_of_another_person_change_nothing(bed: Testbed) -> None:
     """Forged, replayed and other people's button data, pressed by a therapist, a client and
     a stranger: every press answered, no row changed."""
     p = await _practice(bed)
-    assert bed.services is not None
     stranger = new_person(bed, "Kim")
     await stranger.says("hello")
     minute = rights.minute_of(bed.clock.now())
@@ -175,7 +171,6 @@ async def test_buttons_of_another_person_change_nothing(bed: Testbed) -> None:
 async def test_clients_cannot_use_therapist_commands(bed: Testbed) -> None:
     """Every therapist command from a client: a short refusal and no change."""
     p = await _practice(bed)
-    assert bed.services is not None
     audits = await _audit_count(bed)
     for command in THERAPIST_ONLY:
         before = await snapshot(bed.services.db)
@@ -191,7 +186,6 @@ async def test_clients_cannot_use_therapist_commands(bed: Testbed) -> None:
 async def test_therapists_cannot_use_client_commands(bed: Testbed) -> None:
     """Every client command from a therapist: a short refusal and no change."""
     p = await _practice(bed)
-    assert bed.services is not None
     for command in CLIENT_ONLY:
         before = await snapshot(bed.services.db)
         await p.ada.command(*command)
@@ -202,7 +196,6 @@ async def test_therapists_cannot_use_client_commands(bed: Testbed) -> None:
 async def test_a_stranger_gets_the_same_short_answer_to_everything(bed: Testbed) -> None:
     """Someone not enrolled: one generic reply to every command, nothing stored."""
     p = await _practice(bed)
-    assert bed.services is not None
     stranger = new_person(bed, "Kim")
     replies = set()
     for command in [*THERAPIST_ONLY, *CLIENT_ONLY, ("privacy",), ("help",), ("start",)]:

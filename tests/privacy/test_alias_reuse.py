@@ -79,7 +79,6 @@ async def _invite(therapist: Person, alias: str) -> tuple[str, str]:
 
 
 async def _clients(bed: Testbed) -> list[Client]:
-    assert bed.services is not None
     async with bed.services.db.session() as session:
         return list((await session.exec(select(Client).order_by(Client.id))).all())  # type: ignore[arg-type]
 
@@ -295,7 +294,6 @@ async def test_a_link_made_before_the_upgrade_on_a_former_record_binds_no_one_el
     ada = await enrolled_therapist(bed)
     alex = await _client_who_answered(bed, ada, "alex", OLD_NOTE)
     await _leaves(bed, alex)
-    assert bed.services is not None
     token = new_token()
     now = bed.services.clock.now()
     async with bed.services.db.session() as session:

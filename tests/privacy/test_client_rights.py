@@ -31,7 +31,6 @@ async def _client_with_history(bed: Testbed) -> tuple[Person, Person, int]:
     await alex.says(NOTE)
     bed.clock.advance(days=2)
     await therapist.command("session", "alex")  # a check-in still waiting to be sent
-    assert bed.services is not None
     async with bed.services.db.session() as session:
         client = (await session.exec(select(Client).where(Client.alias == "alex"))).one()
     return therapist, alex, client.id or 0
@@ -52,7 +51,6 @@ async def test_mydata_sends_everything_stored_as_one_json_file(bed: Testbed) -> 
     answers = {a["question_id"]: a for a in data["checkins"][0]["answers"]}
     assert answers["bond"]["value"] == 4 and answers["bond"]["question"]
     assert answers["comment"]["text"] == NOTE
-    assert bed.services is not None
     async with bed.services.db.session() as session:
         events = (await session.exec(select(AuditEvent))).all()
     export = [e for e in events if e.action == "client_export"]
@@ -74,7 +72,6 @@ async def test_delete_erases_every_row_and_tells_the_therapist(bed: Testbed) -> 
     assert "alex" in therapist.last_text() and "erased their data" in therapist.last_text()
     await bed.tick()  # delivered text is wiped on the following pass
 
-    assert bed.services is not None
     db, cipher = bed.services.db, bed.services.cipher
     assert await references_to_client(db, client_id) == {"audit_event.client_id": 1}
     texts = await decrypted_outbox_texts(db, cipher)
@@ -94,7 +91,6 @@ async def test_delete_erases_every_row_and_tells_the_therapist(bed: Testbed) -> 
 async def test_keeping_the_data_changes_nothing(bed: Testbed) -> None:
     """/delete, then "No, keep it": every row is as it was."""
     _therapist, alex, _client_id = await _client_with_history(bed)
-    assert bed.services is not None
     before = await snapshot(bed.services.db)
     await alex.command("delete")
     await alex.press("No, keep it")
@@ -107,7 +103,6 @@ async def test_a_stale_or_foreign_erase_button_erases_nothing(bed: Testbed) -> N
     else: the data stays."""
     therapist, alex, client_id = await _client_with_history(bed)
     sam = await enrolled_client(bed, therapist, "sam")
-    assert bed.services is not None
     await alex.command("delete")
     confirm = alex.last()
     bed.clock.advance(hours=1)
@@ -131,7 +126,6 @@ async def test_a_new_privacy_notice_is_agreed_before_the_next_checkin(bed: Testb
     """Alex agreed to an older notice: the next check-in waits until Alex agrees again."""
     therapist = await enrolled_therapist(bed)
     alex = await enrolled_client(bed, therapist, "alex")
-    assert bed.services is not None
     async with bed.services.db.session() as session:
         client = (await session.exec(select(Client))).one()
         client.consent_version = PRIVACY_NOTICE_VERSION - 1
@@ -160,7 +154,6 @@ async def test_declining_a_new_notice_stops_the_checkins(bed: Testbed) -> None:
     """Alex declines the new notice: no check-in is sent, and Alex has left."""
     therapist = await enrolled_therapist(bed)
     alex = await enrolled_client(bed, therapist, "alex")
-    assert bed.services is not None
     async with bed.services.db.session() as session:
         (await session.exec(select(Client))).one().consent_version = PRIVACY_NOTICE_VERSION - 1
     await therapist.command("session", "alex")
@@ -184,7 +177,6 @@ async def test_retention_erases_a_client_who_left_long_ago(bed: Testbed) -> None
     await alex.command("stop")
     await alex.press("Yes, leave")
     await bed.advance(days=360)
-    assert bed.services is not None
     assert await references_to_client(bed.services.db, client_id) != {}
     await bed.advance(days=10)
     assert await references_to_client(bed.services.db, client_id) == {"audit_event.client_id": 1}
@@ -206,7 +198,6 @@ async def test_delivered_messages_keep_no_text(bed: Testbed) -> None:
     await therapist.command("session", "alex")
     await bed.advance(minutes=60)
     await bed.tick()
-    assert bed.services is not None
     async with bed.services.db.session() as session:
         rows = (await session.exec(select(OutboxMessage))).all()
     assert rows and all(r.status != "sent" or r.payload_ciphertext == b"" for r in rows)

@@ -17,9 +17,9 @@ from bot.digest.weekly import client_detail, weekly_digest
 from bot.practice.enrolment import PRIVACY_NOTICE_VERSION
 from bot.services import Services
 from bot.settings import load_settings
-from storage.crypto import Cipher, generate_key
+from storage.crypto import Cipher, generate_key, parse_keys
 from storage.db import Database
-from storage.models import Answer, CheckIn, Client, Therapist, TherapySession
+from storage.models import Answer, CheckIn, Client, Therapist, TherapySession, alias_key
 
 NOW = datetime(2026, 6, 12, 9, 0, tzinfo=UTC)
 SCORES = {"bond": 5, "goals": 4, "tasks": 5, "openness": 4, "tension": 0}
@@ -60,6 +60,7 @@ async def seed(db: Database, cipher: Cipher) -> tuple[Therapist, int, list[int]]
         client = Client(
             therapist_id=therapist.id or 0,
             alias="robin",
+            alias_key=alias_key("robin"),
             telegram_user_id=2002,
             chat_id=2002,
             status="active",
@@ -114,7 +115,7 @@ async def seed(db: Database, cipher: Cipher) -> tuple[Therapist, int, list[int]]
 
 async def test_only_the_quoted_comments_are_decrypted(database_url: str) -> None:
     key = generate_key()
-    cipher = CountingCipher.from_setting(key)
+    cipher = CountingCipher(parse_keys(key))
     db = Database(database_url)
     try:
         therapist, client_id, checkin_ids = await seed(db, cipher)

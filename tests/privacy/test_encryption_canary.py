@@ -66,7 +66,6 @@ def _plain_hits(value: Any) -> bool:
 
 
 async def _rows_with_marker(bed: Testbed) -> list[str]:
-    assert bed.services is not None
     found = []
     async with bed.services.db.engine.connect() as connection:
         for table in SQLModel.metadata.sorted_tables:
@@ -81,7 +80,6 @@ async def test_the_marker_never_appears_in_plain_text(
     bed: Testbed, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Comment, risky message, edit, /mydata and a forced failure all carry the marker."""
-    assert bed.services is not None
     therapist = await enrolled_therapist(bed)
     alex = await enrolled_client(bed, therapist, "alex")
     await therapist.command("session", "alex")

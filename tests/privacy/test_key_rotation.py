@@ -17,7 +17,15 @@ from bot.privacy.keys import rotate
 from bot.sending import outbox
 from storage.crypto import Cipher, DecryptionError, generate_key, parse_keys
 from storage.db import Database
-from storage.models import Answer, CheckIn, Client, OutboxMessage, Therapist, TherapySession
+from storage.models import (
+    Answer,
+    CheckIn,
+    Client,
+    OutboxMessage,
+    Therapist,
+    TherapySession,
+    alias_key,
+)
 
 NOW = datetime(2026, 6, 2, 7, 0, tzinfo=UTC)
 OLD, NEW = generate_key(), generate_key()
@@ -31,7 +39,12 @@ async def _store(db: Database, cipher: Cipher) -> dict[str, int]:
         session.add(therapist)
         await session.flush()
         for alias in ("alex", "sam"):
-            client = Client(therapist_id=therapist.id or 0, alias=alias, created_at=NOW)
+            client = Client(
+                therapist_id=therapist.id or 0,
+                alias=alias,
+                alias_key=alias_key(alias),
+                created_at=NOW,
+            )
             session.add(client)
             await session.flush()
             meeting = TherapySession(client_id=client.id or 0, ended_at=NOW, created_at=NOW)

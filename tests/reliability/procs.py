@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.checkins.conversation import create_for_session
 from bot.clock import ManualClock
@@ -22,7 +22,7 @@ from bot.services import Services
 from bot.settings import load_settings
 from storage.crypto import Cipher
 from storage.db import Database
-from storage.models import Client, OutboxMessage, Therapist, TherapySession
+from storage.models import Client, OutboxMessage, Therapist, TherapySession, alias_key
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,6 +76,7 @@ async def seed(
                 client = Client(
                     therapist_id=therapist.id or 0,
                     alias=f"c{n}",
+                    alias_key=alias_key(f"c{n}"),
                     telegram_user_id=chat,
                     chat_id=chat,
                     status="active",
@@ -171,7 +172,7 @@ async def outbox_rows(database_url: str) -> list[OutboxMessage]:
     try:
         async with db.session() as session:
             return list(
-                (await session.exec(select(OutboxMessage).order_by(OutboxMessage.id))).all()
+                (await session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all()
             )
     finally:
         await db.dispose()

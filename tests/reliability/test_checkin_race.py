@@ -12,7 +12,7 @@ from sqlmodel import select
 from story import Person, answer_checkin, enrolled_client, enrolled_therapist
 
 from bot import due_work as dispatcher
-from bot.checkins import conversation as checkin_flow
+from bot.checkins import lifecycle
 from bot.checkins.conversation import close_checkins
 from bot.offline.testbed import Testbed
 from bot.practice import sessions as practice
@@ -23,7 +23,8 @@ from storage.models import Answer, CheckIn, Client
 
 @pytest.fixture
 async def bed(database_url: str) -> AsyncIterator[Testbed]:
-    """A started testbed."""
+    """A started testbed at Telegram's real pace: at the fast pace (story.FAST_PACE) the
+    check-in answered inside the send hook is not finished (not yet understood)."""
     testbed = Testbed(database_url, start=START)
     await testbed.start()
     try:
@@ -45,7 +46,6 @@ async def test_a_press_before_the_send_is_recorded_still_counts(
 
     async def press_first(self: Sender, results: list[Any]) -> list[None]:
         if not pressed and any(r.outcome == "sent" for r in results):
-            assert bed.services is not None
             async with bed.services.db.session() as session:
                 checkin = (await session.exec(select(CheckIn))).one()
                 assert checkin.message_id is None and checkin.status == "queued"
@@ -58,7 +58,6 @@ async def test_a_press_before_the_send_is_recorded_still_counts(
 
     await answer_checkin(alex, "5", "4", "3", "No", "Skip")
     assert alex.last_text().startswith("Thank you")
-    assert bed.services is not None
     async with bed.services.db.session() as session:
         checkin = (await session.exec(select(CheckIn))).one()
         assert checkin.status == "completed" and checkin.message_id is not None
@@ -74,7 +73,7 @@ async def test_a_checkin_finished_before_its_send_is_recorded_stays_completed(
     therapist = await enrolled_therapist(bed)
     alex = await enrolled_client(bed, therapist, "alex")
     await therapist.command("session", "alex")
-    original = dispatcher.on_sent
+    original = lifecycle.on_sent
     finished: list[bool] = []
 
     async def finish_first(*args: Any) -> None:
@@ -89,7 +88,6 @@ async def test_a_checkin_finished_before_its_send_is_recorded_stays_completed(
     assert report.queued == 1 and finished
     assert alex.last_text().startswith("Thank you")
     (shown,) = [m for m in alex.messages() if (m.text or "").startswith("Thank you!")]
-    assert bed.services is not None
     async with bed.services.db.session() as session:
         checkin = (await session.exec(select(CheckIn))).one()
     assert checkin.status == "completed" and checkin.closed_at == sent_at
@@ -113,7 +111,6 @@ async def test_a_tap_on_a_checkin_closed_in_the_same_moment_stores_nothing(
     the same moment): the tap read the check-in as open, but the closing wins, the answer
     is not stored, the check-in stays cancelled and the tap is told it closed."""
     alex = await _checkin_on_screen(bed)
-    assert bed.services is not None
     services = bed.services
     original = repo.answers_of
     closed: list[bool] = []
@@ -126,7 +123,7 @@ async def test_a_tap_on_a_checkin_closed_in_the_same_moment_stores_nothing(
             assert await practice.set_client_status(services, client.id or 0, "paused") == "done"
         return await original(session, checkin_id)
 
-    monkeypatch.setattr(checkin_flow.repo, "answers_of", close_meanwhile)
+    monkeypatch.setattr(repo, "answers_of", close_meanwhile)
     text = await alex.press("4")
     assert closed and text == "This check-in has closed. Thank you anyway!"
     async with services.db.session() as session:
@@ -141,7 +138,6 @@ async def test_closing_a_checkin_completed_since_it_was_read_keeps_it_completed(
     """A check-in read as open and closed a moment later, after the client completed it
     in between: it stays completed."""
     alex = await _checkin_on_screen(bed)
-    assert bed.services is not None
     services = bed.services
     async with services.db.session() as session:
         stale = (await session.exec(select(CheckIn))).one()

@@ -74,7 +74,6 @@ async def test_with_the_database_down_a_polled_batch_is_still_handled(
     comes) and a warning says it would not have survived a crash."""
     ada = await enrolled_therapist(bed)
     alex = await enrolled_client(bed, ada, "alex")
-    assert bed.services is not None
     healthy = bed.services.db
     broken = Database(_unreachable_like(bed.database_url))
     bed.services.db = broken
@@ -95,7 +94,6 @@ async def test_a_restart_handles_what_a_stopped_process_left_in_the_inbox(
     """A process wrote /help down, took it (the duplicate guard's claim) and was killed.
     The next start takes it over at once — not two minutes later — and answers it."""
     ada = await enrolled_therapist(bed)
-    assert bed.services is not None
     await bed.stop(keep_standin=True)
     update = bed.standin.send_command(ada.user, "help")
     raw = json.dumps(update)

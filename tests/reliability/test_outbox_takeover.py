@@ -8,7 +8,7 @@ import logging
 
 import pytest
 from rig import Rig, rig_services
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot import metrics
 from bot.checkins.lifecycle import on_sent, on_unreachable
@@ -33,7 +33,9 @@ def sender(rig: Rig, presence: Presence | None = None, services: object = None) 
 async def rows(rig: Rig) -> list[OutboxMessage]:
     """Every outbox row, oldest first."""
     async with rig.services.db.session() as session:
-        return list((await session.exec(select(OutboxMessage).order_by(OutboxMessage.id))).all())
+        return list(
+            (await session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all()
+        )
 
 
 async def running(rig: Rig, name: str) -> Presence:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import socket
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -41,10 +42,10 @@ async def standin() -> AsyncIterator[BotAPIStandIn]:
 
 
 @pytest.fixture
-def workers() -> AsyncIterator[list[Worker]]:
+def workers() -> Iterator[list[Worker]]:
     """Processes started by a test; all stopped at the end."""
     started: list[Worker] = []
-    yield started  # type: ignore[misc]
+    yield started
     for worker in started:
         worker.stop()
 
@@ -150,7 +151,8 @@ async def test_sigterm_finishes_in_flight_work_and_returns_the_rest(
     assert "bot stopped" in first.log()
     states = Counter(r.status for r in await outbox_rows(database_url))
     assert set(states) <= {"sent", "pending"}, states
-    workers.append(start_worker(env, tmp_path / "second.log"))
+    # Slow sending kept work in flight at the SIGTERM; the next worker need not be slow.
+    workers.append(start_worker(env | {"SEND_RATE_GLOBAL": "30"}, tmp_path / "second.log"))
 
     async def everyone_has_it() -> bool:
         return all(standin.sent_to(c) for c in practice.client_chats)
@@ -180,7 +182,7 @@ async def test_webhook_rejects_a_wrong_secret_and_reports_health_and_metrics(
     await standin.wait_for(
         lambda: all(standin.sent_to(c) for c in practice.client_chats), timeout=60
     )
-    update = {
+    update: dict[str, Any] = {
         "update_id": 1,
         "message": {
             "message_id": 1,

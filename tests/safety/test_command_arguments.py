@@ -54,7 +54,7 @@ TOKENS = ["A" * 43, "sGRNvDyfM5RIjgWikSZyfmpn0ucXvnQlwiZZJykUViE", "", "-", "_" 
 
 PIECE = st.one_of(
     st.sampled_from(ALIASES + WEEKDAYS + TIMES + DATES + MINUTES + ZONES + WORDS + TOKENS),
-    st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=12),
+    st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=12),
 )
 # Each command's own shapes first (most examples), then anything from the whole vocabulary.
 SHAPES: dict[str, st.SearchStrategy[list[str]]] = {

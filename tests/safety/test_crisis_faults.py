@@ -44,7 +44,6 @@ async def test_with_the_database_down_the_crisis_reply_still_comes_first(
     the alert waits in memory, and reaches the therapist once the database is back."""
     therapist = await enrolled_therapist(bed)
     alex = await enrolled_client(bed, therapist, "alex")
-    assert bed.services is not None
     healthy = bed.services.db
     broken = Database(_unreachable_like(bed.database_url))
     bed.services.db = broken
@@ -74,7 +73,6 @@ async def test_with_encryption_failing_the_crisis_reply_still_comes(
     """Encryption breaks: the reply is sent; the alert (an encrypted outbox row) is retried."""
     therapist = await enrolled_therapist(bed)
     alex = await enrolled_client(bed, therapist, "alex")
-    assert bed.services is not None
     healthy = bed.services.cipher
     bed.services.cipher = _BrokenCipher([b"\x00" * 32])
     before = len(alex.messages())

@@ -27,7 +27,6 @@ async def test_a_stray_message_with_risk_gets_resources_and_alerts_the_therapist
     assert not any("won't see this message" in (m.text or "") for m in replies)
     alert = therapist.last_text()
     assert "alex" in alert and "i just want to die tonight" in alert
-    assert bed.services is not None
     async with bed.services.db.session() as session:
         alerts = (await session.exec(select(Alert))).all()
         assert [(a.kind, a.dedupe_key.startswith("risk:")) for a in alerts] == [("risk", True)]
@@ -59,7 +58,6 @@ async def test_an_unknown_person_gets_the_crisis_reply_and_nothing_is_stored(
     texts = [m.text or "" for m in stranger.messages()]
     assert len(texts) == 1
     assert "nadie lee este chat en tiempo real" in texts[0] and "024" in texts[0]
-    assert bed.services is not None
     async with bed.services.db.session() as session:
         assert (await session.exec(select(Alert))).all() == []
 

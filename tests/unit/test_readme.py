@@ -6,6 +6,7 @@ import importlib.util
 import re
 import shlex
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -16,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-def _settings_table_module():  # type: ignore[no-untyped-def]
+def _settings_table_module() -> ModuleType:
     spec = importlib.util.spec_from_file_location(
         "settings_table", ROOT / "scripts/settings_table.py"
     )
@@ -82,6 +83,7 @@ def test_every_command_in_the_readme_is_a_real_subcommand() -> None:
         shlex.split(match)[0]
         for match in re.findall(r"alliance-checkin ([a-z][a-z-]+(?: [a-z]+)?)", README)
     }
+    assert known is not None
     unknown = sorted(name for name in used if name not in known)
     assert not unknown, f"README mentions unknown subcommands {unknown}"
 
