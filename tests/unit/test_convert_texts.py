@@ -119,8 +119,10 @@ def test_a_count_becomes_plural_forms_in_each_language(
     entry = spanish.get("It expires in %(days)s day.", context="x.expires")
     assert entry is not None
     assert entry.id[1] == "It expires in %(days)s days."
-    assert len(entry.string) == Catalog(locale="es").num_plurals == 3
-    assert entry.string[0] == "Caduca en %(days)s día."
+    forms = entry.string
+    assert isinstance(forms, tuple)
+    assert len(forms) == Catalog(locale="es").num_plurals == 3
+    assert forms[0] == "Caduca en %(days)s día."
 
 
 def test_different_logic_is_refused_with_the_text_named(
