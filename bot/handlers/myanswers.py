@@ -80,7 +80,7 @@ def chart_labels(texts: Texts, locale: str, instrument: Instrument) -> dict[str,
     labels = {
         "title": texts.plain(locale, "myanswers.chart_title"),
         "unanswered": texts.plain(locale, "myanswers.chart_unanswered"),
-        "date_format": texts.plain(locale, "myanswers.chart_date_format"),
+        "locale": locale,
     }
     for domain in core_domains(instrument):
         labels[domain] = texts.plain(locale, "myanswers.domain", domain=domain)

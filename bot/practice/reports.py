@@ -58,10 +58,7 @@ class ClientView:
 
 def _number(texts: Texts, locale: str, value: float | None) -> str:
     """A score with at most one decimal, in the locale's notation."""
-    if value is None:
-        return ""
-    mark = texts.plain(locale, "digest.decimal_mark") or "."
-    return f"{value:.1f}".removesuffix(".0").replace(".", mark)
+    return texts.number(locale, value)
 
 
 def _option_code(instrument: Instrument, domain: str, value: int | None) -> str | None:
@@ -91,7 +88,7 @@ def _checkin_line(
     return texts.render(
         locale,
         "client_view.checkin",
-        date=texts.plain(locale, "calendar.date", value=record.session_end.astimezone(tz)),
+        date=texts.date(locale, record.session_end.astimezone(tz)),
         severity=int(severity) if severity is not None else 0,
         answered=record.responded,
         scores=scores,
@@ -123,7 +120,7 @@ def render_client_view(
     )
 
     def date(moment: datetime | None) -> str:
-        return texts.plain(locale, "calendar.date", value=moment.astimezone(tz)) if moment else ""
+        return texts.date(locale, moment.astimezone(tz)) if moment else ""
 
     paragraphs = [
         texts.render(
