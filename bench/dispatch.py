@@ -64,13 +64,14 @@ from bot.app import build_application
 from bot.checkins.lifecycle import on_sent, on_unreachable
 from bot.clock import SystemClock
 from bot.due_work import DispatchReport, queue_due_checkins
-from bot.sending.outbox import Outgoing, payload_context
-from bot.sending.sender import WAITING, Sender
+from bot.sending.outbox import Outgoing
+from bot.sending.sender import Sender
 from bot.services import Services
 from bot.settings import load_settings
-from storage.crypto import Cipher, generate_key
+from storage.crypto import Cipher, generate_key, outbox_payload_context
 from storage.db import Database
 from storage.models import OutboxMessage
+from storage.states import WAITING
 
 
 async def _waiting(db: Database) -> bool:
@@ -99,7 +100,9 @@ async def _waiting_messages(services: Services) -> list[Outgoing]:
         ).all()
     return [
         Outgoing.from_json(
-            services.cipher.decrypt(row.payload_ciphertext, context=payload_context(row.dedupe_key))
+            services.cipher.decrypt(
+                row.payload_ciphertext, context=outbox_payload_context(row.dedupe_key)
+            )
         )
         for row in rows
     ]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from telegram import Update
 from telegram.constants import ParseMode
@@ -19,7 +20,8 @@ from telegram.ext import (
     filters,
 )
 
-from bot import metrics, safety
+from bot import callbacks, metrics, safety
+from bot.checkins.lifecycle import new_sender
 from bot.due_work import run_due_work
 from bot.handlers import admin, buttons, common, menus, myanswers, people, reports, rights
 from bot.sending import flood
@@ -30,6 +32,7 @@ from bot.updates import PerPersonUpdateProcessor, drop_duplicates, finish_update
 log = logging.getLogger(__name__)
 
 DISPATCH_JOB = "dispatch-due-work"
+P = TypeVar("P", bound=callbacks.Press)
 
 
 AppType = Application[Any, BotContext, dict[Any, Any], dict[Any, Any], dict[Any, Any], Any]
@@ -84,6 +87,8 @@ def build_application(
         builder = builder.updater(None)
     application: AppType = builder.build()
     application.bot_data["services"] = services
+    # The process's one outbox sender, reached through the services (bot.checkins.lifecycle).
+    new_sender(services, application.bot)
     add_handlers(application)
     if start_dispatcher and application.job_queue is not None:
         application.job_queue.run_repeating(
@@ -101,6 +106,9 @@ def add_handlers(application: AppType) -> None:
     # Risk language first, before any database work: the crisis reply must not wait
     # for (or depend on) storage. A broken lexicon or crisis file stops start-up here.
     safety.prepare(application.bot_data["services"].texts)
+    # The order of the cross-cutting groups, first to last: counted (-10), risk language
+    # (-4), each update taken once (-3), private chats only (-2), the sender resolved once
+    # for every later handler (-1); then the commands, buttons and text (0); finished (100).
     application.add_handler(
         MessageHandler(
             filters.ChatType.PRIVATE
@@ -108,19 +116,21 @@ def add_handlers(application: AppType) -> None:
             & (filters.TEXT | filters.CAPTION),
             safety.screen,
         ),
-        group=-3,
+        group=-4,
     )
     # Counted first, whatever happens to the update next (bot.metrics).
     application.add_handler(TypeHandler(Update, metrics.count_update), group=-10)
-    application.add_handler(TypeHandler(Update, drop_duplicates), group=-2)
+    application.add_handler(TypeHandler(Update, drop_duplicates), group=-3)
     # Last: an update counts as handled only once everything above has run.
     application.add_handler(TypeHandler(Update, finish_update), group=100)
     # Within a group only the first matching handler runs: membership changes must come
     # before the catch-all private-chat check, or they would never be seen.
     application.add_handler(
-        ChatMemberHandler(common.membership_changed, ChatMemberHandler.MY_CHAT_MEMBER), group=-1
+        ChatMemberHandler(common.membership_changed, ChatMemberHandler.MY_CHAT_MEMBER), group=-2
     )
-    application.add_handler(TypeHandler(Update, common.only_private_chats), group=-1)
+    application.add_handler(TypeHandler(Update, common.only_private_chats), group=-2)
+    # Who is writing, looked up once and put on the context (bot.handlers.common).
+    application.add_handler(TypeHandler(Update, common.resolve_person), group=-1)
     commands = {
         "start": people.start,
         "invite": people.invite,
@@ -151,7 +161,7 @@ def add_handlers(application: AppType) -> None:
         application.add_handler(
             CommandHandler(name, callback, filters=private & filters.UpdateType.MESSAGE)
         )
-    application.add_handler(CallbackQueryHandler(buttons.button))
+    add_button_routes(application)
     application.add_handler(
         MessageHandler(
             private & filters.UpdateType.MESSAGE & filters.COMMAND, people.unknown_command
@@ -167,3 +177,31 @@ def add_handlers(application: AppType) -> None:
         MessageHandler(private & filters.UpdateType.MESSAGE & ~filters.TEXT, common.not_text)
     )
     application.add_error_handler(common.on_error)
+
+
+def add_button_routes(application: AppType) -> None:
+    """The button map: one handler per kind of callback data (bot.callbacks), by prefix.
+
+    Each route's pattern parses the data strictly; data no route takes (malformed, forged,
+    from an older version) gets the one "this button no longer works" answer.
+    """
+
+    def route(kind: type[P], act: Callable[[Update, BotContext, P], Awaitable[None]]) -> None:
+        application.add_handler(
+            CallbackQueryHandler(buttons.on_press(kind, act), pattern=callbacks.is_a(kind))
+        )
+
+    route(callbacks.AnswerPress, buttons.answer_pressed)  # a:<check-in>:<item>:<value>
+    route(callbacks.BackPress, buttons.back_pressed)  # b:<check-in>:<item>
+    route(callbacks.FullNoticePress, buttons.full_notice_pressed)  # pn
+    route(callbacks.ConsentPress, buttons.consent_pressed)  # cy|cn:<token>
+    route(callbacks.StopPress, buttons.stop_pressed)  # sy|sn:<client>:<minute>
+    route(callbacks.LanguagePress, buttons.language_pressed)  # l:<locale>
+    route(callbacks.RatingPress, reports.rating_pressed)  # r:<session>:<1-5>
+    route(callbacks.ErasePress, rights.erase_pressed)  # ey|en:<client>:<minute>
+    route(callbacks.NoticePress, rights.notice_pressed)  # ny|nn:<version>
+    route(callbacks.EndPress, admin.end_pressed)  # xy|xn:<client>
+    route(callbacks.DetailPress, reports.detail_pressed)  # d:<client>
+    # k:<suggestion>:<h|y|n>[:<reason>], the therapist's answer to a suggested conversation
+    route(callbacks.ConversationPress, reports.conversation_pressed)
+    application.add_handler(CallbackQueryHandler(buttons.invalid_press))

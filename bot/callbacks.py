@@ -8,6 +8,7 @@ replayed or stale press changes nothing.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -244,3 +245,13 @@ def parse(data: str | None) -> Press | None:
             return None
         return ConversationPress(int(match.group(1)), answer, reason)
     return None
+
+
+def is_a(kind: type[object]) -> Callable[[object], bool]:
+    """A button route's pattern (bot.app): whether callback data parses as this kind of press."""
+
+    def matches(data: object) -> bool:
+        return isinstance(data, str) and isinstance(parse(data), kind)
+
+    matches.__qualname__ = matches.__name__ = f"is_{kind.__name__}"
+    return matches

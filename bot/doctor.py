@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 
 from bot.clock import SystemClock
 from bot.settings import ConfigError, Settings, load_settings
-from bot.texts import Texts
+from bot.texts import DEFAULT_LOCALE, Texts, catalog_problems, extract_messages
 
 Status = Literal["OK", "FAIL", "SKIP"]
 NETWORK_TIMEOUT = 10.0
@@ -284,7 +284,12 @@ async def check_encryption(state: _State, rotate_command: bool) -> Check:
 
 
 def check_templates(texts: Texts | None = None, instrument_id: str | None = None) -> Check:
-    """Every locale defines every text, templates compile, the questionnaire has each locale."""
+    """Every locale has every text, templates compile, catalogs are whole, questionnaire too.
+
+    A catalog (prompts/locales/<locale>/LC_MESSAGES/messages.po) that is missing, does not
+    parse, lacks a message of the templates, or has an untranslated or fuzzy entry or one
+    that drops a placeholder is named with the locale.
+    """
     import jinja2
 
     from bot.core.instrument import InstrumentError, get_instrument
@@ -306,6 +311,15 @@ def check_templates(texts: Texts | None = None, instrument_id: str | None = None
         for locale, own in keys.items()
         if every - own
     ]
+    # The catalogs of the one-template areas: present, parsed, translated, placeholders kept.
+    if texts.template_areas():
+        template = extract_messages(texts.root)
+        for locale in texts.locales:
+            if locale == DEFAULT_LOCALE:
+                continue
+            wrong = catalog_problems(texts.root, locale, template)
+            if wrong:
+                problems.append(f"{locale} catalog: {_named(wrong)}")
     try:
         instrument = get_instrument(instrument_id) if instrument_id else get_instrument()
     except InstrumentError as exc:

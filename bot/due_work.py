@@ -11,7 +11,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,14 +29,13 @@ from bot.checkins.conversation import (
     question_screen,
     session_near,
 )
-from bot.checkins.lifecycle import on_sent, on_unreachable
+from bot.checkins.lifecycle import sender_of
 from bot.core.scheduling import latest_digest_slot, next_send_time, next_weekly_end
 from bot.digest import alerts
 from bot.digest.weekly import weekly_digest
 from bot.practice import ratings, therapists
 from bot.privacy import consent, retention
 from bot.sending import outbox
-from bot.sending.sender import deliver_due
 from bot.services import Services
 from bot.settings import parse_hhmm
 from storage import repo
@@ -49,6 +47,7 @@ from storage.models import (
     TherapySession,
     WeeklySchedule,
 )
+from storage.states import OPEN_CHECKIN, CheckinState, ClientState, move, sources
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +107,7 @@ async def materialise_schedules(services: Services, now: datetime, report: Dispa
             schedule.next_end_at = next_weekly_end(
                 end, schedule.weekday, start, schedule.duration_minutes, tz
             )
-            if client is None or client.status != "active":
+            if client is None or client.status != ClientState.ACTIVE:
                 continue
             therapist = await session.get(Therapist, client.therapist_id)
             if therapist is None or therapist.deactivated_at is not None:
@@ -146,7 +145,7 @@ async def queue_due_checkins(
                 _skip_locked(
                     services,
                     select(CheckIn)
-                    .where(CheckIn.status == "scheduled")
+                    .where(CheckIn.status == CheckinState.SCHEDULED)
                     .where(col(CheckIn.due_at) <= now)
                     .where(true() if after is None else tuple_(CheckIn.due_at, CheckIn.id) > after)
                     .order_by(col(CheckIn.due_at), col(CheckIn.id))
@@ -175,7 +174,7 @@ async def queue_due_checkins(
         for open_one in await session.exec(
             select(CheckIn)
             .where(col(CheckIn.client_id).in_({c.client_id for c in due}))
-            .where(col(CheckIn.status).in_(repo.OPEN_CHECKIN))
+            .where(col(CheckIn.status).in_(OPEN_CHECKIN))
             .order_by(col(CheckIn.due_at))
         ):
             open_by_client.setdefault(open_one.client_id, []).append(open_one)
@@ -187,26 +186,26 @@ async def queue_due_checkins(
             if checkin.due_at <= now - expire_after:
                 # Never sent in time (the client had not joined yet, or the bot was down
                 # for days): a check-in about a session this old would not help anyone.
-                await close_checkins(session, [checkin], "expired", now)
+                await close_checkins(session, [checkin], CheckinState.EXPIRED, now)
                 report.expired += 1
                 continue
             client = clients.get(checkin.client_id)
             if (
                 client is None
-                or client.status in ("stopped", "declined")
+                or client.status in (ClientState.STOPPED, ClientState.DECLINED)
                 or client.unreachable_at
                 or client.therapist_id in inactive
             ):
-                checkin.status = "cancelled"
+                move(checkin, CheckinState.CANCELLED)
                 checkin.closed_at = now
                 report.cancelled += 1
                 continue
-            if client.status == "paused":
-                checkin.status = "cancelled"
+            if client.status == ClientState.PAUSED:
+                move(checkin, CheckinState.CANCELLED)
                 checkin.closed_at = now
                 report.cancelled += 1
                 continue
-            if client.status != "active" or client.chat_id is None:
+            if client.status != ClientState.ACTIVE or client.chat_id is None:
                 continue
             tz = ZoneInfo(client.timezone)
             if next_send_time(now, tz, services.quiet_start, services.quiet_end) > now:
@@ -223,15 +222,17 @@ async def queue_due_checkins(
                 for one in older:
                     if pending.pop(one.id or 0, None) is not None:
                         # Due earlier in this very page: its message is not written yet.
-                        one.status = "expired"
+                        move(one, CheckinState.EXPIRED)
                         one.closed_at = now
-                written = [one for one in older if one.status != "expired"]
-                closed_answered += [one.id or 0 for one in written if one.status == "answering"]
-                await close_checkins(session, written, "expired", now)
+                written = [one for one in older if one.status != CheckinState.EXPIRED]
+                closed_answered += [
+                    one.id or 0 for one in written if one.status == CheckinState.ANSWERING
+                ]
+                await close_checkins(session, written, CheckinState.EXPIRED, now)
                 report.expired += len(older)
             screen = screens.first(checkin, client, sessions.get(checkin.session_id))
             if screen is None:
-                checkin.status = "cancelled"
+                move(checkin, CheckinState.CANCELLED)
                 continue
             pending[checkin.id or 0] = (checkin, client, screen)
             open_by_client[client.id or 0] = [checkin]
@@ -324,8 +325,8 @@ async def _write_queued(
         .where(col(CheckIn.id).in_([checkin.id for checkin, _client, _screen in pending]))
         # SQLite locked nothing while the page was read: a check-in a handler closed in
         # the meantime stays closed and gets no message.
-        .where(col(CheckIn.status) == "scheduled")
-        .values(status="queued", chat_id=chat_of_client)
+        .where(col(CheckIn.status).in_(sources(CheckinState.QUEUED)))
+        .values(status=CheckinState.QUEUED, chat_id=chat_of_client)
         .returning(col(CheckIn.id))
     )
     queued = set(taken.scalars())
@@ -369,7 +370,7 @@ async def queue_reminders_and_expiry(
                 _skip_locked(
                     services,
                     select(CheckIn)
-                    .where(col(CheckIn.status).in_(("sent", "answering")))
+                    .where(col(CheckIn.status).in_((CheckinState.SENT, CheckinState.ANSWERING)))
                     .where(col(CheckIn.sent_at) <= now - remind_after)
                     # Already reminded and not yet expiring: nothing to do, and at scale
                     # such rows would fill the pages for nothing.
@@ -388,15 +389,15 @@ async def queue_reminders_and_expiry(
         for checkin in open_ones:
             assert checkin.sent_at is not None
             if checkin.sent_at <= now - expire_after:
-                if checkin.status == "answering":
+                if checkin.status == CheckinState.ANSWERING:
                     closed_answered.append(checkin.id or 0)
-                await close_checkins(session, [checkin], "expired", now)
+                await close_checkins(session, [checkin], CheckinState.EXPIRED, now)
                 report.expired += 1
                 continue
             if checkin.reminder_sent_at is not None:
                 continue
             client = await session.get(Client, checkin.client_id)
-            if client is None or client.status != "active" or client.chat_id is None:
+            if client is None or client.status != ClientState.ACTIVE or client.chat_id is None:
                 continue
             tz = ZoneInfo(client.timezone)
             if next_send_time(now, tz, services.quiet_start, services.quiet_end) > now:
@@ -515,9 +516,7 @@ async def run_due_work(services: Services, bot: Any) -> DispatchReport:
     await alerts.sweep_stalled(services, now)
     await queue_weekly_digests(services, now, report)
     await retention.housekeeping(services, now)
-    report.sent = await deliver_due(
-        services, bot, on_sent=on_sent, on_unreachable=partial(on_unreachable, services=services)
-    )
+    _claimed, report.sent = await sender_of(services, bot).deliver(100)
     if report.sent or report.queued or report.expired:
         log.info(
             "dispatch: queued=%d reminders=%d expired=%d digests=%d sent=%d",

@@ -47,7 +47,7 @@ from telegram import Update
 from telegram.error import RetryAfter, TelegramError
 
 from bot.services import Services
-from storage.crypto import context_for
+from storage.crypto import inbox_payload_context
 from storage.models import InboxUpdate, ProcessedUpdate
 
 log = logging.getLogger(__name__)
@@ -60,11 +60,6 @@ TOMBSTONE_RETENTION: Final = timedelta(days=2)
 PRUNE_EVERY: Final = timedelta(hours=1)
 # Seconds between attempts when getUpdates fails (network, 5xx), growing to the last.
 BACKOFF: Final = (1.0, 2.0, 5.0, 10.0, 30.0)
-
-
-def payload_context(update_id: int) -> str:
-    """The encryption context of an inbox row's payload."""
-    return context_for("update_inbox", update_id=update_id)
 
 
 class UpdateInbox:
@@ -197,7 +192,7 @@ class UpdateInbox:
                         "finished_at": None,
                         "payload_ciphertext": cipher.encrypt(
                             json.dumps(update.to_dict(), ensure_ascii=False),
-                            context=payload_context(update.update_id),
+                            context=inbox_payload_context(update.update_id),
                         ),
                     }
                     for update in updates
@@ -316,7 +311,7 @@ class UpdateInbox:
         assert row.payload_ciphertext is not None
         try:
             payload = self.services.cipher.decrypt(
-                bytes(row.payload_ciphertext), context=payload_context(row.update_id)
+                bytes(row.payload_ciphertext), context=inbox_payload_context(row.update_id)
             )
             return Update.de_json(json.loads(payload), self.application.bot)
         except Exception as exc:  # noqa: BLE001 - e.g. the key it was written with is gone

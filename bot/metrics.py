@@ -22,6 +22,7 @@ from sqlmodel import col, select
 
 from storage.db import Database
 from storage.models import OutboxMessage
+from storage.states import OutboxState
 
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)
@@ -74,7 +75,15 @@ DATABASE_UP = Gauge(
     "alliance_database_up", "1 if the database answered the last check.", registry=REGISTRY
 )
 
-_OUTBOX_STATES = ("pending", "claimed", "sending", "sent", "failed", "parked")
+# Always reported, at 0 when empty (others appear when rows are in them).
+_OUTBOX_STATES = (
+    OutboxState.PENDING,
+    OutboxState.CLAIMED,
+    OutboxState.SENDING,
+    OutboxState.SENT,
+    OutboxState.FAILED,
+    OutboxState.PARKED,
+)
 
 
 def record_dispatch(report: Any) -> None:
@@ -116,7 +125,7 @@ async def refresh_outbox(db: Database) -> None:
                 select(OutboxMessage.status, func.count()).group_by(col(OutboxMessage.status))
             )
         ).all()
-    counts = dict.fromkeys(_OUTBOX_STATES, 0)
+    counts: dict[str, int] = {str(state): 0 for state in _OUTBOX_STATES}
     for status, count in rows:
         counts[str(status)] = int(count)
     for status, count in counts.items():

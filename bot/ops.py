@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
 import logging
 import signal
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 from bot.inbox import UpdateInbox
-from bot.sending.sender import Sender
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -88,7 +85,7 @@ async def serve(services: Services, *, token: str, webhook: bool = False) -> Non
     """Run until SIGTERM/SIGINT: updates (polling or webhook), dispatcher job, outbox sender."""
     from bot import webhook as http
     from bot.app import build_application
-    from bot.checkins.lifecycle import on_sent, on_unreachable
+    from bot.checkins.lifecycle import sender_of
 
     settings = services.settings
     stop = asyncio.Event()
@@ -98,12 +95,8 @@ async def serve(services: Services, *, token: str, webhook: bool = False) -> Non
     application = build_application(
         services, token=token, base_url=settings.telegram_api_base_url, updater=False
     )
-    unreachable: Any = on_unreachable
-    if "services" in inspect.signature(on_unreachable).parameters:
-        # The hook tells the therapist through the outbox, so it needs the services.
-        unreachable = partial(on_unreachable, services=services)
-    sender = Sender(services, application.bot, on_sent=on_sent, on_unreachable=unreachable)
-    application.bot_data["sender"] = sender
+    # The one built with the application (bot.app): the alert path delivers through it too.
+    sender = sender_of(services, application.bot)
     runner = None
     inbox: UpdateInbox | None = None
     await application.initialize()

@@ -2,7 +2,7 @@
 
 Every free text a person sends in a private chat — a check-in comment, a stray
 message, an edited message, a caption — is checked with :func:`bot.core.risk.assess_risk`
-by a handler that runs before every other one (group -3 in ``bot.app``). On a hit:
+by a handler that runs before every other one (group -4 in ``bot.app``). On a hit:
 
 1. **The crisis reply goes out at once**, straight from the handler, before any
    database work: crisis resources for the person's language (``prompts/<locale>/crisis.toml``)
@@ -34,7 +34,6 @@ import asyncio
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import partial
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -45,16 +44,17 @@ from telegram import Message, Update, User
 from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import JobQueue
 
-from bot.checkins.lifecycle import on_sent, on_unreachable
+from bot.checkins.lifecycle import sender_of
 from bot.core.client_text import shown_text
 from bot.core.crisis import country_of_timezone, for_country, load_crisis_resources
 from bot.core.risk import RiskAssessment, assess_risk, default_lexicon
+from bot.notices import queue_for_therapist
 from bot.sending import outbox
-from bot.sending.sender import Sender
 from bot.services import BotContext, Services
 from bot.texts import Texts, pick_locale
 from storage import repo
 from storage.models import Alert, Client, OutboxMessage, Therapist
+from storage.states import PARTICIPATING, SETTLED, ClientState
 
 log = logging.getLogger(__name__)
 
@@ -246,18 +246,13 @@ async def retry_alert(context: BotContext) -> None:
 async def _deliver_now(services: Services, bot: Any, queued: QueuedAlert) -> None:
     """Send the alert (and the client's note) now rather than at the sender's next claim.
 
-    Only this alert's rows are claimed, through the outbox's own sender, so leases, pacing
+    Only this alert's rows are claimed, through the process's one sender, so leases, pacing
     and outcomes work as for any other row. Alerts go ahead of the therapist's other
     waiting messages (bot.sending.outbox), so the first round sends it unless an earlier alert to
     the same therapist is still going out; a few rounds cover that. Anything left goes
     with the sender's next claim (within a second).
     """
-    sender = Sender(
-        services,
-        bot,
-        on_sent=on_sent,
-        on_unreachable=partial(on_unreachable, services=services),
-    )
+    sender = sender_of(services, bot)
     for _ in range(DELIVERY_ROUNDS):
         _claimed, sent = await sender.deliver(keys=queued.outbox_keys)
         async with services.db.session() as session:
@@ -266,14 +261,14 @@ async def _deliver_now(services: Services, bot: Any, queued: QueuedAlert) -> Non
                     select(OutboxMessage).where(OutboxMessage.dedupe_key == queued.outbox_key)
                 )
             ).first()
-        if row is None or row.status in ("sent", "failed", "parked") or not sent:
+        if row is None or row.status in SETTLED or not sent:
             return
 
 
 async def _awaits_comment(services: Services, session: AsyncSession, client: Client) -> bool:
     """Whether the client's open check-in is waiting for a typed comment (same rule as
     ``bot.checkins.conversation.take_comment``), so the alert can say where the words came from."""
-    if client.status not in ("active", "paused"):
+    if client.status not in PARTICIPATING:
         return False
     for checkin in await repo.open_checkins_of(session, client.id or 0):
         answers = {a.item_id: a.value for a in await repo.answers_of(session, checkin.id or 0)}
@@ -303,7 +298,7 @@ async def queue_alert(services: Services, item: RiskMessage) -> QueuedAlert | No
     texts = services.texts
     async with services.db.session() as session:
         client = await repo.client_by_user(session, item.user_id)
-        if client is None or client.status == "declined" or client.id is None:
+        if client is None or client.status == ClientState.DECLINED or client.id is None:
             return None
         therapist = await session.get(Therapist, client.therapist_id)
         if therapist is None:
@@ -343,16 +338,10 @@ async def queue_alert(services: Services, item: RiskMessage) -> QueuedAlert | No
             clipped=len(words) > QUOTE_LIMIT,
         )
         outbox_key = f"alert:{client.id}:{item.alert_key}"
-        await outbox.enqueue(
-            session,
-            services.cipher,
-            kind="alert",
-            dedupe_key=outbox_key,
-            message=outbox.Outgoing(therapist.chat_id, alert),
-            now=now,
-            # No client_id: a 403 on this row means the *therapist* blocked the bot, and
-            # the outbox marks every person named on a failed row as unreachable.
-            therapist_id=therapist.id,
+        # No client_id: a 403 on this row means the *therapist* blocked the bot, and
+        # the outbox marks every person named on a failed row as unreachable.
+        await queue_for_therapist(
+            session, services, therapist, alert, kind="alert", dedupe_key=outbox_key, now=now
         )
         told_key = f"risk-told:{client.id}:{item.alert_key}"
         if client.chat_id is not None:

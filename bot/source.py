@@ -19,7 +19,7 @@ import storage
 
 ROOT_NAME = "alliance-checkin"
 # Source files only: no caches, no databases, no .env.
-SUFFIXES = (".py", ".j2", ".toml", ".mako", ".yaml", ".tsv")
+SUFFIXES = (".py", ".j2", ".toml", ".mako", ".yaml", ".tsv", ".po", ".pot")
 
 
 def _licence() -> bytes | None:

@@ -154,6 +154,26 @@ def context_for(table: str, **parts: object) -> str:
     return ":".join(fields)
 
 
+# What each ciphertext is bound to: the one statement per encrypted column. A token
+# copied to another row (or column) fails to decrypt rather than show someone else's words.
+
+
+def answer_text_context(checkin_id: int | None, client_id: int | None, item_id: str) -> str:
+    """``answer.text_ciphertext``: a comment is bound to its check-in, its client and its item."""
+    return context_for("answer", checkin=checkin_id, client=client_id, item=item_id)
+
+
+def outbox_payload_context(dedupe_key: str) -> str:
+    """``outbox.payload_ciphertext``: a queued message is bound to its row's dedupe key
+    (whose ':' and '=' are context separators, so they are written '/' and '~')."""
+    return context_for("outbox", key=dedupe_key.replace(":", "/").replace("=", "~"))
+
+
+def inbox_payload_context(update_id: int) -> str:
+    """``update_inbox.payload_ciphertext``: a polled update is bound to its update id."""
+    return context_for("update_inbox", update_id=update_id)
+
+
 def _check_context_part(label: str, text: str) -> None:
     """Reject empty parts and separator characters; never echo the value itself."""
     if not text:

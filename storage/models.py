@@ -15,6 +15,7 @@ from sqlalchemy import BigInteger, Column, Index, LargeBinary, UniqueConstraint,
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlmodel import Field, SQLModel
 
+from storage.states import CheckinState, ClientState, OutboxState, StateType
 from storage.types import UTCDateTime
 
 metadata = SQLModel.metadata
@@ -81,8 +82,11 @@ class Client(SQLModel, table=True):
     alias_key: str = Field(max_length=128, sa_column_kwargs={"default": _alias_key_on_insert})
     telegram_user_id: int | None = Field(default=None, sa_type=BigInteger, index=True)
     chat_id: int | None = Field(default=None, sa_type=BigInteger)
-    # invited → active ⇄ paused → stopped; declined when the invitation was turned down.
-    status: str = Field(default="invited", max_length=16, index=True)
+    # invited → active ⇄ paused → stopped; declined when the invitation was turned down
+    # (storage.states has every move).
+    status: ClientState = Field(
+        default=ClientState.INVITED, sa_type=StateType(ClientState), index=True
+    )
     status_changed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     locale: str = Field(default="en", max_length=8)
     locale_chosen: bool = False
@@ -157,8 +161,9 @@ class CheckIn(SQLModel, table=True):
     sequence: int
     # Item ids fixed when the check-in is created, comma-separated, in asking order.
     items: str = Field(max_length=512)
-    # scheduled → sent → answering → completed; or expired / cancelled.
-    status: str = Field(default="scheduled", max_length=16)
+    # scheduled → queued → sent → answering → completed; or expired / cancelled
+    # (storage.states has every move).
+    status: CheckinState = Field(default=CheckinState.SCHEDULED, sa_type=StateType(CheckinState))
     due_at: datetime = Field(sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     chat_id: int | None = Field(default=None, sa_type=BigInteger)
@@ -277,8 +282,9 @@ class OutboxMessage(SQLModel, table=True):
     client_id: int | None = Field(default=None, foreign_key="client.id", index=True)
     therapist_id: int | None = Field(default=None, foreign_key="therapist.id", index=True)
     # pending → claimed → sending → sent; retries go back to pending; failed (403) or
-    # parked (kept failing). "resending": taken over after a crash mid-send (bot.sending.outbox).
-    status: str = Field(default="pending", max_length=16)
+    # parked (kept failing). "resending": taken over after a crash mid-send (bot.sending.sender);
+    # storage.states has every move.
+    status: OutboxState = Field(default=OutboxState.PENDING, sa_type=StateType(OutboxState))
     attempts: int = 0
     not_before: datetime = Field(sa_type=UTCDateTime)
     lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -20,8 +20,9 @@ from storage.models import (
     TherapySession,
     alias_key,
 )
+from storage.states import OPEN_CHECKIN, PARTICIPATING
 
-OPEN_CHECKIN = ("queued", "sent", "answering")
+__all__ = ["OPEN_CHECKIN", "PARTICIPATING"]
 
 
 async def therapist_by_user(session: AsyncSession, user_id: int) -> Therapist | None:
@@ -30,7 +31,6 @@ async def therapist_by_user(session: AsyncSession, user_id: int) -> Therapist | 
     return result.first()
 
 
-PARTICIPATING = ("active", "paused")
 # Marks a released alias key ("alex~2026-06-02"): no alias can contain it.
 RELEASED = "~"
 

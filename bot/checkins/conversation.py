@@ -11,6 +11,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, func, update
@@ -26,7 +27,7 @@ from bot.core.conversation_loop import asked_rarely
 from bot.core.instrument import Instrument, Item
 from bot.services import Services
 from storage import repo
-from storage.crypto import context_for
+from storage.crypto import answer_text_context
 from storage.models import (
     Answer,
     AnswerChange,
@@ -35,6 +36,14 @@ from storage.models import (
     ConversationSuggestion,
     OutboxMessage,
     TherapySession,
+)
+from storage.states import (
+    OPEN_CHECKIN,
+    PARTICIPATING,
+    CheckinState,
+    OutboxState,
+    move,
+    sources,
 )
 
 log = logging.getLogger(__name__)
@@ -78,11 +87,6 @@ class PressResult:
 def answer_map(answers: Sequence[Answer]) -> dict[str, int | None]:
     """item id → value (None for a skipped item or a text answer)."""
     return {a.item_id: a.value for a in answers}
-
-
-def comment_context(checkin_id: int, client_id: int, item_id: str) -> str:
-    """Encryption context binding a comment to its check-in, item and client."""
-    return context_for("answer", checkin=checkin_id, client=client_id, item=item_id)
 
 
 def _scale_buttons(services: Services, checkin: CheckIn, item: Item, locale: str) -> Buttons:
@@ -203,11 +207,6 @@ def local_session_end(therapy_session: TherapySession | None, client: Client) ->
     return ended.astimezone(ZoneInfo(client.timezone))
 
 
-# States a check-in can still be closed from; a completed, expired or cancelled one
-# keeps its state whoever tries to close it afterwards.
-CLOSABLE = ("scheduled", *repo.OPEN_CHECKIN)
-
-
 class CheckinClosed(Exception):
     """The check-in was closed (or completed) by someone else while an answer was stored."""
 
@@ -219,7 +218,7 @@ def _in_step(checkin: CheckIn, **values: object) -> None:
 
 
 async def close_checkins(
-    session: AsyncSession, checkins: Sequence[CheckIn], status: str, now: datetime
+    session: AsyncSession, checkins: Sequence[CheckIn], status: CheckinState, now: datetime
 ) -> None:
     """Close check-ins ("expired"/"cancelled") and withdraw their messages not yet sent.
 
@@ -231,7 +230,7 @@ async def close_checkins(
     stored = {checkin.id: checkin for checkin in checkins if checkin.id is not None}
     for checkin in checkins:
         if checkin.id is None:  # not written yet: nobody else can have changed it
-            checkin.status = status
+            move(checkin, status)
             checkin.closed_at = now
     if not stored:
         return
@@ -239,7 +238,7 @@ async def close_checkins(
         await session.exec(
             update(CheckIn)
             .where(col(CheckIn.id).in_(list(stored)))
-            .where(col(CheckIn.status).in_(CLOSABLE))
+            .where(col(CheckIn.status).in_(sources(status)))
             .values(status=status, closed_at=now)
             .returning(col(CheckIn.id))
             .execution_options(synchronize_session=False)
@@ -252,8 +251,8 @@ async def close_checkins(
         await session.exec(
             update(OutboxMessage)
             .where(col(OutboxMessage.checkin_id).in_(ids))
-            .where(col(OutboxMessage.status) == "pending")
-            .values(status="cancelled", last_error="check-in closed")
+            .where(col(OutboxMessage.status) == OutboxState.PENDING)
+            .values(status=OutboxState.CANCELLED, last_error="check-in closed")
         )
 
 
@@ -299,14 +298,21 @@ async def create_for_session(
 # The statements of a tap, built once: building a statement and working out its cache key
 # cost more than running it, and a prebuilt statement keeps its key (see press_answer).
 _CHECKIN_TABLE = CheckIn.__table__  # type: ignore[attr-defined]
-_MOVE_ON = (
-    update(_CHECKIN_TABLE)
-    .where(_CHECKIN_TABLE.c.id == bindparam("b_id"))
-    .where(_CHECKIN_TABLE.c.status.in_(repo.OPEN_CHECKIN))
-)
-_ANSWERING = _MOVE_ON.values(status="answering")
-_COMPLETED = _MOVE_ON.values(
-    status="completed", closed_at=bindparam("b_now", type_=_CHECKIN_TABLE.c.closed_at.type)
+
+
+def _move_on_to(target: CheckinState) -> Any:
+    """The guarded move of one check-in to ``target``, from the states the machine allows."""
+    return (
+        update(_CHECKIN_TABLE)
+        .where(_CHECKIN_TABLE.c.id == bindparam("b_id"))
+        .where(_CHECKIN_TABLE.c.status.in_(sources(target)))
+    )
+
+
+_ANSWERING = _move_on_to(CheckinState.ANSWERING).values(status=CheckinState.ANSWERING)
+_COMPLETED = _move_on_to(CheckinState.COMPLETED).values(
+    status=CheckinState.COMPLETED,
+    closed_at=bindparam("b_now", type_=_CHECKIN_TABLE.c.closed_at.type),
 )
 # The presser, the pressed check-in (only if it is theirs) and its session, in one round
 # trip; a person may hold several records: the one the check-in belongs to comes first.
@@ -341,9 +347,10 @@ async def _move_on(
     screen = question_screen(
         services, checkin, client.locale, answers, local_session_end(therapy_session, client)
     )
-    values: dict[str, object] = (
-        {"status": "answering"} if screen is not None else {"status": "completed", "closed_at": now}
-    )
+    target = CheckinState.ANSWERING if screen is not None else CheckinState.COMPLETED
+    values: dict[str, object] = {"status": target}
+    if target == CheckinState.COMPLETED:
+        values["closed_at"] = now
     # Guarded: a check-in closed since it was read (the client paused, a newer session's
     # check-in replaced it) stays closed, and the answer is not stored.
     # A Core statement on the session's connection: the ORM's bulk-update path costs
@@ -402,12 +409,12 @@ async def press_answer(
             if checkin is None:
                 return PressResult("common.button_invalid", locale=locale)
             if checkin.message_id is not None and message_id != checkin.message_id:
-                still_open = checkin.status in repo.OPEN_CHECKIN
+                still_open = checkin.status in OPEN_CHECKIN
                 notice = "checkin.moved" if still_open else "checkin.closed"
                 return PressResult(notice, locale=locale)
             answers = await repo.answer_values(session, checkin.id or 0)
-            if checkin.status not in repo.OPEN_CHECKIN:
-                if checkin.status == "completed" and press.item_id in answers:
+            if checkin.status not in OPEN_CHECKIN:
+                if checkin.status == CheckinState.COMPLETED and press.item_id in answers:
                     # A tap on the finished check-in's own message that still shows a
                     # question (the edit after the last answer never arrived, e.g. a
                     # restart in between): show the thanks it should have shown.
@@ -472,7 +479,7 @@ async def press_back(
         checkin = await session.get(CheckIn, press.checkin_id)
         if checkin is None or checkin.client_id != client.id:
             return PressResult("common.button_invalid", locale=locale)
-        still_open = checkin.status in repo.OPEN_CHECKIN
+        still_open = checkin.status in OPEN_CHECKIN
         if checkin.message_id is not None and message_id != checkin.message_id:
             return PressResult("checkin.moved" if still_open else "checkin.closed", locale=locale)
         if not still_open:
@@ -535,7 +542,7 @@ async def _take_back(session: AsyncSession, checkin: CheckIn, taken: Answer) -> 
     still_open = await connection.execute(
         update(table)
         .where(table.c.id == checkin.id)
-        .where(table.c.status.in_(repo.OPEN_CHECKIN))
+        .where(table.c.status.in_(OPEN_CHECKIN))
         .values(status=table.c.status)
     )
     if still_open.rowcount != 1:
@@ -583,7 +590,7 @@ async def back_command(services: Services, client: Client) -> BackResult:
         shown = [
             checkin
             for checkin in await repo.open_checkins_of(session, client.id or 0)
-            if checkin.status != "queued"
+            if checkin.status != CheckinState.QUEUED
         ]
         if not shown:
             return BackResult("checkin.back_none")
@@ -628,7 +635,7 @@ async def _take_comment(services: Services, user_id: int, text: str) -> CommentR
     now = services.clock.now()
     async with services.db.session() as session:
         client = await repo.client_by_user(session, user_id)
-        if client is None or client.status not in ("active", "paused"):
+        if client is None or client.status not in PARTICIPATING:
             return None
         for checkin in reversed(await repo.open_checkins_of(session, client.id or 0)):
             answers = answer_map(await repo.answers_of(session, checkin.id or 0))
@@ -642,7 +649,8 @@ async def _take_comment(services: Services, user_id: int, text: str) -> CommentR
                     item_id=item.id,
                     value=None,
                     text_ciphertext=services.cipher.encrypt(
-                        clipped, context=comment_context(checkin.id or 0, client.id or 0, item.id)
+                        clipped,
+                        context=answer_text_context(checkin.id or 0, client.id or 0, item.id),
                     ),
                     answered_at=now,
                 )
@@ -673,7 +681,7 @@ async def awaiting_buttons(services: Services, user_id: int) -> AwaitedButtons |
         if client is None:
             return None
         for checkin in await repo.open_checkins_of(session, client.id or 0):
-            if checkin.status == "queued":
+            if checkin.status == CheckinState.QUEUED:
                 continue
             answers = answer_map(await repo.answers_of(session, checkin.id or 0))
             item = services.instrument.next_item(checkin.item_ids(), answers)

@@ -1,13 +1,15 @@
 """What a delivery changes: where a sent check-in now lives, and what a blocked bot stops.
 
 These are the hooks the outbox sender calls after Telegram accepted (or refused with 403)
-a batch of messages.
+a batch of messages; ``sender_of`` builds the process's one Sender with them. The moves
+themselves (which state may follow which) are storage.states.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import bindparam, func, update
@@ -18,15 +20,15 @@ from bot.checkins.conversation import (
     close_checkins,
 )
 from bot.notices import tell_therapist
-from bot.sending.sender import Delivered
+from bot.sending.sender import Delivered, Sender
 from bot.services import Services
-from storage import repo
 from storage.models import (
     CheckIn,
     Client,
     OutboxMessage,
     Therapist,
 )
+from storage.states import OPEN_CHECKIN, CheckinState, sources
 
 
 async def on_sent(session: AsyncSession, delivered: Sequence[Delivered], now: datetime) -> None:
@@ -48,9 +50,9 @@ async def on_sent(session: AsyncSession, delivered: Sequence[Delivered], now: da
         await connection.execute(
             update(CheckIn)
             .where(col(CheckIn.id) == bindparam("b_id"))
-            .where(col(CheckIn.status) == "queued")
+            .where(col(CheckIn.status).in_(sources(CheckinState.SENT)))
             .values(
-                status="sent",
+                status=CheckinState.SENT,
                 message_id=bindparam("b_message"),
                 chat_id=bindparam("b_chat"),
                 sent_at=now,
@@ -75,7 +77,7 @@ async def on_sent(session: AsyncSession, delivered: Sequence[Delivered], now: da
         await connection.execute(
             update(CheckIn)
             .where(col(CheckIn.id) == bindparam("b_id"))
-            .where(col(CheckIn.status).in_(repo.OPEN_CHECKIN))
+            .where(col(CheckIn.status).in_(OPEN_CHECKIN))
             .values(message_id=bindparam("b_message"), chat_id=bindparam("b_chat")),
             again,
         )
@@ -97,5 +99,25 @@ async def on_unreachable(
             therapist.unreachable_at = now
     if row.checkin_id is not None:
         checkin = await session.get(CheckIn, row.checkin_id)
-        if checkin is not None and checkin.status in repo.OPEN_CHECKIN:
-            await close_checkins(session, [checkin], "cancelled", now)
+        if checkin is not None and checkin.status in OPEN_CHECKIN:
+            await close_checkins(session, [checkin], CheckinState.CANCELLED, now)
+
+
+def new_sender(services: Services, bot: Any) -> Sender:
+    """Build the process's one Sender, with these hooks, and keep it on the services."""
+    sender = Sender(
+        services,
+        bot,
+        on_sent=on_sent,
+        on_unreachable=partial(on_unreachable, services=services),
+    )
+    services.sender = sender
+    return sender
+
+
+def sender_of(services: Services, bot: Any) -> Sender:
+    """The process's one Sender: the one built at wiring time (bot.app), or, for a process
+    without an Application (a second worker in a test), one built now and kept."""
+    if isinstance(services.sender, Sender):
+        return services.sender
+    return new_sender(services, bot)

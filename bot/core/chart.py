@@ -9,7 +9,7 @@ top, above the scale, so it cannot be read as a score of 1. The caption (templat
 Drawn with matplotlib's object API on an Agg canvas: no pyplot and no global state
 is touched, so it is safe in a worker thread (the caller runs it with
 ``asyncio.to_thread``). All words on the chart come in through ``locale_labels``
-(see ``bot.core.digest.chart_labels``).
+(see ``bot.core.digest.chart_labels``); its "locale" says how Babel writes the dates.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from matplotlib.patches import Patch
 from bot.core.instrument import Instrument
 from bot.core.scoring import score_checkin
 from bot.core.strain import ClientHistory, StrainAssessment
+from bot.texts import Formats
 
 MAX_CHECKINS = 12
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
@@ -124,8 +125,9 @@ def trend_figure(
             zorder=2,
         )
 
-    date_format = locale_labels.get("date_format", "%d/%m")
-    axes.set_xticks(xs, [c.session_end.astimezone(tz).strftime(date_format) for c in checkins])
+    # Day and month in the reader's language (Babel): "Nov 24", "24 nov", "24. Nov.".
+    formats = Formats(locale_labels.get("locale", "en"))
+    axes.set_xticks(xs, [formats.short_date(c.session_end.astimezone(tz)) for c in checkins])
     axes.tick_params(axis="x", labelsize=9, rotation=45 if len(xs) > 8 else 0)
     axes.set_xlim(-0.6, max(len(xs) - 0.4, 0.6))
     axes.set_ylim(low - 0.4, high + 0.7)

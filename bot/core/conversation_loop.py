@@ -398,16 +398,11 @@ def summary_month(
 
 def _number(texts: Texts, locale: str, value: float | None) -> str:
     """A score with at most one decimal, in the locale's notation (as the digest writes it)."""
-    if value is None:
-        return ""
-    mark = texts.plain(locale, "digest.decimal_mark") or "."
-    return f"{value:.1f}".removesuffix(".0").replace(".", mark)
+    return texts.number(locale, value)
 
 
 def _date(texts: Texts, locale: str, moment: datetime | None, tz: tzinfo) -> str:
-    return (
-        "" if moment is None else texts.plain(locale, "calendar.date", value=moment.astimezone(tz))
-    )
+    return "" if moment is None else texts.date(locale, moment.astimezone(tz))
 
 
 def loop_line(texts: Texts, locale: str, alias: str, loop: ConversationLoop, tz: tzinfo) -> str:

@@ -341,7 +341,6 @@ class _Writer:
 
     def __init__(self, texts: Texts, locale: str, tz: tzinfo) -> None:
         self.texts, self.locale, self.tz = texts, locale, tz
-        self.mark = texts.plain(locale, "digest.decimal_mark") or "."
         # A digest says the same small things many times over (a domain's name, a date,
         # an opener), so each distinct text is rendered once per digest.
         self._said: dict[tuple[object, ...], str] = {}
@@ -361,10 +360,7 @@ class _Writer:
 
     def number(self, value: float | None) -> str:
         """A score with at most one decimal, in the locale's notation."""
-        if value is None:
-            return ""
-        text = f"{value:.1f}".removesuffix(".0")
-        return text.replace(".", self.mark)
+        return self.texts.number(self.locale, value)
 
     def date(self, moment: datetime | None) -> str:
         """A date in the reader's time zone."""
@@ -376,7 +372,7 @@ class _Writer:
         text = self._dates.get(instant)
         if text is None:
             local = moment.astimezone(self.tz)
-            text = self.texts.plain(self.locale, "calendar.date", value=local)
+            text = self.texts.date(self.locale, local)
             self._dates[instant] = text
         return text
 
@@ -415,7 +411,7 @@ class _Writer:
         """A day and month in the reader's time zone, for the triage."""
         if moment is None:
             return ""
-        return self.plain("calendar.short_date", value=moment.astimezone(self.tz))
+        return self.texts.short_date(self.locale, moment.astimezone(self.tz))
 
     def brief(self, reason: Reason) -> str:
         """One finding in a few words, for a triage line."""
@@ -654,11 +650,13 @@ def describe_assessment(
 
 
 def chart_labels(texts: Texts, locale: str, alias: str, domains: Sequence[str]) -> dict[str, str]:
-    """The words on a trend chart, from the templates: title, legend, date format, domains."""
+    """The words on a trend chart, from the templates: title, legend, domains; the locale
+    for its dates."""
     labels = {
         key: texts.plain(locale, f"digest.chart_{key}", alias=alias)
-        for key in ("title", "unanswered", "strain", "tension", "date_format")
+        for key in ("title", "unanswered", "strain", "tension")
     }
+    labels["locale"] = locale
     for domain in domains:
         labels[domain] = texts.plain(locale, "digest.domain_short", domain=domain)
     return labels

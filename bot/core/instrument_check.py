@@ -15,7 +15,7 @@ from typing import Literal
 from bot.core.instrument import Instrument, InstrumentError, load_instrument
 from bot.core.scoring import REPAIR_DOMAIN, TENSION_DOMAIN
 
-# Domains with openers and wording in the digest (prompts/<locale>/conversation.j2).
+# Domains with openers and wording in the digest (prompts/templates/conversation.j2).
 KNOWN_DOMAINS = frozenset(
     {
         "bond",

@@ -33,10 +33,11 @@ from bot.core.strain import (
     could_be_severe,
 )
 from bot.digest.weekly import load_histories
-from bot.sending import outbox
+from bot.notices import queue_for_therapist
 from bot.services import Services
 from storage import repo
 from storage.models import Alert, Answer, CheckIn, Client, Therapist, TherapySession
+from storage.states import FINISHED_CHECKIN, CheckinState
 
 
 def alert_key(checkin_id: int) -> str:
@@ -45,7 +46,6 @@ def alert_key(checkin_id: int) -> str:
 
 
 # A check-in in these states is finished: every answer it will get is in.
-FINISHED = ("completed", "expired")
 # How far back a check-in left mid-way is looked for by each sweep.
 STALLED_LOOKBACK = timedelta(days=1)
 
@@ -96,7 +96,8 @@ async def after_answer(
         async with services.db.session() as session:
             checkin = await session.get(CheckIn, checkin_id)
             if checkin is None or not (
-                checkin.status in FINISHED or (settled and checkin.status == "answering")
+                checkin.status in FINISHED_CHECKIN
+                or (settled and checkin.status == CheckinState.ANSWERING)
             ):
                 return False
             client = await session.get(Client, checkin.client_id)
@@ -144,15 +145,15 @@ async def after_answer(
                 ZoneInfo(therapist.timezone),
                 comment=comment,
             )
-            return await outbox.enqueue(
+            return await queue_for_therapist(
                 session,
-                services.cipher,
+                services,
+                therapist,
+                text,
                 kind="alert",
                 dedupe_key=f"alert:{client.id}:{key}",
-                message=outbox.Outgoing(therapist.chat_id, text),
                 now=now,
                 client_id=client.id,
-                therapist_id=therapist.id,
             )
     except IntegrityError:
         return False  # another worker queued this alert a moment ago
@@ -181,7 +182,7 @@ async def sweep_stalled(services: Services, now: datetime) -> int:
             await session.exec(
                 select(CheckIn.id, CheckIn.instrument_id)
                 .join(Answer, col(Answer.checkin_id) == col(CheckIn.id))
-                .where(CheckIn.status == "answering")
+                .where(CheckIn.status == CheckinState.ANSWERING)
                 .group_by(col(CheckIn.id), col(CheckIn.instrument_id))
                 # Left within the last day: older ones were judged then (or close soon).
                 .having(last_answer <= now - grace)

@@ -281,9 +281,9 @@ async def take_answer(
         until = now + timedelta(days=DEFAULT_LOOP.not_needed_quiet_days)
         context = {
             "alias": alias,
-            "date": texts.plain(locale, "calendar.date", value=now.astimezone(tz)),
+            "date": texts.date(locale, now.astimezone(tz)),
             "reason": texts.plain(locale, "loop.reason", reason=stored_reason or ""),
-            "until": texts.plain(locale, "calendar.date", value=until.astimezone(tz)),
+            "until": texts.date(locale, until.astimezone(tz)),
         }
         notice = texts.plain(locale, "loop.saved_notice")
         if answer == "not_needed" and reason is None:
@@ -396,7 +396,7 @@ async def monthly_summary(
 def _date(services: Services, locale: str, tz: ZoneInfo, moment: datetime | None) -> str:
     if moment is None:
         return ""
-    return services.texts.plain(locale, "calendar.date", value=moment.astimezone(tz))
+    return services.texts.date(locale, moment.astimezone(tz))
 
 
 async def history_lines(services: Services, therapist: Therapist, client_id: int) -> list[str]:

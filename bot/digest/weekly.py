@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, assert_never
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, func, or_
@@ -24,7 +24,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
 from bot import callbacks
-from bot.checkins.conversation import comment_context
 from bot.core.chart import render_trend_chart
 from bot.core.conversation_loop import summary_month
 from bot.core.digest import (
@@ -44,7 +43,7 @@ from bot.core.strain import DEFAULT_SETTINGS, ClientHistory, ClientStatus
 from bot.digest import loop as loop_records
 from bot.services import Services
 from storage import repo
-from storage.crypto import Cipher, DecryptionError
+from storage.crypto import Cipher, DecryptionError, answer_text_context
 from storage.models import (
     Alert,
     Answer,
@@ -54,6 +53,7 @@ from storage.models import (
     Therapist,
     TherapySession,
 )
+from storage.states import PARTICIPATING, CheckinState, ClientState
 
 log = logging.getLogger(__name__)
 
@@ -71,40 +71,50 @@ HISTORY_DEPTH = 24
 
 # Bound parameters per statement stay well below SQLite's and asyncpg's limits (~32,000).
 _ID_LIST_LIMIT = 5000
-_OPEN = ("scheduled", "queued", "sent", "answering")
-_STATUSES: dict[str, ClientStatus] = {
-    "active": "active",
-    "paused": "paused",
-    "stopped": "stopped",
-    "invited": "invited",
+# How the strain rules read a client's stored state (a declined invitation reads as stopped).
+CLIENT_STATUS: Mapping[ClientState, ClientStatus] = {
+    ClientState.ACTIVE: "active",
+    ClientState.PAUSED: "paused",
+    ClientState.STOPPED: "stopped",
+    ClientState.INVITED: "invited",
+    ClientState.DECLINED: "stopped",
 }
 
 
-def record_status(status: str, sent: bool, answered: bool) -> CheckinStatus:
+def record_status(status: CheckinState, sent: bool, answered: bool) -> CheckinStatus:
     """A stored check-in's state as the strain rules read it.
 
     Only a check-in that reached the client and closed without any answer counts
     as unanswered (the withdrawal rule); one closed before it was ever sent
     (cancelled, or superseded in the queue) says nothing about the client.
     """
-    if status in _OPEN:
-        return "pending"
-    if status == "completed":
-        return "completed"
-    if answered:
-        return "partial"
-    if status == "expired" and sent:
-        return "unanswered"
-    return "expired"
+    match status:
+        case (
+            CheckinState.SCHEDULED
+            | CheckinState.QUEUED
+            | CheckinState.SENT
+            | CheckinState.ANSWERING
+        ):
+            return "pending"
+        case CheckinState.COMPLETED:
+            return "completed"
+        case CheckinState.EXPIRED | CheckinState.CANCELLED:
+            if answered:
+                return "partial"
+            if status == CheckinState.EXPIRED and sent:
+                return "unanswered"
+            return "expired"
+        case _:
+            assert_never(status)
 
 
 def _client_status(
-    status: str, unreachable_at: datetime | None, changed_at: datetime | None
+    status: ClientState, unreachable_at: datetime | None, changed_at: datetime | None
 ) -> tuple[ClientStatus, datetime | None]:
     """The client's state for the rules, and since when (a blocked bot shows as unreachable)."""
-    if unreachable_at is not None and status in ("active", "paused"):
+    if unreachable_at is not None and status in PARTICIPATING:
         return "unreachable", unreachable_at
-    return _STATUSES.get(status, "stopped"), changed_at
+    return CLIENT_STATUS[status], changed_at
 
 
 async def _rows(session: AsyncSession, statement: Executable) -> Iterable[Any]:
@@ -130,7 +140,7 @@ class _Row:
     checkin_id: int
     client_id: int
     sequence: int
-    status: str
+    status: CheckinState
     due_at: datetime
     sent: bool
     instrument_id: str
@@ -240,7 +250,7 @@ async def load_histories(
     """
     which: list[ColumnElement[bool]] = [
         col(Client.therapist_id) == therapist_id,
-        col(Client.status) != "declined",
+        col(Client.status) != ClientState.DECLINED,
     ]
     if client_ids is not None:
         which.append(col(Client.id).in_(list(client_ids)))
@@ -267,7 +277,7 @@ async def load_histories(
     mine = (
         select(Client.id)
         .where(Client.therapist_id == therapist_id)
-        .where(Client.status != "declined")
+        .where(Client.status != ClientState.DECLINED)
     )
     if client_ids is not None:
         mine = mine.where(col(Client.id).in_(list(client_ids)))
@@ -307,7 +317,7 @@ async def load_histories(
                 continue
             try:
                 row.comment = cipher.decrypt(
-                    token, context=comment_context(checkin_id, row.client_id, item_id)
+                    token, context=answer_text_context(checkin_id, row.client_id, item_id)
                 )
             except DecryptionError:
                 # Shown as "a comment was left" rather than failing the whole digest.
@@ -501,7 +511,7 @@ async def _with_quoted_comments(
             if sum(1 for text in texts.values() if text) >= COMMENTS_PER_CLIENT:
                 break
             for item_id, token in tokens.get(record.checkin_id, ()):
-                context = comment_context(record.checkin_id, history.client_id, item_id)
+                context = answer_text_context(record.checkin_id, history.client_id, item_id)
                 try:
                     texts[record.checkin_id] = services.cipher.decrypt(token, context=context)
                 except DecryptionError:

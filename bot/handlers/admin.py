@@ -1,18 +1,18 @@
-"""Commands added for the practice's administration: /source (everyone), /end (therapists),
-and the refusal a deactivated therapist's commands get."""
+"""Commands added for the practice's administration: /source (everyone) and /end (therapists)."""
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
+from telegram import InputFile, Update
 
 from bot import callbacks
-from bot.handlers.common import acknowledge, identify, reply, shows_button
+from bot.handlers.common import acknowledge, person_of, refuse_press, reply, require, shows_button
 from bot.practice import therapy_end
+from bot.sending.outbox import keyboard
 from bot.services import BotContext
 from bot.source import source_archive
 from bot.texts import Texts
 from storage import repo
-from storage.models import Client, Therapist
+from storage.models import Client
 
 # Longer than any alias can be (32): never echoed back.
 _ALIAS_ECHO_LIMIT = 32
@@ -21,7 +21,7 @@ _ALIAS_ECHO_LIMIT = 32
 async def source(update: Update, context: BotContext) -> None:
     """/source, for anyone: where the running code is (AGPL section 13), or the code itself."""
     services = context.services
-    person = await identify(services, update)
+    person = await person_of(update, context)
     message = update.effective_message
     if message is None:
         return
@@ -40,19 +40,9 @@ def with_source_line(texts: Texts, locale: str, key: str) -> str:
     return f"{texts.render(locale, key)}\n\n{texts.render(locale, 'admin.source_line')}"
 
 
-async def refused_while_inactive(update: Update, context: BotContext, therapist: Therapist) -> bool:
-    """True (after a short explanation) when the admin has deactivated this therapist."""
-    if therapist.deactivated_at is None:
-        return False
-    await reply(update, context, therapist.locale, "admin.therapist_inactive")
-    return True
-
-
 async def end(update: Update, context: BotContext) -> None:
     """/end alias: ask the therapist to confirm the end of a client's participation."""
-    from bot.handlers.people import _therapist_or_refuse
-
-    person = await _therapist_or_refuse(update, context)
+    person = await require(update, context, "therapist")
     message = update.effective_message
     if person is None or person.therapist is None or message is None:
         return
@@ -80,16 +70,16 @@ async def end(update: Update, context: BotContext) -> None:
             alias=client.alias,
             months=context.services.settings.retention_months,
         ),
-        reply_markup=InlineKeyboardMarkup(
+        reply_markup=keyboard(
             [
                 [
-                    InlineKeyboardButton(
+                    (
                         texts.plain(therapist.locale, "admin.end_yes"),
-                        callback_data=callbacks.end(True, client.id or 0),
+                        callbacks.end(True, client.id or 0),
                     ),
-                    InlineKeyboardButton(
+                    (
                         texts.plain(therapist.locale, "admin.end_no"),
-                        callback_data=callbacks.end(False, client.id or 0),
+                        callbacks.end(False, client.id or 0),
                     ),
                 ]
             ]
@@ -102,7 +92,7 @@ async def end_pressed(update: Update, context: BotContext, press: callbacks.EndP
     query = update.callback_query
     assert query is not None
     services = context.services
-    person = await identify(services, update)
+    person = await person_of(update, context)
     therapist = person.therapist
     async with services.db.session() as session:
         client = await session.get(Client, press.client_id)
@@ -112,7 +102,7 @@ async def end_pressed(update: Update, context: BotContext, press: callbacks.EndP
         or client.therapist_id != therapist.id
         or not shows_button(query.message, query.data)
     ):
-        await acknowledge(query, services.texts.plain(person.locale, "common.button_invalid"))
+        await refuse_press(query, context, person.locale)
         return
     locale = therapist.locale
     if therapist.deactivated_at is not None:

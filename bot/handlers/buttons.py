@@ -1,10 +1,14 @@
-"""Button presses and typed text: check-in answers, consent, /stop confirmation, language."""
+"""Button presses and typed text: check-in answers, consent, /stop confirmation, language.
+
+Each kind of button has its own handler; bot.app routes each kind to it (the button map).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from telegram import (
     Update,
@@ -22,9 +26,16 @@ from bot.checkins.conversation import (
 )
 from bot.core.crisis import country_of_timezone
 from bot.digest import alerts
-from bot.handlers import admin, menus, reports
-from bot.handlers.common import acknowledge, identify, reply, shows_button
-from bot.handlers.rights import on_press as on_rights_press
+from bot.handlers import menus
+from bot.handlers.common import (
+    acknowledge,
+    identify,
+    person_of,
+    refuse_press,
+    reply,
+    require,
+    shows_button,
+)
 from bot.practice import enrolment
 from bot.practice import sessions as practice
 from bot.privacy import rights
@@ -65,113 +76,132 @@ async def _edit_checkin(context: BotContext, chat_id: int, message_id: int, scre
         log.warning("could not edit the check-in message: %s", type(exc).__name__)
 
 
-async def button(update: Update, context: BotContext) -> None:
-    """Every inline button press: validate against the sender and the current state, then act."""
+P = TypeVar("P", bound=callbacks.Press)
+
+
+def on_press(
+    kind: type[P], act: Callable[[Update, BotContext, P], Awaitable[None]]
+) -> Callable[[Update, BotContext], Coroutine[Any, Any, None]]:
+    """The handler for one kind of button (bot.app routes each kind to its own): the press,
+    parsed strictly (bot.callbacks), goes to ``act``. Whether it is allowed is for ``act``
+    to decide against the database."""
+
+    async def handle(update: Update, context: BotContext) -> None:
+        query = update.callback_query
+        press = callbacks.parse(query.data if query else None)
+        if isinstance(press, kind):
+            await act(update, context, press)
+        else:  # empty data passes every pattern (python-telegram-bot's rule)
+            await invalid_press(update, context)
+
+    handle.__qualname__ = handle.__name__ = f"on_{kind.__name__}"
+    return handle
+
+
+async def invalid_press(update: Update, context: BotContext) -> None:
+    """A press no route took (malformed or forged data): a short notice, nothing changes."""
     query = update.callback_query
     if query is None:
         return
-    services = context.services
-    user = query.from_user
-    press = callbacks.parse(query.data)
-    texts = services.texts
-    if isinstance(press, callbacks.AnswerPress):
-        await _answer_pressed(update, context, press)
-        return
-    if isinstance(press, callbacks.BackPress):
-        await _back_pressed(update, context, press)
-        return
-    person = await identify(services, update)
-    if press is None:
-        await acknowledge(query, texts.plain(person.locale, "common.button_invalid"))
-        return
-    if isinstance(press, callbacks.EndPress):
-        await admin.end_pressed(update, context, press)
-        return
-    if isinstance(press, callbacks.FullNoticePress):
-        # The welcome stays as it is, with its consent buttons; the notice comes below it.
-        await acknowledge(query, "")
-        await reply(update, context, person.locale, "client.notice")
-        return
-    if isinstance(press, callbacks.RatingPress):
-        await reports.rating_pressed(update, context, press)
-        return
-    if isinstance(press, callbacks.ConversationPress):
-        await reports.conversation_pressed(update, context, press)
-        return
-    if isinstance(press, callbacks.DetailPress):
-        await reports.detail_pressed(update, context, press)
-        return
-    if isinstance(press, callbacks.ConsentPress):
-        chat_id = query.message.chat.id if query.message else user.id
-        outcome = await enrolment.answer_consent(
-            services, user.id, chat_id, user.language_code, press.token, press.agree
-        )
-        if outcome == "invalid":
-            # The generic answer replaces the consent buttons, but only on the message that
-            # carries them: forged data pressed on a check-in must not wipe the check-in.
-            if shows_button(query.message, query.data):
-                await acknowledge(query)
-                await _show(update, Screen(texts.render(person.locale, "common.unknown")))
-            else:
-                await acknowledge(query, texts.plain(person.locale, "common.button_invalid"))
-            return
-        await acknowledge(query)
-        locale = (await identify(services, update)).locale
-        await _show(update, Screen(texts.render(locale, f"client.consent_{outcome}")))
-        return
-    if isinstance(press, callbacks.StopPress):
-        # Only on the confirmation message itself, by the client it was offered to: forged
-        # data pressed on any other message changes nothing. One offered before the client
-        # last agreed to the privacy notice (when joining again) belongs to the past.
-        stopping = person.client
-        if (
-            stopping is None
-            or stopping.id != press.client_id
-            or not shows_button(query.message, query.data)
-            or press.issued_minute < rights.minute_of(stopping.consent_at or stopping.created_at)
-        ):
-            await acknowledge(query, texts.plain(person.locale, "common.button_invalid"))
-            return
-        if not press.confirm:
-            await acknowledge(query)
-            await _show(update, Screen(texts.render(person.locale, "client.stop_cancelled")))
-            return
-        # Leave first, then answer the tap: a late tap's answer fails, the leaving must not.
-        left = await practice.leave_programme(services, stopping.id or 0)
-        await acknowledge(query)
-        await _show(
-            update,
-            Screen(
-                texts.render(person.locale, "client.stopped" if left else "client.stop_already")
-            ),
-        )
-        return
-    if isinstance(press, callbacks.LanguagePress):
-        target = person.therapist or person.client
-        if target is None:
-            await acknowledge(query, texts.plain(person.locale, "common.button_invalid"))
-            return
-        kind = "therapist" if person.therapist else "client"
-        changed = await practice.set_locale(services, kind, target.id or 0, press.locale)
-        if not changed:
-            await acknowledge(query, texts.plain(person.locale, "common.button_invalid"))
-            return
-        await acknowledge(query)
-        await _show(update, Screen(texts.render(press.locale, "language.set")))
-        if person.therapist is not None:
-            await menus.set_therapist_menu(
-                context.bot, texts, person.therapist.chat_id, press.locale
-            )
-        return
-    if isinstance(press, callbacks.ErasePress | callbacks.NoticePress):
-        await on_rights_press(update, context, person, press)
-        return
-    await acknowledge(query, texts.plain(person.locale, "common.button_invalid"))
+    person = await person_of(update, context)
+    await refuse_press(query, context, person.locale)
 
 
-async def _answer_pressed(
-    update: Update, context: BotContext, press: callbacks.AnswerPress
+async def full_notice_pressed(
+    update: Update, context: BotContext, _press: callbacks.FullNoticePress
 ) -> None:
+    """The welcome's "full privacy notice": the welcome stays, with its consent buttons; the
+    notice comes below it."""
+    query = update.callback_query
+    assert query is not None
+    person = await person_of(update, context)
+    await acknowledge(query, "")
+    await reply(update, context, person.locale, "client.notice")
+
+
+async def consent_pressed(
+    update: Update, context: BotContext, press: callbacks.ConsentPress
+) -> None:
+    """Agree or decline on the welcome: joining (or not) through the invitation."""
+    query = update.callback_query
+    assert query is not None
+    services, texts = context.services, context.services.texts
+    user = query.from_user
+    person = await person_of(update, context)
+    chat_id = query.message.chat.id if query.message else user.id
+    outcome = await enrolment.answer_consent(
+        services, user.id, chat_id, user.language_code, press.token, press.agree
+    )
+    if outcome == "invalid":
+        # The generic answer replaces the consent buttons, but only on the message that
+        # carries them: forged data pressed on a check-in must not wipe the check-in.
+        if shows_button(query.message, query.data):
+            await acknowledge(query)
+            await _show(update, Screen(texts.render(person.locale, "common.unknown")))
+        else:
+            await refuse_press(query, context, person.locale)
+        return
+    await acknowledge(query)
+    # Who the sender is changed with their answer (they joined, or declined): ask again.
+    locale = (await identify(services, update)).locale
+    await _show(update, Screen(texts.render(locale, f"client.consent_{outcome}")))
+
+
+async def stop_pressed(update: Update, context: BotContext, press: callbacks.StopPress) -> None:
+    """The /stop confirmation."""
+    query = update.callback_query
+    assert query is not None
+    services, texts = context.services, context.services.texts
+    person = await person_of(update, context)
+    # Only on the confirmation message itself, by the client it was offered to: forged
+    # data pressed on any other message changes nothing. One offered before the client
+    # last agreed to the privacy notice (when joining again) belongs to the past.
+    stopping = person.client
+    if (
+        stopping is None
+        or stopping.id != press.client_id
+        or not shows_button(query.message, query.data)
+        or press.issued_minute < rights.minute_of(stopping.consent_at or stopping.created_at)
+    ):
+        await refuse_press(query, context, person.locale)
+        return
+    if not press.confirm:
+        await acknowledge(query)
+        await _show(update, Screen(texts.render(person.locale, "client.stop_cancelled")))
+        return
+    # Leave first, then answer the tap: a late tap's answer fails, the leaving must not.
+    left = await practice.leave_programme(services, stopping.id or 0)
+    await acknowledge(query)
+    await _show(
+        update,
+        Screen(texts.render(person.locale, "client.stopped" if left else "client.stop_already")),
+    )
+
+
+async def language_pressed(
+    update: Update, context: BotContext, press: callbacks.LanguagePress
+) -> None:
+    """A language button (/language)."""
+    query = update.callback_query
+    assert query is not None
+    services, texts = context.services, context.services.texts
+    person = await person_of(update, context)
+    target = person.therapist or person.client
+    if target is None:
+        await refuse_press(query, context, person.locale)
+        return
+    kind = "therapist" if person.therapist else "client"
+    changed = await practice.set_locale(services, kind, target.id or 0, press.locale)
+    if not changed:
+        await refuse_press(query, context, person.locale)
+        return
+    await acknowledge(query)
+    await _show(update, Screen(texts.render(press.locale, "language.set")))
+    if person.therapist is not None:
+        await menus.set_therapist_menu(context.bot, texts, person.therapist.chat_id, press.locale)
+
+
+async def answer_pressed(update: Update, context: BotContext, press: callbacks.AnswerPress) -> None:
     """A check-in answer: store it, then answer the tap and show the next screen at once.
 
     This is the busiest path of the bot, so it looks the presser up only once (inside
@@ -183,7 +213,7 @@ async def _answer_pressed(
     message_id = query.message.message_id if query.message else None
     result = await press_answer(services, query.from_user.id, message_id, press)
     metrics.record_press(result.notice_key, result.completed_checkin_id is not None)
-    locale = result.locale or (await identify(services, update)).locale
+    locale = result.locale or (await person_of(update, context)).locale
     notice = services.texts.plain(locale, result.notice_key)
     if result.screen is None:
         await acknowledge(query, notice)
@@ -205,14 +235,14 @@ async def _answer_pressed(
             )
 
 
-async def _back_pressed(update: Update, context: BotContext, press: callbacks.BackPress) -> None:
+async def back_pressed(update: Update, context: BotContext, press: callbacks.BackPress) -> None:
     """ "Back" in a check-in: take the latest answer back and show its question again."""
     query = update.callback_query
     assert query is not None
     services = context.services
     message_id = query.message.message_id if query.message else None
     result = await press_back(services, query.from_user.id, message_id, press)
-    locale = result.locale or (await identify(services, update)).locale
+    locale = result.locale or (await person_of(update, context)).locale
     notice = services.texts.plain(locale, result.notice_key)
     if result.screen is None:
         await acknowledge(query, notice)
@@ -222,10 +252,8 @@ async def _back_pressed(update: Update, context: BotContext, press: callbacks.Ba
 
 async def back(update: Update, context: BotContext) -> None:
     """/back: take back the latest answer of the open check-in; its message asks again."""
-    person = await identify(context.services, update)
-    if person.client is None:
-        key = "therapist.not_for_therapists" if person.therapist else "common.unknown"
-        await reply(update, context, person.locale, key)
+    person = await require(update, context, "client")
+    if person is None or person.client is None:
         return
     result = await back_command(context.services, person.client)
     if result.screen is not None and result.chat_id is not None and result.message_id is not None:
@@ -240,7 +268,7 @@ async def text_message(update: Update, context: BotContext) -> None:
     if message is None or user is None or message.text is None:
         return
     services = context.services
-    person = await identify(services, update)
+    person = await person_of(update, context)
     if person.client is not None:
         if context.user_data is not None:
             # For the next crisis reply, which comes before any database work (bot.safety).

@@ -1,42 +1,39 @@
-"""Cross-cutting handlers: group chats, media, edits, errors, roles."""
+"""Cross-cutting handlers: who is writing (resolved once per update), the one role guard,
+group chats, media, edits, errors."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
+from typing import Literal
 
 from telegram import CallbackQuery, Message, Update
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import ApplicationHandlerStop, filters
 
-from bot import safety
+from bot import callbacks, safety
 from bot.practice import sessions as practice
-from bot.services import BotContext, Services
+from bot.services import BotContext, Person, Services
 from bot.texts import pick_locale
 from storage import repo
-from storage.models import Client, Therapist
+from storage.models import Therapist
+from storage.states import PARTICIPATING, ClientState
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Person:
-    """Who sent an update: a therapist, a client, or nobody we know."""
+__all__ = ["Person", "person_of", "refuse_press", "require", "resolve_person"]
 
-    therapist: Therapist | None
-    client: Client | None
-    locale: str
-
-    @property
-    def known(self) -> bool:
-        """Whether the sender is enrolled in any role."""
-        return self.therapist is not None or self.client is not None
+Role = Literal["therapist", "client", "participant"]
 
 
 async def identify(services: Services, update: Update) -> Person:
-    """Look the sender up by Telegram user id."""
+    """Look the sender up by Telegram user id (two queries at most).
+
+    Handlers ask ``person_of`` instead, which looks up once per update; this is for a
+    handler whose own action just changed who the sender is (joining, agreeing).
+    """
     user = update.effective_user
     fallback = pick_locale(user.language_code if user else None, services.texts.locales)
     if user is None:
@@ -46,9 +43,74 @@ async def identify(services: Services, update: Update) -> Person:
         client = None if therapist else await repo.client_by_user(session, user.id)
     if therapist is not None:
         return Person(therapist, None, therapist.locale)
-    if client is not None and client.status not in ("declined",):
+    if client is not None and client.status not in (ClientState.DECLINED,):
         return Person(None, client, client.locale)
     return Person(None, None, fallback)
+
+
+async def person_of(update: Update, context: BotContext) -> Person:
+    """Who sent this update: resolved once (by ``resolve_person``, early) and then reused."""
+    if context.person is None:
+        context.person = await identify(context.services, update)
+    return context.person
+
+
+async def resolve_person(update: Update, context: BotContext) -> None:
+    """Early handler (group -1 in bot.app): put the sender on the context for every later group.
+
+    A check-in answer or Back press is left out: that path, the bot's busiest, looks the
+    presser up inside its own transaction (bot.checkins.conversation), and resolves here
+    lazily only if it needs a language to answer in.
+    """
+    if update.effective_user is None or (
+        update.effective_message is None and update.callback_query is None
+    ):
+        return  # a block or unblock (bot.handlers.common.membership_changed): nobody to answer
+    query = update.callback_query
+    if query is not None and isinstance(
+        callbacks.parse(query.data), callbacks.AnswerPress | callbacks.BackPress
+    ):
+        return
+    await person_of(update, context)
+
+
+async def refused_while_inactive(update: Update, context: BotContext, therapist: Therapist) -> bool:
+    """True (after a short explanation) when the admin has deactivated this therapist."""
+    if therapist.deactivated_at is None:
+        return False
+    await reply(update, context, therapist.locale, "admin.therapist_inactive")
+    return True
+
+
+async def require(
+    update: Update, context: BotContext, role: Role, *, therapist_refusal: str | None = None
+) -> Person | None:
+    """The sender if they hold ``role``; otherwise None, after the short refusal they get.
+
+    "therapist": an active therapist (a client hears "not for clients", a deactivated
+    therapist why not). "client": a client, also one who has left (their rights stay);
+    a therapist hears "not for therapists" (or ``therapist_refusal``). "participant": a
+    client still taking part. Strangers always get the one generic answer.
+    """
+    person = await person_of(update, context)
+    if role == "therapist":
+        if person.therapist is None:
+            key = "client.not_for_clients" if person.client else "common.unknown"
+            await reply(update, context, person.locale, key)
+            return None
+        if await refused_while_inactive(update, context, person.therapist):
+            return None
+        return person
+    if person.client is None:
+        key = "common.unknown"
+        if person.therapist is not None:
+            key = therapist_refusal or "therapist.not_for_therapists"
+        await reply(update, context, person.locale, key)
+        return None
+    if role == "participant" and person.client.status not in PARTICIPATING:
+        await reply(update, context, person.client.locale, "client.stop_already")
+        return None
+    return person
 
 
 async def reply(
@@ -85,6 +147,11 @@ async def acknowledge(query: CallbackQuery, text: str | None = None) -> None:
         await query.answer(text)
     except BadRequest as exc:
         log.info("the tap could not be answered: %s", type(exc).__name__)
+
+
+async def refuse_press(query: CallbackQuery, context: BotContext, locale: str) -> None:
+    """The one answer to a press that changes nothing (forged, stale, not theirs)."""
+    await acknowledge(query, context.services.texts.plain(locale, "common.button_invalid"))
 
 
 async def only_private_chats(update: Update, context: BotContext) -> None:
@@ -143,7 +210,7 @@ async def not_text(update: Update, context: BotContext) -> None:
     """Stickers, photos, voice notes…: the bot reads only text and buttons."""
     if safety.flagged(context):
         return  # the caption showed risk and the crisis reply has answered
-    person = await identify(context.services, update)
+    person = await person_of(update, context)
     await reply(
         update, context, person.locale, "common.not_text" if person.known else "common.unknown"
     )
@@ -153,7 +220,7 @@ async def edited(update: Update, context: BotContext) -> None:
     """Edits are not picked up; say so kindly (a new message is)."""
     if safety.flagged(context):
         return  # the edit showed risk and the crisis reply has answered
-    person = await identify(context.services, update)
+    person = await person_of(update, context)
     message = update.edited_message
     if message is None or not person.known:
         return

@@ -21,7 +21,7 @@ from bot.core.instrument import Instrument
 from bot.core.scoring import CheckinRecord, score_checkin
 from bot.core.strain import ClientHistory
 from bot.digest.weekly import core_domains, load_histories
-from bot.handlers.common import identify, reply
+from bot.handlers.common import require
 from bot.services import BotContext, Services
 from bot.texts import Texts
 from storage.models import Client
@@ -80,7 +80,7 @@ def chart_labels(texts: Texts, locale: str, instrument: Instrument) -> dict[str,
     labels = {
         "title": texts.plain(locale, "myanswers.chart_title"),
         "unanswered": texts.plain(locale, "myanswers.chart_unanswered"),
-        "date_format": texts.plain(locale, "myanswers.chart_date_format"),
+        "locale": locale,
     }
     for domain in core_domains(instrument):
         labels[domain] = texts.plain(locale, "myanswers.domain", domain=domain)
@@ -121,10 +121,8 @@ async def load_own_answers(services: Services, client: Client) -> OwnAnswers:
 async def my_answers(update: Update, context: BotContext) -> None:
     """/myanswers: the client's own answers over time; others are told it is for clients."""
     services = context.services
-    person = await identify(services, update)
-    if person.client is None:
-        key = "myanswers.for_clients" if person.therapist else "common.unknown"
-        await reply(update, context, person.locale, key)
+    person = await require(update, context, "client", therapist_refusal="myanswers.for_clients")
+    if person is None or person.client is None:
         return
     shown = await load_own_answers(services, person.client)
     message = update.effective_message

@@ -4,26 +4,22 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Update
 
 from bot import callbacks
 from bot.core.digest import split_html_messages
 from bot.core.scheduling import suggest_timezones
 from bot.handlers import menus, reports
-from bot.handlers.admin import refused_while_inactive, with_source_line
-from bot.handlers.common import Person, identify, reply
+from bot.handlers.admin import with_source_line
+from bot.handlers.common import person_of, reply, require
 from bot.practice import enrolment
 from bot.practice import sessions as practice
 from bot.practice.tokens import deep_link
 from bot.privacy import rights
+from bot.sending.outbox import keyboard
 from bot.services import BotContext
 from storage.models import Client
-
-
-def _markup(rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(text, callback_data=data) for text, data in row] for row in rows]
-    )
+from storage.states import ClientState
 
 
 async def start(update: Update, context: BotContext) -> None:
@@ -33,7 +29,7 @@ async def start(update: Update, context: BotContext) -> None:
     if user is None or chat is None:
         return
     args = context.args or []
-    person = await identify(services, update)
+    person = await person_of(update, context)
     if not args:
         if person.therapist:
             await reply(update, context, person.locale, "therapist.help")
@@ -60,7 +56,7 @@ async def start(update: Update, context: BotContext) -> None:
         assert message is not None
         await message.reply_text(
             texts.render(result.locale, "client.welcome", therapist=result.therapist_name),
-            reply_markup=_markup(
+            reply_markup=keyboard(
                 [
                     [
                         (
@@ -83,24 +79,9 @@ async def start(update: Update, context: BotContext) -> None:
     await reply(update, context, person.locale, "common.unknown")
 
 
-async def _therapist_or_refuse(update: Update, context: BotContext) -> Person | None:
-    person = await identify(context.services, update)
-    if person.therapist is None:
-        await reply(
-            update,
-            context,
-            person.locale,
-            "common.unknown" if not person.client else "client.not_for_clients",
-        )
-        return None
-    if await refused_while_inactive(update, context, person.therapist):
-        return None
-    return person
-
-
 async def invite(update: Update, context: BotContext) -> None:
     """/invite <alias>: a single-use deep link for a new client."""
-    person = await _therapist_or_refuse(update, context)
+    person = await require(update, context, "therapist")
     if person is None or person.therapist is None:
         return
     args = context.args or []
@@ -128,7 +109,7 @@ async def invite(update: Update, context: BotContext) -> None:
 
 async def record_session(update: Update, context: BotContext) -> None:
     """/session <alias> [YYYY-MM-DD HH:MM]: a session has ended; its check-in follows."""
-    person = await _therapist_or_refuse(update, context)
+    person = await require(update, context, "therapist")
     if person is None or person.therapist is None:
         return
     args = context.args or []
@@ -152,8 +133,8 @@ async def record_session(update: Update, context: BotContext) -> None:
             due=result.due_at.astimezone(tz),
             # A backdated session's check-in is already due: it goes out now, not "at 14:50".
             due_now=result.due_at <= context.services.clock.now(),
-            invited=result.client is not None and result.client.status == "invited",
-            paused=result.client is not None and result.client.status == "paused",
+            invited=result.client is not None and result.client.status == ClientState.INVITED,
+            paused=result.client is not None and result.client.status == ClientState.PAUSED,
         )
         if result.client is not None and result.client.id is not None:
             await reports.offer_rating(update, context, person.therapist.id or 0, result.client.id)
@@ -173,7 +154,7 @@ async def record_session(update: Update, context: BotContext) -> None:
 
 async def schedule(update: Update, context: BotContext) -> None:
     """/schedule <alias> <weekday> <HH:MM> [minutes] | off."""
-    person = await _therapist_or_refuse(update, context)
+    person = await require(update, context, "therapist")
     if person is None or person.therapist is None:
         return
     args = context.args or []
@@ -206,7 +187,7 @@ async def schedule(update: Update, context: BotContext) -> None:
 
 async def timezone(update: Update, context: BotContext) -> None:
     """/timezone <IANA name>."""
-    person = await _therapist_or_refuse(update, context)
+    person = await require(update, context, "therapist")
     if person is None or person.therapist is None:
         return
     args = context.args or []
@@ -237,7 +218,7 @@ async def timezone(update: Update, context: BotContext) -> None:
 
 async def digest_time(update: Update, context: BotContext) -> None:
     """/digesttime <weekday> <HH:MM>: when the weekly digest arrives."""
-    person = await _therapist_or_refuse(update, context)
+    person = await require(update, context, "therapist")
     if person is None or person.therapist is None:
         return
     args = context.args or []
@@ -268,7 +249,7 @@ async def digest_time(update: Update, context: BotContext) -> None:
 
 async def clients(update: Update, context: BotContext) -> None:
     """/clients: each client with status and latest check-in."""
-    person = await _therapist_or_refuse(update, context)
+    person = await require(update, context, "therapist")
     if person is None or person.therapist is None:
         return
     await rights.audit_read(context.services, person.therapist, "read_clients")
@@ -290,7 +271,7 @@ async def clients(update: Update, context: BotContext) -> None:
 
 async def help_command(update: Update, context: BotContext) -> None:
     """/help: the commands for whoever asks."""
-    person = await identify(context.services, update)
+    person = await person_of(update, context)
     key = (
         "therapist.help"
         if person.therapist
@@ -309,7 +290,7 @@ async def help_command(update: Update, context: BotContext) -> None:
 
 async def privacy(update: Update, context: BotContext) -> None:
     """/privacy: the privacy notice again."""
-    person = await identify(context.services, update)
+    person = await person_of(update, context)
     if person.client is None and person.therapist is None:
         await reply(update, context, person.locale, "common.unknown")
         return
@@ -319,24 +300,10 @@ async def privacy(update: Update, context: BotContext) -> None:
         await message.reply_text(text)
 
 
-async def _client_or_refuse(update: Update, context: BotContext) -> Client | None:
-    person = await identify(context.services, update)
-    if person.client is None:
-        key = "therapist.not_for_therapists" if person.therapist else "common.unknown"
-        await reply(update, context, person.locale, key)
-        return None
-    return person.client
-
-
 async def _participant_or_refuse(update: Update, context: BotContext) -> Client | None:
     """The sender as a client who is still taking part, or None after a short answer."""
-    client = await _client_or_refuse(update, context)
-    if client is None:
-        return None
-    if client.status not in enrolment.PARTICIPATING:
-        await reply(update, context, client.locale, "client.stop_already")
-        return None
-    return client
+    person = await require(update, context, "participant")
+    return None if person is None else person.client
 
 
 async def pause(update: Update, context: BotContext) -> None:
@@ -344,7 +311,7 @@ async def pause(update: Update, context: BotContext) -> None:
     client = await _participant_or_refuse(update, context)
     if client is None:
         return
-    status = await practice.set_client_status(context.services, client.id or 0, "paused")
+    status = await practice.set_client_status(context.services, client.id or 0, ClientState.PAUSED)
     await reply(update, context, client.locale, f"client.pause_{status}")
 
 
@@ -353,7 +320,7 @@ async def resume(update: Update, context: BotContext) -> None:
     client = await _participant_or_refuse(update, context)
     if client is None:
         return
-    status = await practice.set_client_status(context.services, client.id or 0, "active")
+    status = await practice.set_client_status(context.services, client.id or 0, ClientState.ACTIVE)
     await reply(update, context, client.locale, f"client.resume_{status}")
 
 
@@ -369,7 +336,7 @@ async def stop(update: Update, context: BotContext) -> None:
     assert message is not None
     await message.reply_text(
         texts.render(client.locale, "client.stop_confirm"),
-        reply_markup=_markup(
+        reply_markup=keyboard(
             [
                 [
                     (
@@ -388,7 +355,7 @@ async def stop(update: Update, context: BotContext) -> None:
 
 async def language(update: Update, context: BotContext) -> None:
     """/language: choose the language of the bot's messages."""
-    person = await identify(context.services, update)
+    person = await person_of(update, context)
     if not person.known:
         await reply(update, context, person.locale, "common.unknown")
         return
@@ -397,13 +364,13 @@ async def language(update: Update, context: BotContext) -> None:
     assert message is not None
     rows = [[(texts.plain(loc, "language.name"), callbacks.language(loc))] for loc in texts.locales]
     await message.reply_text(
-        texts.render(person.locale, "language.choose"), reply_markup=_markup(rows)
+        texts.render(person.locale, "language.choose"), reply_markup=keyboard(rows)
     )
 
 
 async def unknown_command(update: Update, context: BotContext) -> None:
     """A command the bot does not have."""
-    person = await identify(context.services, update)
+    person = await person_of(update, context)
     await reply(
         update,
         context,

@@ -10,8 +10,7 @@ from telegram.error import BadRequest
 from bot import callbacks
 from bot.digest import loop as loop_records
 from bot.digest.weekly import client_detail, weekly_digest
-from bot.handlers.admin import refused_while_inactive
-from bot.handlers.common import acknowledge, identify, reply, shows_button
+from bot.handlers.common import acknowledge, person_of, refuse_press, reply, require, shows_button
 from bot.practice import ratings, reports
 from bot.sending.outbox import keyboard
 from bot.services import BotContext
@@ -27,14 +26,8 @@ _ALIAS_ECHO_LIMIT = 48
 
 async def _therapist(update: Update, context: BotContext) -> Therapist | None:
     """The therapist sending this command, or a short refusal for anyone else."""
-    person = await identify(context.services, update)
-    if person.therapist is None:
-        key = "client.not_for_clients" if person.client else "common.unknown"
-        await reply(update, context, person.locale, key)
-        return None
-    if await refused_while_inactive(update, context, person.therapist):
-        return None
-    return person.therapist
+    person = await require(update, context, "therapist")
+    return None if person is None else person.therapist
 
 
 async def digest(update: Update, context: BotContext) -> None:
@@ -73,10 +66,10 @@ async def detail_pressed(update: Update, context: BotContext, press: callbacks.D
     if query is None:
         return
     services = context.services
-    person = await identify(services, update)
+    person = await person_of(update, context)
     therapist = person.therapist
     if therapist is None or therapist.deactivated_at is not None:
-        await acknowledge(query, services.texts.plain(person.locale, "common.button_invalid"))
+        await refuse_press(query, context, person.locale)
         return
     now = services.clock.now()
     found = await client_detail(services, therapist, press.client_id, now)

@@ -9,14 +9,14 @@ import json
 from datetime import timedelta
 from typing import Any, Final
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
+from telegram import InputFile, Update
 
 from bot import callbacks
 from bot.handlers.common import (
-    Person,
     acknowledge,
-    identify,
-    reply,
+    person_of,
+    refuse_press,
+    require,
     shows_button,
 )
 from bot.practice.enrolment import PRIVACY_NOTICE_VERSION
@@ -28,6 +28,7 @@ from bot.privacy.rights import (
     minute_of,
     other_records,
 )
+from bot.sending.outbox import keyboard
 from bot.services import BotContext, Services
 from storage import audit
 from storage.models import (
@@ -38,25 +39,9 @@ from storage.models import (
 ERASE_CONFIRM_WINDOW: Final = timedelta(minutes=30)
 
 
-def _markup(rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(text, callback_data=data) for text, data in row] for row in rows]
-    )
-
-
-async def _client_or_refuse(update: Update, context: BotContext) -> Person | None:
-    """The sender if they are a client (also after leaving); otherwise a short refusal."""
-    person = await identify(context.services, update)
-    if person.client is None:
-        key = "therapist.not_for_therapists" if person.therapist else "common.unknown"
-        await reply(update, context, person.locale, key)
-        return None
-    return person
-
-
 async def mydata(update: Update, context: BotContext) -> None:
     """/mydata: a JSON file with everything stored about the client."""
-    person = await _client_or_refuse(update, context)
+    person = await require(update, context, "client")
     if person is None or person.client is None:
         return
     services = context.services
@@ -116,7 +101,7 @@ def mydata_summary(services: Services, locale: str, document: dict[str, Any]) ->
 
 async def delete_command(update: Update, context: BotContext) -> None:
     """/delete: ask for confirmation before erasing everything."""
-    person = await _client_or_refuse(update, context)
+    person = await require(update, context, "client")
     if person is None or person.client is None:
         return
     texts = context.services.texts
@@ -126,7 +111,7 @@ async def delete_command(update: Update, context: BotContext) -> None:
     assert message is not None
     await message.reply_text(
         texts.render(client.locale, "rights.delete_confirm"),
-        reply_markup=_markup(
+        reply_markup=keyboard(
             [
                 [
                     (
@@ -145,32 +130,32 @@ async def delete_command(update: Update, context: BotContext) -> None:
     )
 
 
-async def on_press(
-    update: Update, context: BotContext, person: Person, press: callbacks.Press
-) -> None:
-    """The /delete confirmation and the answer to a renewed privacy notice."""
+async def erase_pressed(update: Update, context: BotContext, press: callbacks.ErasePress) -> None:
+    """The /delete confirmation. Destructive: only from the confirmation message itself, by
+    the client it names."""
     query = update.callback_query
     assert query is not None
-    texts = context.services.texts
+    person = await person_of(update, context)
     client = person.client
-    if isinstance(press, callbacks.ErasePress):
-        # Destructive: only from the confirmation message itself, by the client it names.
-        if (
-            client is None
-            or client.id != press.client_id
-            or not shows_button(query.message, query.data)
-        ):
-            await acknowledge(query, texts.plain(person.locale, "common.button_invalid"))
-            return
-        await _answer_erase(update, context, client, press)
+    if (
+        client is None
+        or client.id != press.client_id
+        or not shows_button(query.message, query.data)
+    ):
+        await refuse_press(query, context, person.locale)
         return
-    if isinstance(press, callbacks.NoticePress):
-        if client is None:
-            await acknowledge(query, texts.plain(person.locale, "common.button_invalid"))
-            return
-        await _answer_notice(update, context, client, press)
+    await _answer_erase(update, context, client, press)
+
+
+async def notice_pressed(update: Update, context: BotContext, press: callbacks.NoticePress) -> None:
+    """The answer to a renewed privacy notice."""
+    query = update.callback_query
+    assert query is not None
+    person = await person_of(update, context)
+    if person.client is None:
+        await refuse_press(query, context, person.locale)
         return
-    await acknowledge(query, texts.plain(person.locale, "common.button_invalid"))
+    await _answer_notice(update, context, person.client, press)
 
 
 async def _edit(update: Update, text: str) -> None:
@@ -233,7 +218,7 @@ async def _answer_notice(
     async with services.db.session() as session:
         fresh = await session.get(Client, client.id)
         if fresh is None:
-            await acknowledge(query, texts.plain(client.locale, "common.button_invalid"))
+            await refuse_press(query, context, client.locale)
             return
         if press.agree:
             fresh.consent_at = now

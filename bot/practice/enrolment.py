@@ -20,6 +20,7 @@ from bot.settings import WEEKDAYS
 from bot.texts import pick_locale
 from storage import repo
 from storage.models import Client, Invitation, Therapist, WeeklySchedule, alias_key
+from storage.states import ClientState, move
 
 # Aliases are the therapist's pseudonyms for clients: short, no spaces, no markup,
 # no invisible or direction-changing characters (they are not word characters).
@@ -93,8 +94,8 @@ async def release_alias(
     while key in taken:
         key, n = f"{base}-{n}", n + 1
     client.alias_key = key
-    if client.status == "invited":  # a link made before aliases were kept apart
-        client.status = "stopped"
+    if client.status == ClientState.INVITED:  # a link made before aliases were kept apart
+        move(client, ClientState.STOPPED)
     await repo.revoke_invitations(session, client.id or 0, now)
     await session.flush()
     return repo.shown_as(client)
@@ -105,7 +106,7 @@ def _new_record(therapist: Therapist, alias: str, now: datetime) -> Client:
         therapist_id=therapist.id or 0,
         alias=alias,
         alias_key=alias_key(alias),
-        status="invited",
+        status=ClientState.INVITED,
         status_changed_at=now,
         timezone=therapist.timezone,
         locale=therapist.locale,
@@ -151,7 +152,7 @@ async def invite_client(services: Services, therapist: Therapist, alias: str) ->
                 await session.rollback()
                 return InviteResult("alias_active")
         else:
-            client.status = "invited"
+            move(client, ClientState.INVITED)
             client.status_changed_at = now
         session.add(
             Invitation(
@@ -278,7 +279,7 @@ async def answer_consent(
         if previous is not None and previous.status in PARTICIPATING:
             # Taking part already: a second tap of the winner gets the same answer again;
             # anything else would be a second enrolment of one account.
-            same = previous.id == invitation.client_id and previous.status == "active"
+            same = previous.id == invitation.client_id and previous.status == ClientState.ACTIVE
             return "agreed" if same and agree else "invalid"
         if not await repo.redeem_invitation(session, invitation.id or 0, now):
             # Lost a race; if the winner was this same person, say what they were told.
@@ -287,7 +288,7 @@ async def answer_consent(
                 agree
                 and winner is not None
                 and winner.id == invitation.client_id
-                and winner.status == "active"
+                and winner.status == ClientState.ACTIVE
             ):
                 return "agreed"
             return "invalid"
@@ -303,7 +304,7 @@ async def answer_consent(
             session.add(client)
             await session.flush()
         if not agree:
-            client.status = "declined"
+            move(client, ClientState.DECLINED)
             client.status_changed_at = now
             await tell_therapist(session, services, client, "declined", now)
             return "declined"
@@ -312,7 +313,7 @@ async def answer_consent(
             client = await _take_up(session, client, former)
         client.telegram_user_id = user_id
         client.chat_id = chat_id
-        client.status = "active"
+        move(client, ClientState.ACTIVE)
         client.status_changed_at = now
         client.unreachable_at = None
         client.consent_at = now

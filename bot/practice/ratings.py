@@ -18,7 +18,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import callbacks
-from bot.sending import outbox
+from bot.notices import queue_for_therapist
 from bot.services import Services
 from storage import repo
 from storage.models import Client, SessionRating, Therapist, TherapySession
@@ -68,14 +68,15 @@ async def queue_prompt(
     if therapist is None or not therapist.rates_sessions or therapist.unreachable_at is not None:
         return False
     question = prompt(services, therapist, client, therapy_session)
-    return await outbox.enqueue(
+    return await queue_for_therapist(
         session,
-        services.cipher,
+        services,
+        therapist,
+        question.text,
         kind="rating",
         dedupe_key=f"rating:{therapy_session.id}",
-        message=outbox.Outgoing(therapist.chat_id, question.text, question.buttons),
         now=now,
-        therapist_id=therapist.id,
+        buttons=question.buttons,
     )
 
 

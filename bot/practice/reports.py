@@ -32,6 +32,7 @@ from bot.services import Services
 from bot.texts import Texts
 from storage import audit, repo
 from storage.models import Therapist
+from storage.states import ClientState
 
 # As many check-ins as the trend chart draws; older ones are in /export.
 HISTORY_CHECKINS = 12
@@ -57,10 +58,7 @@ class ClientView:
 
 def _number(texts: Texts, locale: str, value: float | None) -> str:
     """A score with at most one decimal, in the locale's notation."""
-    if value is None:
-        return ""
-    mark = texts.plain(locale, "digest.decimal_mark") or "."
-    return f"{value:.1f}".removesuffix(".0").replace(".", mark)
+    return texts.number(locale, value)
 
 
 def _option_code(instrument: Instrument, domain: str, value: int | None) -> str | None:
@@ -90,7 +88,7 @@ def _checkin_line(
     return texts.render(
         locale,
         "client_view.checkin",
-        date=texts.plain(locale, "calendar.date", value=record.session_end.astimezone(tz)),
+        date=texts.date(locale, record.session_end.astimezone(tz)),
         severity=int(severity) if severity is not None else 0,
         answered=record.responded,
         scores=scores,
@@ -122,7 +120,7 @@ def render_client_view(
     )
 
     def date(moment: datetime | None) -> str:
-        return texts.plain(locale, "calendar.date", value=moment.astimezone(tz)) if moment else ""
+        return texts.date(locale, moment.astimezone(tz)) if moment else ""
 
     paragraphs = [
         texts.render(
@@ -170,7 +168,7 @@ async def client_view(
     """One of the therapist's clients by alias, or None when they have no such client."""
     async with services.db.session() as session:
         client = await repo.client_by_alias(session, therapist.id or 0, alias)
-        if client is None or client.status == "declined" or client.id is None:
+        if client is None or client.status == ClientState.DECLINED or client.id is None:
             return None
         histories = await load_histories(
             session,

@@ -24,7 +24,7 @@ from bot.services import Services
 from bot.settings import WEEKDAYS, parse_hhmm
 from storage import repo
 from storage.models import CheckIn, Client, Therapist, TherapySession, WeeklySchedule
-from storage.repo import PARTICIPATING
+from storage.states import PARTICIPATING, CheckinState, ClientState, move
 
 # A session recorded "just now" may be typed a little late; one far in the past
 # would produce a check-in about a session the client no longer remembers well.
@@ -94,7 +94,7 @@ async def record_session(
         client = await repo.client_by_alias(session, therapist.id or 0, alias)
         if client is None:
             return SessionResult("unknown_alias")
-        if client.status not in ("active", "paused", "invited"):
+        if client.status not in (ClientState.ACTIVE, ClientState.PAUSED, ClientState.INVITED):
             return SessionResult("not_active", client=client)
         if await session_near(session, client.id or 0, ended):
             return SessionResult("duplicate", client=client)
@@ -139,7 +139,7 @@ async def set_schedule(
                 return ScheduleResult("none")
             existing.active = False
             return ScheduleResult("off")
-        if client.status in ("stopped", "declined"):
+        if client.status in (ClientState.STOPPED, ClientState.DECLINED):
             return ScheduleResult("not_active")
         if len(args) not in (2, 3):
             return ScheduleResult("bad_args")
@@ -190,7 +190,7 @@ async def set_timezone(services: Services, therapist_id: int, typed: str) -> str
         assert therapist is not None
         therapist.timezone = name
         for client in await repo.clients_of(session, therapist_id):
-            if client.timezone == "UTC" or client.status == "invited":
+            if client.timezone == "UTC" or client.status == ClientState.INVITED:
                 client.timezone = name
             schedule = (
                 await session.exec(
@@ -279,7 +279,7 @@ async def client_overview(services: Services, therapist_id: int) -> list[ClientL
         risks, _alerted = await period_alerts(session, therapist_id, now - DIGEST_PERIOD, now)
         lines = []
         for client in clients:
-            if client.status == "declined":
+            if client.status == ClientState.DECLINED:
                 continue
             cid = client.id or 0
             lines.append(
@@ -305,20 +305,23 @@ def _attention(
     return None if assessment.no_data else int(assessment.severity)
 
 
-async def set_client_status(services: Services, client_id: int, status: str) -> str:
+async def set_client_status(services: Services, client_id: int, status: ClientState) -> str:
     """Pause or resume a client; returns "done" or "unchanged"."""
     now = services.clock.now()
     async with services.db.session() as session:
         client = await session.get(Client, client_id)
-        if client is None or client.status not in ("active", "paused"):
+        if client is None or client.status not in PARTICIPATING:
             return "unchanged"
         if client.status == status:
             return "unchanged"
-        client.status = status
+        move(client, status)
         client.status_changed_at = now
-        if status == "paused":
+        if status == ClientState.PAUSED:
             await close_checkins(
-                session, await repo.open_checkins_of(session, client_id), "cancelled", now
+                session,
+                await repo.open_checkins_of(session, client_id),
+                CheckinState.CANCELLED,
+                now,
             )
         return "done"
 
@@ -328,20 +331,20 @@ async def leave_programme(services: Services, client_id: int) -> bool:
     now = services.clock.now()
     async with services.db.session() as session:
         client = await session.get(Client, client_id)
-        if client is None or client.status not in ("active", "paused"):
+        if client is None or client.status not in PARTICIPATING:
             return False
-        client.status = "stopped"
+        move(client, ClientState.STOPPED)
         client.status_changed_at = now
         await close_checkins(
-            session, await repo.open_checkins_of(session, client_id), "cancelled", now
+            session, await repo.open_checkins_of(session, client_id), CheckinState.CANCELLED, now
         )
         # Check-ins of sessions already recorded but not yet due would follow a goodbye.
         waiting = await session.exec(
             select(CheckIn)
             .where(CheckIn.client_id == client_id)
-            .where(CheckIn.status == "scheduled")
+            .where(CheckIn.status == CheckinState.SCHEDULED)
         )
-        await close_checkins(session, waiting.all(), "cancelled", now)
+        await close_checkins(session, waiting.all(), CheckinState.CANCELLED, now)
         await tell_therapist(session, services, client, "left", now)
         schedule = (
             await session.exec(select(WeeklySchedule).where(WeeklySchedule.client_id == client_id))
@@ -363,9 +366,12 @@ async def set_reachable(services: Services, user_id: int, reachable: bool) -> No
         person.unreachable_at = None if reachable else now
         if client is not None and not reachable:
             await close_checkins(
-                session, await repo.open_checkins_of(session, client.id or 0), "cancelled", now
+                session,
+                await repo.open_checkins_of(session, client.id or 0),
+                CheckinState.CANCELLED,
+                now,
             )
-            if client.status in ("active", "paused"):
+            if client.status in PARTICIPATING:
                 await tell_therapist(session, services, client, "unreachable", now)
 
 

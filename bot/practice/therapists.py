@@ -18,12 +18,13 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.checkins.conversation import CLOSABLE, close_checkins
+from bot.checkins.conversation import close_checkins
 from bot.sending import outbox
 from bot.services import Services
 from storage.models import CheckIn, Client, Therapist
+from storage.states import PARTICIPATING, UNCLOSED_CHECKIN, CheckinState
 
-TAKING_PART = ("active", "paused")
+TAKING_PART = PARTICIPATING
 Outcome = Literal["done", "unchanged", "unknown"]
 
 
@@ -149,9 +150,9 @@ async def _cancel_checkins(session: AsyncSession, therapist_id: int, now: dateti
     pending = await session.exec(
         select(CheckIn)
         .where(col(CheckIn.client_id).in_(client_ids))
-        .where(col(CheckIn.status).in_(CLOSABLE))
+        .where(col(CheckIn.status).in_(UNCLOSED_CHECKIN))
     )
-    await close_checkins(session, list(pending.all()), "cancelled", now)
+    await close_checkins(session, list(pending.all()), CheckinState.CANCELLED, now)
 
 
 async def inactive_therapist_ids(session: AsyncSession) -> set[int]:

@@ -13,12 +13,13 @@ from typing import Literal
 
 from sqlmodel import col, select
 
-from bot.checkins.conversation import CLOSABLE, close_checkins
+from bot.checkins.conversation import close_checkins
 from bot.sending import outbox
 from bot.services import Services
 from storage.models import CheckIn, Client, Therapist, WeeklySchedule
+from storage.states import PARTICIPATING, UNCLOSED_CHECKIN, CheckinState, ClientState, move
 
-TAKING_PART = ("active", "paused")
+TAKING_PART = PARTICIPATING
 Ended = Literal["done", "not_taking_part", "unknown"]
 
 
@@ -32,14 +33,14 @@ async def end_participation(services: Services, therapist_id: int, client_id: in
             return "unknown"
         if client.status not in TAKING_PART:
             return "not_taking_part"
-        client.status = "stopped"
+        move(client, ClientState.STOPPED)
         client.status_changed_at = now
         waiting = await session.exec(
             select(CheckIn)
             .where(CheckIn.client_id == client_id)
-            .where(col(CheckIn.status).in_(CLOSABLE))
+            .where(col(CheckIn.status).in_(UNCLOSED_CHECKIN))
         )
-        await close_checkins(session, list(waiting.all()), "cancelled", now)
+        await close_checkins(session, list(waiting.all()), CheckinState.CANCELLED, now)
         schedule = (
             await session.exec(select(WeeklySchedule).where(WeeklySchedule.client_id == client_id))
         ).first()

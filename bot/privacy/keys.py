@@ -19,20 +19,27 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func, update
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.checkins.conversation import comment_context
-from bot.sending.outbox import payload_context
-from bot.sending.sender import IN_HAND
 from bot.settings import ConfigError, Settings
 from storage import audit
-from storage.crypto import Cipher, DecryptionError, KeyConfigError
+from storage.crypto import (
+    Cipher,
+    DecryptionError,
+    KeyConfigError,
+    answer_text_context,
+    outbox_payload_context,
+)
 from storage.db import Database
 from storage.models import Answer, CheckIn, OutboxMessage
+from storage.states import IN_HAND
 
 DEFAULT_BATCH = 500
 
@@ -98,27 +105,69 @@ class RotationReport:
         return out
 
 
-async def _rotate_answers(db: Database, cipher: Cipher, batch: int, report: ColumnReport) -> None:
+# One page of an encrypted column: (row id, token, what the token is bound to), by id.
+Page = Callable[[AsyncSession, int, int], Awaitable[list[tuple[int, bytes, str]]]]
+
+
+async def _answer_page(
+    session: AsyncSession, after: int, size: int
+) -> list[tuple[int, bytes, str]]:
+    rows = await session.exec(
+        select(Answer, CheckIn.client_id)
+        .join(CheckIn, col(CheckIn.id) == col(Answer.checkin_id))
+        .where(col(Answer.text_ciphertext).is_not(None))
+        .where(col(Answer.id) > after)
+        .order_by(col(Answer.id))
+        .limit(size)
+    )
+    return [
+        (
+            answer.id or 0,
+            bytes(answer.text_ciphertext or b""),
+            answer_text_context(answer.checkin_id, client_id, answer.item_id),
+        )
+        for answer, client_id in rows
+    ]
+
+
+async def _outbox_page(
+    session: AsyncSession, after: int, size: int
+) -> list[tuple[int, bytes, str]]:
+    rows = await session.exec(
+        select(OutboxMessage.id, OutboxMessage.dedupe_key, OutboxMessage.payload_ciphertext)
+        # Delivered messages had their text wiped (bot.privacy.retention): nothing to do.
+        .where(func.length(col(OutboxMessage.payload_ciphertext)) > 0)
+        .where(col(OutboxMessage.id) > after)
+        .order_by(col(OutboxMessage.id))
+        .limit(size)
+    )
+    return [
+        (row_id or 0, bytes(token), outbox_payload_context(dedupe_key))
+        for row_id, dedupe_key, token in rows
+    ]
+
+
+async def _rotate_column(
+    db: Database,
+    cipher: Cipher,
+    batch: int,
+    report: ColumnReport,
+    *,
+    page: Page,
+    table: type[SQLModel],
+    row_id: Any,
+    token: Any,
+) -> None:
+    """Re-encrypt one column page by page; each row is written only if its token is still
+    the one read (a row changed meanwhile already carries a new token)."""
     last = 0
     while True:
         async with db.session() as session:
-            rows = (
-                await session.exec(
-                    select(Answer, CheckIn.client_id)
-                    .join(CheckIn, col(CheckIn.id) == col(Answer.checkin_id))
-                    .where(col(Answer.text_ciphertext).is_not(None))
-                    .where(col(Answer.id) > last)
-                    .order_by(col(Answer.id))
-                    .limit(batch)
-                )
-            ).all()
+            rows = await page(session, last, batch)
             if not rows:
                 return
-            for answer, client_id in rows:
-                assert answer.id is not None and answer.text_ciphertext is not None
-                last = answer.id
-                old = bytes(answer.text_ciphertext)
-                context = comment_context(answer.checkin_id, client_id, answer.item_id)
+            for found, old, context in rows:
+                last = found
                 try:
                     new = cipher.reencrypt(old, context=context)
                 except DecryptionError as exc:
@@ -128,52 +177,7 @@ async def _rotate_answers(db: Database, cipher: Cipher, batch: int, report: Colu
                     report.current += 1
                     continue
                 result = await session.exec(
-                    update(Answer)
-                    .where(col(Answer.id) == answer.id)
-                    .where(col(Answer.text_ciphertext) == old)
-                    .values(text_ciphertext=new)
-                )
-                if result.rowcount == 1:
-                    report.reencrypted += 1
-                else:
-                    report.changed_meanwhile += 1
-
-
-async def _rotate_outbox(db: Database, cipher: Cipher, batch: int, report: ColumnReport) -> None:
-    last = 0
-    while True:
-        async with db.session() as session:
-            rows = (
-                await session.exec(
-                    select(
-                        OutboxMessage.id, OutboxMessage.dedupe_key, OutboxMessage.payload_ciphertext
-                    )
-                    # Delivered messages had their text wiped (bot.privacy.rights): nothing to do.
-                    .where(func.length(col(OutboxMessage.payload_ciphertext)) > 0)
-                    .where(col(OutboxMessage.id) > last)
-                    .order_by(col(OutboxMessage.id))
-                    .limit(batch)
-                )
-            ).all()
-            if not rows:
-                return
-            for row_id, dedupe_key, token in rows:
-                assert row_id is not None
-                last = row_id
-                old = bytes(token)
-                try:
-                    new = cipher.reencrypt(old, context=payload_context(dedupe_key))
-                except DecryptionError as exc:
-                    report.unreadable[exc.reason] += 1
-                    continue
-                if new == old:
-                    report.current += 1
-                    continue
-                result = await session.exec(
-                    update(OutboxMessage)
-                    .where(col(OutboxMessage.id) == row_id)
-                    .where(col(OutboxMessage.payload_ciphertext) == old)
-                    .values(payload_ciphertext=new)
+                    update(table).where(row_id == found).where(token == old).values({token: new})
                 )
                 if result.rowcount == 1:
                     report.reencrypted += 1
@@ -193,6 +197,26 @@ async def held_by_workers(db: Database, now: datetime) -> int:
     return int(count or 0)
 
 
+# Every column that holds a ciphertext at rest (the inbox's payloads live only until the
+# update is handled and are not rotated): its name, its pages, its table, id and token.
+ENCRYPTED_COLUMNS: tuple[tuple[str, Page, type[SQLModel], Any, Any], ...] = (
+    (
+        "answer.text_ciphertext",
+        _answer_page,
+        Answer,
+        col(Answer.id),
+        col(Answer.text_ciphertext),
+    ),
+    (
+        "outbox.payload_ciphertext",
+        _outbox_page,
+        OutboxMessage,
+        col(OutboxMessage.id),
+        col(OutboxMessage.payload_ciphertext),
+    ),
+)
+
+
 async def rotate(
     db: Database, cipher: Cipher, *, batch_size: int = DEFAULT_BATCH, now: datetime | None = None
 ) -> RotationReport:
@@ -201,14 +225,20 @@ async def rotate(
         raise ValueError("batch size must be at least 1")
     report = RotationReport(
         key_id=cipher.current_key_id,
-        columns={
-            "answer.text_ciphertext": ColumnReport(),
-            "outbox.payload_ciphertext": ColumnReport(),
-        },
+        columns={name: ColumnReport() for name, *_ in ENCRYPTED_COLUMNS},
         held_by_workers=await held_by_workers(db, now or datetime.now(UTC)),
     )
-    await _rotate_answers(db, cipher, batch_size, report.columns["answer.text_ciphertext"])
-    await _rotate_outbox(db, cipher, batch_size, report.columns["outbox.payload_ciphertext"])
+    for name, page, table, row_id, token in ENCRYPTED_COLUMNS:
+        await _rotate_column(
+            db,
+            cipher,
+            batch_size,
+            report.columns[name],
+            page=page,
+            table=table,
+            row_id=row_id,
+            token=token,
+        )
     return report
 
 

@@ -22,12 +22,12 @@ from storage.models import (
     Client,
     OutboxMessage,
 )
+from storage.states import DISCHARGED, OutboxState
 
 log = logging.getLogger(__name__)
 
 
 # Statuses of clients who no longer take part; RETENTION_MONTHS counts from the change.
-DISCHARGED: Final = ("stopped", "declined", "invited")
 # Delivered messages lose their text at the next pass; undeliverable ones after a week
 # (time enough to look into why Telegram refused them).
 PARKED_TEXT_DAYS: Final = 7
@@ -45,8 +45,9 @@ async def purge_delivered_text(services: Services, now: datetime) -> int:
     """Wipe the stored text of messages already delivered (or that never can be)."""
     parked_before = now - timedelta(days=PARKED_TEXT_DAYS)
     done = or_(
-        col(OutboxMessage.status).in_(("sent", "failed")),
-        (col(OutboxMessage.status) == "parked") & (col(OutboxMessage.created_at) < parked_before),
+        col(OutboxMessage.status).in_((OutboxState.SENT, OutboxState.FAILED)),
+        (col(OutboxMessage.status) == OutboxState.PARKED)
+        & (col(OutboxMessage.created_at) < parked_before),
     )
     async with services.db.session() as session:
         result = await session.exec(

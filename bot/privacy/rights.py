@@ -21,11 +21,12 @@ from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import SystemClock
+from bot.notices import queue_for_therapist
 from bot.sending import outbox
 from bot.services import Services
 from bot.settings import Settings
 from storage import audit, repo
-from storage.crypto import DecryptionError, context_for
+from storage.crypto import DecryptionError, answer_text_context, outbox_payload_context
 from storage.models import (
     Alert,
     Answer,
@@ -64,17 +65,12 @@ def minute_of(moment: datetime) -> int:
 # --------------------------------------------------------------------------- /mydata
 
 
-def _comment_context(checkin: CheckIn, item_id: str) -> str:
-    # Same binding as bot.checkins.conversation.comment_context (kept in step by the rotation test).
-    return context_for("answer", checkin=checkin.id, client=checkin.client_id, item=item_id)
-
-
 def _outbox_text(services: Services, row: OutboxMessage) -> str | None:
     """The text of a queued message, or None once it has been wiped after delivery."""
     if not row.payload_ciphertext:
         return None
     payload = services.cipher.decrypt(
-        row.payload_ciphertext, context=outbox.payload_context(row.dedupe_key)
+        row.payload_ciphertext, context=outbox_payload_context(row.dedupe_key)
     )
     return outbox.Outgoing.from_json(payload).text
 
@@ -172,7 +168,8 @@ async def export_client(services: Services, client_id: int) -> dict[str, Any] | 
         if answer.text_ciphertext is not None:
             try:
                 entry["text"] = services.cipher.decrypt(
-                    answer.text_ciphertext, context=_comment_context(checkin, answer.item_id)
+                    answer.text_ciphertext,
+                    context=answer_text_context(checkin.id, checkin.client_id, answer.item_id),
                 )
             except DecryptionError:
                 entry["text"] = None
@@ -362,17 +359,14 @@ async def erase_client(
             detail=audit.counts(rows=sum(counts.values()), tables=len(counts)),
         )
         if note is not None and therapist is not None and therapist.unreachable_at is None:
-            await outbox.enqueue(
+            await queue_for_therapist(
                 session,
-                services.cipher,
+                services,
+                therapist,
+                services.texts.render(therapist.locale, note, alias=alias),
                 kind="notice",
                 dedupe_key=f"erased:{client_id}:{now.isoformat()}",
-                message=outbox.Outgoing(
-                    therapist.chat_id,
-                    services.texts.render(therapist.locale, note, alias=alias),
-                ),
                 now=now,
-                therapist_id=therapist.id,
             )
     return counts
 

@@ -32,8 +32,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from storage.crypto import Cipher, context_for
+from storage.crypto import Cipher, outbox_payload_context
 from storage.models import OutboxMessage
+from storage.states import OutboxState
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +100,6 @@ def keyboard_json(buttons: Sequence[Sequence[tuple[str, str]]]) -> str:
     )
 
 
-def payload_context(dedupe_key: str) -> str:
-    return context_for("outbox", key=dedupe_key.replace(":", "/").replace("=", "~"))
-
-
 @dataclass(frozen=True)
 class Queued:
     """One message for ``enqueue_many``: what ``enqueue`` takes, less the session and time."""
@@ -123,12 +120,12 @@ def _row(cipher: Cipher, queued: Queued, now: datetime) -> dict[str, Any]:
         "chat_id": queued.message.chat_id,
         "dedupe_key": queued.dedupe_key,
         "payload_ciphertext": cipher.encrypt(
-            queued.message.to_json(), context=payload_context(queued.dedupe_key)
+            queued.message.to_json(), context=outbox_payload_context(queued.dedupe_key)
         ),
         "checkin_id": queued.checkin_id,
         "client_id": queued.client_id,
         "therapist_id": queued.therapist_id,
-        "status": "pending",
+        "status": OutboxState.PENDING,
         "attempts": 0,
         "not_before": queued.not_before or now,
         "created_at": now,

@@ -1,7 +1,9 @@
 """The outbox's sender: claims due rows, sends them within the flood limits, records the outcome.
 
-One ``Sender`` per process runs continuously; ``deliver_due`` runs a single round (the
-periodic pass and tests). Delivery is at least once: see bot.sending.outbox.
+One ``Sender`` per process, built at wiring time (bot.app) and reached through the
+services: it runs continuously (``run``) in the service, and ``deliver`` runs a single
+round for the periodic pass and the crisis alert. Delivery is at least once: see
+bot.sending.outbox.
 """
 
 from __future__ import annotations
@@ -28,11 +30,12 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot import metrics
 from bot.sending.flood import FloodControl, Gate, RequestOptions, retry_after_seconds
-from bot.sending.outbox import Outgoing, keyboard, keyboard_json, payload_context
+from bot.sending.outbox import Outgoing, keyboard, keyboard_json
 from bot.services import Services
-from storage.crypto import Cipher, DecryptionError
+from storage.crypto import Cipher, DecryptionError, outbox_payload_context
 from storage.db import Database
 from storage.models import OutboxMessage
+from storage.states import IN_HAND, WAITING, OutboxState
 from storage.types import UTCDateTime
 
 log = logging.getLogger(__name__)
@@ -54,11 +57,6 @@ FailHook = Callable[[AsyncSession, OutboxMessage, datetime], Awaitable[None]]
 
 # Rows that hold their chat's place in line: nothing later to that chat goes out first,
 # so a digest's parts arrive in order even when several workers share the queue.
-WAITING = ("pending", "claimed", "resending", "sending")
-# Rows a worker has in hand. "claimed": not tried yet, safe to take over silently after
-# the lease; "sending": a request may have reached Telegram, so taking it over may
-# duplicate it ("resending" marks such a row between the takeover and the new attempt).
-IN_HAND = ("claimed", "resending", "sending")
 # Nothing due: look again this often (new rows from other workers, retry times coming up).
 POLL_SECONDS = 1.0
 # Most rows taken per claim; fewer when the rate means they could not go out within the lease.
@@ -71,7 +69,9 @@ RESULT_LINGER = 0.02
 
 def _due(now: datetime) -> Any:
     return or_(
-        and_(col(OutboxMessage.status) == "pending", col(OutboxMessage.not_before) <= now),
+        and_(
+            col(OutboxMessage.status) == OutboxState.PENDING, col(OutboxMessage.not_before) <= now
+        ),
         and_(col(OutboxMessage.status).in_(IN_HAND), col(OutboxMessage.lease_until) < now),
     )
 
@@ -118,9 +118,9 @@ _PRIORITY = case((col(OutboxMessage.kind) == ALERT, 0), else_=1)
 _MARK_SENT = (
     update(OutboxMessage)
     .where(col(OutboxMessage.id) == bindparam("b_id"))
-    .where(col(OutboxMessage.status) != "sent")
+    .where(col(OutboxMessage.status) != OutboxState.SENT)
     .values(
-        status="sent",
+        status=OutboxState.SENT,
         sent_at=bindparam("b_now", type_=UTCDateTime()),
         message_id=bindparam("b_message"),
         lease_until=None,
@@ -145,10 +145,10 @@ _MARK_OTHER = (
 )
 # What each outcome other than "sent" makes of the row.
 _STATUS_AFTER = {
-    "released": "pending",
-    "retry": "pending",
-    "unreachable": "failed",
-    "parked": "parked",
+    "released": OutboxState.PENDING,
+    "retry": OutboxState.PENDING,
+    "unreachable": OutboxState.FAILED,
+    "parked": OutboxState.PARKED,
 }
 
 
@@ -329,8 +329,9 @@ _RUNNING: dict[str, Presence] = {}
 class Sender:
     """Claims due outbox rows, sends them within the flood limits, and records the outcome.
 
-    One per process runs continuously (``run``); ``deliver_due`` runs a single round for the
-    dispatcher and for tests. Rows are sent concurrently, each chat in order.
+    One per process (``services.sender``): ``run`` delivers continuously, ``deliver`` one
+    round (the periodic pass, the crisis alert, tests). Rows are sent concurrently, each
+    chat in order.
     """
 
     def __init__(
@@ -418,8 +419,13 @@ class Sender:
                 .where(_due(now))
                 .values(
                     status=case(
-                        (col(OutboxMessage.status).in_(("sending", "resending")), "resending"),
-                        else_="claimed",
+                        (
+                            col(OutboxMessage.status).in_(
+                                (OutboxState.SENDING, OutboxState.RESENDING)
+                            ),
+                            OutboxState.RESENDING,
+                        ),
+                        else_=OutboxState.CLAIMED,
                     ),
                     lease_owner=self.claim_id,
                     lease_until=now + self.lease,
@@ -511,7 +517,7 @@ class Sender:
                     col(OutboxMessage.dedupe_key),
                     col(OutboxMessage.payload_ciphertext),
                 )
-                .where(col(OutboxMessage.status) == "parked")
+                .where(col(OutboxMessage.status) == OutboxState.PARKED)
                 .where(col(OutboxMessage.last_error).in_((UNREADABLE, KEY_MISSING)))
                 .where(self._readable)
                 .limit(CLAIM_BATCH)
@@ -521,7 +527,7 @@ class Sender:
                     continue
                 try:
                     Outgoing.from_json(
-                        cipher.decrypt(bytes(token), context=payload_context(dedupe_key))
+                        cipher.decrypt(bytes(token), context=outbox_payload_context(dedupe_key))
                     )
                 except (DecryptionError, ValueError, KeyError, TypeError):
                     spoiled.append(row_id)
@@ -531,8 +537,8 @@ class Sender:
                 await connection.execute(
                     update(OutboxMessage)
                     .where(col(OutboxMessage.id).in_(requeue))
-                    .where(col(OutboxMessage.status) == "parked")
-                    .values(status="pending", not_before=now, last_error=None, attempts=0)
+                    .where(col(OutboxMessage.status) == OutboxState.PARKED)
+                    .values(status=OutboxState.PENDING, not_before=now, last_error=None, attempts=0)
                 )
             if spoiled:
                 # Opened with a key it names and still unreadable: altered, never retried.
@@ -578,7 +584,7 @@ class Sender:
 
     async def _deliver_one(self, row: OutboxMessage) -> str:
         assert row.id is not None
-        if row.status == "resending":
+        if row.status == OutboxState.RESENDING:
             # The worker that had it died (or stalled past its lease) after the request may
             # have reached Telegram: this send may be a duplicate, the price of losing nothing.
             log.warning(
@@ -590,7 +596,7 @@ class Sender:
             metrics.POSSIBLE_DUPLICATES.inc()
         try:
             payload = self.services.cipher.decrypt(
-                row.payload_ciphertext, context=payload_context(row.dedupe_key)
+                row.payload_ciphertext, context=outbox_payload_context(row.dedupe_key)
             )
             message = Outgoing.from_json(payload)
         except DecryptionError as exc:
@@ -736,8 +742,8 @@ class Sender:
                 update(OutboxMessage)
                 .where(col(OutboxMessage.id).in_(ids))
                 .where(col(OutboxMessage.lease_owner) == self.claim_id)
-                .where(col(OutboxMessage.status).in_(("claimed", "resending")))
-                .values(status="sending")
+                .where(col(OutboxMessage.status).in_((OutboxState.CLAIMED, OutboxState.RESENDING)))
+                .values(status=OutboxState.SENDING)
                 .returning(col(OutboxMessage.id))
             )
             ours = {row_id for (row_id,) in taken.all()}
@@ -774,7 +780,7 @@ class Sender:
                 status, owner = current[result.row_id]
                 ours = owner == self.claim_id and status in IN_HAND
                 if result.outcome == "sent":
-                    if status == "sent":
+                    if status == OutboxState.SENT:
                         log.warning(
                             "outbox %s (%s): another worker sent it as well", row.id, row.kind
                         )
@@ -937,18 +943,4 @@ async def _send(bot: Any, message: Outgoing, paced: bool, paid: bool) -> Message
         # makes, without building and serialising an object per button for every message.
         extra["api_kwargs"] = {"reply_markup": keyboard_json(message.buttons)}
     sent = await bot.send_message(message.chat_id, message.text, parse_mode=ParseMode.HTML, **extra)
-    return sent
-
-
-async def deliver_due(
-    services: Services,
-    bot: Any,
-    *,
-    on_sent: SentHook,
-    on_unreachable: FailHook,
-    limit: int = 100,
-) -> int:
-    """Send what is due now (one claim); returns how many messages went out."""
-    sender = Sender(services, bot, on_sent=on_sent, on_unreachable=on_unreachable)
-    _claimed, sent = await sender.deliver(limit)
     return sent

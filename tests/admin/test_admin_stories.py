@@ -185,7 +185,8 @@ async def test_source_is_there_for_everyone(bed: Testbed) -> None:
         licence = archive.extractfile("alliance-checkin/LICENSE")
         assert licence is not None and b"GNU AFFERO GENERAL PUBLIC LICENSE" in licence.read()
     assert "alliance-checkin/bot/handlers/admin.py" in names
-    assert "alliance-checkin/prompts/en/admin.j2" in names
+    assert "alliance-checkin/prompts/templates/admin.j2" in names
+    assert "alliance-checkin/prompts/locales/de/LC_MESSAGES/messages.po" in names
     assert not [name for name in names if name.endswith((".db", ".env", ".pyc"))]
 
     ada = await enrolled_therapist(bed)

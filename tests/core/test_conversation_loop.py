@@ -78,7 +78,7 @@ def test_a_new_suggestion_is_open_and_after_its_first_full_appearance_one_line()
     later = MONDAY + WEEK
     loop = judge([*visits, DIP], shown, later)
     assert loop.state == "still_open" and loop.answerable
-    line = TEXTS.plain("en", "calendar.date", value=MONDAY)
+    line = TEXTS.date("en", MONDAY)
     assert loop_line(TEXTS, "en", "alex", loop, UTC_ZONE) == (
         f"<b>alex</b> — relationship conversation still open since {line}."
     )
@@ -97,7 +97,7 @@ def test_held_and_improving_is_a_repair_with_the_numbers() -> None:
     assert (loop.before, loop.after, loop.client_said) == (2.0, 5.0, "yes")
     assert loop.improved_at == session(4)
     text = loop_line(TEXTS, "en", "alex", loop, UTC_ZONE)
-    date = TEXTS.plain("en", "calendar.date", value=held)
+    date = TEXTS.date("en", held)
     assert f"talked on {date}; since then Felt heard and respected 2 → 5" in text
     assert closing(assess_strain(build_history(visits), INSTRUMENT, now), loop) == (
         "repaired",

@@ -91,7 +91,7 @@ def test_a_risk_alert_puts_the_client_in_the_sos_group_on_top_without_openers() 
     ).splitlines()
     assert lines[1].startswith("🆘 2 · 🗣 1 to talk with")
     sos = lines.index("🆘 Risk language this week: follow your safety procedure")
-    assert lines[sos + 1 : sos + 3] == ["ana · alert 4 Mar", "cy · alert 1 Mar"]
+    assert lines[sos + 1 : sos + 3] == ["ana · alert Mar 4", "cy · alert Mar 1"]
     assert lines.index("🗣 Consider a relationship conversation") == sos + 3
     # No button, no answers, and no opener for the 🆘 clients.
     assert [e.history.alias for e in detail_entries(digest)] == ["ben"]

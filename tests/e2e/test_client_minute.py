@@ -297,7 +297,8 @@ async def test_a_checkin_days_later_names_the_session_day(bed: Testbed) -> None:
     session = (await rows(bed, TherapySession))[0]
     client = (await rows(bed, Client))[0]
     ended = session.ended_at.astimezone(ZoneInfo(client.timezone))
-    assert f"{ended.strftime('%A')} {ended.day} {ended.strftime('%b')}" in reminder
+    # English as CLDR writes a day with its weekday: "Tuesday, November 24".
+    assert f"{ended.strftime('%A')}, {ended.strftime('%B')} {ended.day}" in reminder
 
 
 async def test_the_welcome_is_short_and_the_full_notice_is_one_tap_away(bed: Testbed) -> None:

@@ -297,7 +297,7 @@ async def test_session_times_are_read_in_the_therapists_time_zone(bed: Testbed) 
     await ada.command("timezone", "Europe/Berlin")
     alex = await enrolled_client(bed, ada, "alex")
     await ada.command("session", "alex", "2026-06-02", "08:30")
-    assert "Tue 02 Jun 2026, 09:30" in ada.last_text()
+    assert "Tue, Jun 2, 2026, 09:30" in ada.last_text()
     [session] = await rows(bed, TherapySession)
     assert session.ended_at == datetime(2026, 6, 2, 6, 30, tzinfo=UTC)
     [checkin] = await rows(bed, CheckIn)
@@ -373,7 +373,7 @@ async def test_a_weekly_schedule_is_set_replaced_and_switched_off(bed: Testbed) 
     await ada.command("schedule", "alex", "tuesday", "17:00", "50")
     reply = ada.last_text()
     assert "Tuesday at 17:00 for 50 minutes" in reply
-    assert "Tue 02 Jun 2026, 17:50" in reply
+    assert "Tue, Jun 2, 2026, 17:50" in reply
     [schedule] = await rows(bed, WeeklySchedule)
     assert schedule.next_end_at == datetime(2026, 6, 2, 15, 50, tzinfo=UTC)
 

@@ -67,7 +67,7 @@ async def test_talked_about_it_the_client_confirms_and_the_next_digest_reports_t
     await drain(bed)
     first = digest_parts(therapist, count)
     text = "\n".join(m.text or "" for m in first)
-    assert "Consider a relationship conversation\nalex · felt heard 5→2 · since 23 Jun" in text
+    assert "Consider a relationship conversation\nalex · felt heard 5→2 · since Jun 23" in text
     assert first[-1].button_texts == [
         "🗣 alex",
         "alex: talked",
@@ -99,7 +99,7 @@ async def test_talked_about_it_the_client_confirms_and_the_next_digest_reports_t
     assert offer.button_texts == ["✅ We talked about it", "⏳ Not yet", "➖ Not needed"]
     assert await therapist.press("✅ We talked about it", offer) == "Saved"
     assert therapist.last_text().startswith(
-        "Noted: you talked with alex about your work together on 30 Jun 2026."
+        "Noted: you talked with alex about your work together on Jun 30, 2026."
     )
 
     # The client's check-in asks the loop's question after the tension question.
@@ -141,7 +141,7 @@ async def test_talked_about_it_the_client_confirms_and_the_next_digest_reports_t
     text = "\n".join(m.text or "" for m in second)
     assert "🗣 0 to talk with · 👀 0 to watch · 🌱 1 better" in text
     assert (
-        "alex — talked on 30 Jun 2026; since then Felt heard and respected 2 → 5. "
+        "alex — talked on Jun 30, 2026; since then Felt heard and respected 2 → 5. "
         "A repair: the kind that goes with better outcomes." in text
     )
     assert "Consider a relationship conversation" not in text
@@ -167,8 +167,8 @@ async def test_talked_about_it_the_client_confirms_and_the_next_digest_reports_t
     view = "\n".join(m.text or "" for m in therapist.messages()[count:])
     assert "Relationship conversations" in view
     assert (
-        "• suggested 29 Jun 2026 (Felt heard and respected): talked on 30 Jun 2026; "
-        "client: yes; better after (06 Jul 2026)" in view
+        "• suggested Jun 29, 2026 (Felt heard and respected): talked on Jun 30, 2026; "
+        "client: yes; better after (Jul 6, 2026)" in view
     )
     count = len(therapist.messages())
     await therapist.command("export")
@@ -253,7 +253,7 @@ async def test_not_needed_with_a_reason_quiets_the_digest_and_erasure_takes_the_
     assert therapist.last().message_id == ask.message_id, "the question became the answer"
     assert therapist.last_text() == (
         "Noted: not needed with alex (usual for them). The digest stays quiet about this "
-        "strain until 27 Jul 2026 unless it deepens."
+        "strain until Jul 27, 2026 unless it deepens."
     )
     [suggestion] = await rows(bed, ConversationSuggestion)
     assert (suggestion.answer, suggestion.reason) == ("not_needed", "usual")
@@ -269,7 +269,7 @@ async def test_not_needed_with_a_reason_quiets_the_digest_and_erasure_takes_the_
     parts = digest_parts(therapist, count)
     text = "\n".join(m.text or "" for m in parts)
     assert "Consider a relationship conversation" not in text
-    assert "Worth watching\nalex · not needed, quiet until 27 Jul" in text
+    assert "Worth watching\nalex · not needed, quiet until Jul 27" in text
     assert [m.button_texts for m in parts] == [[]], "no answers left to give, no detail"
 
     # The records are data about the client: /mydata includes them.

@@ -15,13 +15,13 @@ from sqlmodel import col
 from story import Person, answer_checkin, enrolled_client, enrolled_therapist, new_person
 
 from bot import callbacks
-from bot.checkins.conversation import comment_context
 from bot.due_work import DispatchReport, queue_due_checkins
 from bot.offline.standin import channel_chat, group_chat, supergroup_chat
 from bot.offline.testbed import Testbed
 from bot.practice import enrolment
 from bot.practice.tokens import new_token
 from bot.privacy import rights
+from storage.crypto import answer_text_context
 from storage.models import Answer, CheckIn, Client, Invitation, OutboxMessage, Therapist
 
 # ----------------------------------------------------------------- strangers and bad links
@@ -436,7 +436,7 @@ async def _stored_comment(bed: Testbed) -> str:
     [answer] = [a for a in await rows(bed, Answer) if a.item_id == "comment"]
     [checkin] = [c for c in await rows(bed, CheckIn) if c.id == answer.checkin_id]
     assert answer.text_ciphertext is not None
-    context = comment_context(checkin.id or 0, checkin.client_id, "comment")
+    context = answer_text_context(checkin.id or 0, checkin.client_id, "comment")
     return bed.services.cipher.decrypt(answer.text_ciphertext, context=context)
 
 

@@ -67,7 +67,7 @@ async def test_a_future_session_time_still_names_its_time(bed: Testbed) -> None:
     """A session that just ended: the check-in comes in an hour, and the time is named."""
     ada, _alex = await _practice(bed)
     await ada.command("session", "alex")
-    assert "The check-in goes out Tue 02 Jun 2026, 08:00" in ada.last_text()
+    assert "The check-in goes out Tue, Jun 2, 2026, 08:00" in ada.last_text()
 
 
 async def test_client_history_is_in_the_order_the_sessions_took_place(bed: Testbed) -> None:
@@ -85,13 +85,13 @@ async def test_client_history_is_in_the_order_the_sessions_took_place(bed: Testb
     seen = len(ada.messages())
     await ada.command("client", "alex")
     text = "\n".join(m.text or "" for m in ada.messages()[seen:])
-    assert text.index("02 Jun") < text.index("01 Jun"), text
+    assert text.index("Jun 2, 2026") < text.index("Jun 1, 2026"), text
     lines = text.splitlines()
     later = next(i for i, line in enumerate(lines) if "Later-note" in line)
     assert lines[later].startswith("💬"), lines[later - 1 : later + 1]
-    assert "02 Jun" in lines[later - 1]
+    assert "Jun 2, 2026" in lines[later - 1]
     earlier = next(i for i, line in enumerate(lines) if "Earlier-note" in line)
-    assert lines[earlier].startswith("💬") and "01 Jun" in lines[earlier - 1]
+    assert lines[earlier].startswith("💬") and "Jun 1, 2026" in lines[earlier - 1]
 
 
 # --------------------------------------------------------------------------- times

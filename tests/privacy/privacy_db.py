@@ -7,8 +7,7 @@ from typing import Any
 from sqlalchemy import Table, select
 from sqlmodel import SQLModel
 
-from bot.sending.outbox import payload_context
-from storage.crypto import Cipher, DecryptionError
+from storage.crypto import Cipher, DecryptionError, outbox_payload_context
 from storage.db import Database
 
 # Tables that change on every update without being state anyone acts on.
@@ -64,7 +63,8 @@ async def decrypted_outbox_texts(db: Database, cipher: Cipher) -> list[str]:
                 try:
                     texts.append(
                         cipher.decrypt(
-                            bytes(row.payload_ciphertext), context=payload_context(row.dedupe_key)
+                            bytes(row.payload_ciphertext),
+                            context=outbox_payload_context(row.dedupe_key),
                         )
                     )
                 except DecryptionError:

@@ -21,6 +21,7 @@ from story import Person, answer_checkin, enrolled_client, enrolled_therapist, n
 
 from bot.offline.testbed import Testbed
 from storage.models import Client
+from storage.states import ClientState
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -298,7 +299,7 @@ async def test_a_link_made_before_the_upgrade_on_a_former_record_binds_no_one_el
     now = bed.services.clock.now()
     async with bed.services.db.session() as session:
         record = (await session.exec(select(Client))).one()
-        record.status = "invited"  # what the old /invite did to a former client's record
+        record.status = ClientState.INVITED  # what the old /invite did to a former client's record
         session.add(
             Invitation(
                 token_hash=hash_token(token),

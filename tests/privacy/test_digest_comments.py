@@ -11,15 +11,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from bot.checkins.conversation import comment_context
 from bot.clock import SystemClock
 from bot.digest.weekly import client_detail, weekly_digest
 from bot.practice.enrolment import PRIVACY_NOTICE_VERSION
 from bot.services import Services
 from bot.settings import load_settings
-from storage.crypto import Cipher, generate_key, parse_keys
+from storage.crypto import Cipher, answer_text_context, generate_key, parse_keys
 from storage.db import Database
 from storage.models import Answer, CheckIn, Client, Therapist, TherapySession, alias_key
+from storage.states import CheckinState, ClientState
 
 NOW = datetime(2026, 6, 12, 9, 0, tzinfo=UTC)
 SCORES = {"bond": 5, "goals": 4, "tasks": 5, "openness": 4, "tension": 0}
@@ -63,7 +63,7 @@ async def seed(db: Database, cipher: Cipher) -> tuple[Therapist, int, list[int]]
             alias_key=alias_key("robin"),
             telegram_user_id=2002,
             chat_id=2002,
-            status="active",
+            status=ClientState.ACTIVE,
             locale="en",
             consent_at=long_ago,
             consent_version=PRIVACY_NOTICE_VERSION,
@@ -85,7 +85,7 @@ async def seed(db: Database, cipher: Cipher) -> tuple[Therapist, int, list[int]]
                 instrument_id="alliance-default",
                 sequence=day + 1,
                 items="bond,goals,tasks,openness,tension,comment",
-                status="completed",
+                status=CheckinState.COMPLETED,
                 due_at=ended + timedelta(hours=1),
                 sent_at=ended + timedelta(hours=1),
                 closed_at=ended + timedelta(hours=2),
@@ -105,7 +105,7 @@ async def seed(db: Database, cipher: Cipher) -> tuple[Therapist, int, list[int]]
                     item_id="comment",
                     text_ciphertext=cipher.encrypt(
                         f"comment number {day + 1}",
-                        context=comment_context(sealed_for, client.id or 0, "comment"),
+                        context=answer_text_context(sealed_for, client.id or 0, "comment"),
                     ),
                     answered_at=ended,
                 )
@@ -141,5 +141,5 @@ async def test_only_the_quoted_comments_are_decrypted(database_url: str) -> None
         assert unquoted not in text
     # The unreadable one was tried, then the three quoted; the two oldest never opened.
     assert cipher.opened == [
-        comment_context(checkin_id, client_id, "comment") for checkin_id in checkin_ids[:1:-1]
+        answer_text_context(checkin_id, client_id, "comment") for checkin_id in checkin_ids[:1:-1]
     ]

@@ -14,10 +14,9 @@ from sqlalchemy import select as sa_select
 from sqlmodel import SQLModel, select
 from story import answer_checkin, enrolled_client, enrolled_therapist
 
-from bot.checkins.conversation import comment_context
 from bot.cli import configure_logging
 from bot.offline.testbed import Testbed
-from storage.crypto import Cipher
+from storage.crypto import Cipher, answer_text_context
 from storage.db import is_sqlite
 from storage.models import Answer, CheckIn
 
@@ -112,7 +111,7 @@ async def test_the_marker_never_appears_in_plain_text(
                 select(Answer, CheckIn.client_id).join(CheckIn).where(Answer.item_id == "comment")
             )
         ).one()
-    context = comment_context(answer.checkin_id, client_id, "comment")
+    context = answer_text_context(answer.checkin_id, client_id, "comment")
     assert MARKER in healthy.decrypt(answer.text_ciphertext or b"", context=context)
 
     # …and nowhere in plain text.

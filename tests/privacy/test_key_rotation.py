@@ -11,11 +11,17 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from bot.checkins.conversation import comment_context
 from bot.cli import main
 from bot.privacy.keys import rotate
 from bot.sending import outbox
-from storage.crypto import Cipher, DecryptionError, generate_key, parse_keys
+from storage.crypto import (
+    Cipher,
+    DecryptionError,
+    answer_text_context,
+    generate_key,
+    outbox_payload_context,
+    parse_keys,
+)
 from storage.db import Database
 from storage.models import (
     Answer,
@@ -60,7 +66,7 @@ async def _store(db: Database, cipher: Cipher) -> dict[str, int]:
             )
             session.add(checkin)
             await session.flush()
-            context = comment_context(checkin.id or 0, client.id or 0, "comment")
+            context = answer_text_context(checkin.id or 0, client.id or 0, "comment")
             answer = Answer(
                 checkin_id=checkin.id or 0,
                 item_id="comment",
@@ -88,7 +94,7 @@ async def _comments(db: Database, cipher: Cipher) -> dict[int, str]:
         return {
             answer.id or 0: cipher.decrypt(
                 answer.text_ciphertext or b"",
-                context=comment_context(answer.checkin_id, client_id, answer.item_id),
+                context=answer_text_context(answer.checkin_id, client_id, answer.item_id),
             )
             for answer, client_id in rows
         }
@@ -119,7 +125,7 @@ async def test_rotation_moves_everything_to_the_newest_key_once(database_url: st
         async with db.session() as session:
             row = (await session.exec(select(OutboxMessage))).one()
         payload = only_new.decrypt(
-            row.payload_ciphertext, context=outbox.payload_context(row.dedupe_key)
+            row.payload_ciphertext, context=outbox_payload_context(row.dedupe_key)
         )
         assert "a queued message" in payload
     finally:

@@ -23,6 +23,7 @@ from bot.settings import load_settings
 from storage.crypto import Cipher
 from storage.db import Database
 from storage.models import Client, OutboxMessage, Therapist, TherapySession, alias_key
+from storage.states import ClientState
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,7 +80,7 @@ async def seed(
                     alias_key=alias_key(f"c{n}"),
                     telegram_user_id=chat,
                     chat_id=chat,
-                    status="active",
+                    status=ClientState.ACTIVE,
                     consent_at=now - timedelta(days=1),
                     consent_version=PRIVACY_NOTICE_VERSION,
                     created_at=now - timedelta(days=1),

@@ -11,14 +11,14 @@ from rig import START
 from sqlmodel import select
 from story import Person, answer_checkin, enrolled_client, enrolled_therapist
 
-from bot import due_work as dispatcher
-from bot.checkins import lifecycle
 from bot.checkins.conversation import close_checkins
+from bot.checkins.lifecycle import new_sender
 from bot.offline.testbed import Testbed
 from bot.practice import sessions as practice
 from bot.sending.sender import Sender
 from storage import repo
 from storage.models import Answer, CheckIn, Client
+from storage.states import CheckinState, ClientState
 
 
 @pytest.fixture
@@ -53,6 +53,9 @@ async def test_a_press_before_the_send_is_recorded_still_counts(
         return await original(self, results)
 
     monkeypatch.setattr(Sender, "_write_results", press_first)
+    # The process's one sender is built with the application: build it again, patched.
+    assert bed.services is not None and bed.app is not None
+    new_sender(bed.services, bed.app.bot)
     report = await bed.advance(minutes=60)
     assert report.queued == 1 and pressed and "saved" in pressed[0].lower()
 
@@ -73,7 +76,10 @@ async def test_a_checkin_finished_before_its_send_is_recorded_stays_completed(
     therapist = await enrolled_therapist(bed)
     alex = await enrolled_client(bed, therapist, "alex")
     await therapist.command("session", "alex")
-    original = lifecycle.on_sent
+    assert bed.services is not None
+    sender = bed.services.sender
+    assert isinstance(sender, Sender)
+    original = sender.on_sent
     finished: list[bool] = []
 
     async def finish_first(*args: Any) -> None:
@@ -82,7 +88,7 @@ async def test_a_checkin_finished_before_its_send_is_recorded_stays_completed(
             await answer_checkin(alex, "4", "5", "4", "3", "No", "Skip")
         await original(*args)
 
-    monkeypatch.setattr(dispatcher, "on_sent", finish_first)
+    monkeypatch.setattr(sender, "on_sent", finish_first)
     sent_at = bed.clock.now() + timedelta(minutes=60)
     report = await bed.advance(minutes=60)
     assert report.queued == 1 and finished
@@ -120,7 +126,10 @@ async def test_a_tap_on_a_checkin_closed_in_the_same_moment_stores_nothing(
             closed.append(True)
             async with services.db.session() as other:
                 client = (await other.exec(select(Client))).one()
-            assert await practice.set_client_status(services, client.id or 0, "paused") == "done"
+            assert (
+                await practice.set_client_status(services, client.id or 0, ClientState.PAUSED)
+                == "done"
+            )
         return await original(session, checkin_id)
 
     monkeypatch.setattr(repo, "answer_values", close_meanwhile)
@@ -143,7 +152,7 @@ async def test_closing_a_checkin_completed_since_it_was_read_keeps_it_completed(
         stale = (await session.exec(select(CheckIn))).one()
         assert stale.status in repo.OPEN_CHECKIN
         await answer_checkin(alex, "5", "4", "3", "2", "No", "Skip")
-        await close_checkins(session, [stale], "expired", bed.clock.now())
+        await close_checkins(session, [stale], CheckinState.EXPIRED, bed.clock.now())
     async with services.db.session() as session:
         checkin = (await session.exec(select(CheckIn))).one()
         assert checkin.status == "completed"

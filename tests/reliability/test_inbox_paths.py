@@ -13,8 +13,8 @@ import pytest
 from checks import rows, shown
 from story import answer_checkin, enrolled_client, enrolled_therapist
 
-from bot.inbox import payload_context
 from bot.offline.testbed import Testbed
+from storage.crypto import inbox_payload_context as payload_context
 from storage.db import Database, is_sqlite
 from storage.models import Answer, InboxUpdate, ProcessedUpdate
 

@@ -20,6 +20,7 @@ from bot.sending.outbox import keyboard, keyboard_json
 from bot.sending.sender import Sender
 from storage.crypto import generate_key
 from storage.models import Client, OutboxMessage, Therapist, alias_key
+from storage.states import ClientState
 
 
 def sender(rig: Rig, services: object = None, bot: object = None) -> Sender:
@@ -115,7 +116,7 @@ async def test_a_client_who_blocked_the_bot_is_marked_unreachable_and_not_retrie
             alias_key=alias_key("sam"),
             telegram_user_id=sam,
             chat_id=sam,
-            status="active",
+            status=ClientState.ACTIVE,
             created_at=START,
         )
         session.add(client)

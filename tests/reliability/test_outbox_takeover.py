@@ -17,6 +17,7 @@ from bot.sending.flood import Gate
 from bot.sending.sender import KEY_MISSING, KEY_MISSING_DELAY, UNREADABLE, Presence, Sender
 from storage.crypto import Cipher, generate_key
 from storage.models import OutboxMessage
+from storage.states import OutboxState
 
 
 def sender(rig: Rig, presence: Presence | None = None, services: object = None) -> Sender:
@@ -220,7 +221,7 @@ async def test_rows_parked_for_an_unknown_key_are_sent_once_the_key_is_there(
     await rig.queue(ben, "for ben")
     async with rig.services.db.session() as session:
         for row in (await session.exec(select(OutboxMessage))).all():
-            row.status, row.last_error = "parked", UNREADABLE
+            row.status, row.last_error = OutboxState.PARKED, UNREADABLE
             if row.chat_id == ben:
                 token = bytearray(row.payload_ciphertext)
                 token[-1] ^= 1

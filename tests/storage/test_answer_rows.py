@@ -16,6 +16,7 @@ from sqlmodel import select
 from storage import repo
 from storage.db import Database
 from storage.models import Answer, CheckIn, Client, Therapist, TherapySession
+from storage.states import CheckinState, ClientState
 
 NOW = datetime(2026, 12, 3, 17, 0, tzinfo=UTC)
 
@@ -32,7 +33,7 @@ async def _checkin(db: Database) -> int:
             therapist_id=therapist.id or 0,
             alias="robin",
             alias_key="robin",
-            status="active",
+            status=ClientState.ACTIVE,
             created_at=NOW,
         )
         session.add(client)
@@ -48,7 +49,7 @@ async def _checkin(db: Database) -> int:
             instrument_id="alliance-default",
             sequence=1,
             items="bond,goals,comment",
-            status="sent",
+            status=CheckinState.SENT,
             due_at=NOW,
         )
         session.add(checkin)

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from babel.messages.pofile import write_po
 
 from bot.cli import main
 from bot.doctor import Check, check_crisis_resources, check_templates, diagnose, report
 from bot.offline.standin import BotAPIStandIn
-from bot.texts import PROMPTS_DIR, Texts
+from bot.texts import PROMPTS_DIR, Texts, catalog_path, read_catalog
 from storage.crypto import Cipher, generate_key
 from storage.db import Database
 from storage.models import OutboxMessage
@@ -223,24 +223,37 @@ async def test_a_malformed_key_is_named(
 
 
 def test_a_text_missing_in_one_locale_is_named(tmp_path: Path) -> None:
-    """Remove one block from the Spanish templates: the line names the locale and the key."""
+    """Remove one translation from the Spanish catalog: the line names the locale and the text."""
     root = tmp_path / "prompts"
     shutil.copytree(PROMPTS_DIR, root, ignore=shutil.ignore_patterns("__pycache__"))
-    common = root / "es" / "common.j2"
-    source = common.read_text(encoding="utf-8")
-    first_block = re.search(r"{% block (\w+) %}.*?{% endblock %}\n?", source, re.S)
-    assert first_block is not None
-    common.write_text(source.replace(first_block.group(0), ""), encoding="utf-8")
+    path = catalog_path(root, "es")
+    catalog = read_catalog(path, "es")
+    entry = next(m for m in catalog if m.context == "common.unknown_command")
+    catalog.delete(entry.id, context=entry.context)
+    with path.open("wb") as handle:
+        write_po(handle, catalog)
     check = check_templates(Texts(root))
     assert check.status == "FAIL"
-    assert f"es lacks common.{first_block.group(1)}" in check.detail
+    assert "es catalog: common.unknown_command" in check.detail and "is missing" in check.detail
+
+
+def test_a_missing_or_broken_catalog_is_named(tmp_path: Path) -> None:
+    """No German catalog, then a Spanish one that does not parse: each is named."""
+    root = tmp_path / "prompts"
+    shutil.copytree(PROMPTS_DIR, root, ignore=shutil.ignore_patterns("__pycache__"))
+    catalog_path(root, "de").unlink()
+    catalog_path(root, "es").write_text('msgid "unclosed\n', encoding="utf-8")
+    check = check_templates(Texts(root))
+    assert check.status == "FAIL"
+    assert "de catalog: no catalog prompts/locales/de/LC_MESSAGES/messages.po" in check.detail
+    assert "es catalog: prompts/locales/es/LC_MESSAGES/messages.po does not parse" in check.detail
 
 
 def test_a_template_syntax_error_names_file_and_line(tmp_path: Path) -> None:
     """A broken template is reported with where it broke."""
     root = tmp_path / "prompts"
     shutil.copytree(PROMPTS_DIR, root, ignore=shutil.ignore_patterns("__pycache__"))
-    (root / "en" / "common.j2").write_text("{% block oops %}{{ name }{% endblock %}\n")
+    (root / "templates" / "common.j2").write_text("{% block oops %}{{ name }{% endblock %}\n")
     check = check_templates(Texts(root))
     assert check.status == "FAIL"
     assert "common.j2" in check.detail and "line 1" in check.detail
