@@ -29,6 +29,41 @@ from storage.models import (
     Therapist,
 )
 from storage.states import OPEN_CHECKIN, CheckinState, sources
+from storage.types import UTCDateTime
+
+# The writes of on_sent, built once with bound parameters (one set per row, executemany):
+# building a statement and its cache key per batch cost more than running it.
+_NOW = bindparam("b_now", type_=UTCDateTime())
+_FIRST_SENT = (
+    update(CheckIn)
+    .where(col(CheckIn.id) == bindparam("b_id"))
+    .where(col(CheckIn.status).in_(sources(CheckinState.SENT)))
+    .values(
+        status=CheckinState.SENT,
+        message_id=bindparam("b_message"),
+        chat_id=bindparam("b_chat"),
+        sent_at=_NOW,
+    )
+)
+# Answered (or closed) before that: its status stays, but it was sent, and as this
+# message (a press on it already recorded the same id). The digest counts sent_at.
+_SENT_ANYWAY = (
+    update(CheckIn)
+    .where(col(CheckIn.id) == bindparam("b_id"))
+    .where(col(CheckIn.sent_at).is_(None))
+    .values(
+        message_id=func.coalesce(col(CheckIn.message_id), bindparam("b_message")),
+        chat_id=func.coalesce(col(CheckIn.chat_id), bindparam("b_chat")),
+        sent_at=_NOW,
+    )
+)
+# The reminder carries the check-in on: presses on the older message now say so.
+_REMINDED = (
+    update(CheckIn)
+    .where(col(CheckIn.id) == bindparam("b_id"))
+    .where(col(CheckIn.status).in_(OPEN_CHECKIN))
+    .values(message_id=bindparam("b_message"), chat_id=bindparam("b_chat"))
+)
 
 
 async def on_sent(session: AsyncSession, delivered: Sequence[Delivered], now: datetime) -> None:
@@ -41,46 +76,24 @@ async def on_sent(session: AsyncSession, delivered: Sequence[Delivered], now: da
     first: list[dict[str, Any]] = []
     again: list[dict[str, Any]] = []
     for item in delivered:
-        if item.row.checkin_id is None or item.row.kind not in ("checkin", "reminder"):
+        row = item.row
+        if row.checkin_id is None or row.kind not in ("checkin", "reminder"):
             continue
-        params = {"b_id": item.row.checkin_id, "b_message": item.message_id, "b_chat": item.chat_id}
-        (first if item.row.kind == "checkin" else again).append(params)
+        params = {
+            "b_id": row.checkin_id,
+            "b_message": item.message_id,
+            "b_chat": item.chat_id,
+            "b_now": now,
+        }
+        (first if row.kind == "checkin" else again).append(params)
+    if not first and not again:
+        return
     connection = await session.connection()
     if first:
-        await connection.execute(
-            update(CheckIn)
-            .where(col(CheckIn.id) == bindparam("b_id"))
-            .where(col(CheckIn.status).in_(sources(CheckinState.SENT)))
-            .values(
-                status=CheckinState.SENT,
-                message_id=bindparam("b_message"),
-                chat_id=bindparam("b_chat"),
-                sent_at=now,
-            ),
-            first,
-        )
-        # Answered (or closed) before that: its status stays, but it was sent, and as this
-        # message (a press on it already recorded the same id). The digest counts sent_at.
-        await connection.execute(
-            update(CheckIn)
-            .where(col(CheckIn.id) == bindparam("b_id"))
-            .where(col(CheckIn.sent_at).is_(None))
-            .values(
-                message_id=func.coalesce(col(CheckIn.message_id), bindparam("b_message")),
-                chat_id=func.coalesce(col(CheckIn.chat_id), bindparam("b_chat")),
-                sent_at=now,
-            ),
-            first,
-        )
+        await connection.execute(_FIRST_SENT, first)
+        await connection.execute(_SENT_ANYWAY, first)
     if again:
-        # The reminder carries the check-in on: presses on the older message now say so.
-        await connection.execute(
-            update(CheckIn)
-            .where(col(CheckIn.id) == bindparam("b_id"))
-            .where(col(CheckIn.status).in_(OPEN_CHECKIN))
-            .values(message_id=bindparam("b_message"), chat_id=bindparam("b_chat")),
-            again,
-        )
+        await connection.execute(_REMINDED, again)
 
 
 async def on_unreachable(

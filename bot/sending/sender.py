@@ -35,7 +35,7 @@ from bot.services import Services
 from storage.crypto import Cipher, DecryptionError, outbox_payload_context
 from storage.db import Database
 from storage.models import OutboxMessage
-from storage.states import IN_HAND, WAITING, OutboxState
+from storage.states import IN_HAND, WAITING, OutboxState, sources
 from storage.types import UTCDateTime
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,23 @@ _MARK_OTHER = (
             bindparam("b_not_before", type_=UTCDateTime()), col(OutboxMessage.not_before)
         ),
     )
+    .where(col(OutboxMessage.lease_owner) == bindparam("b_owner"))
 )
+# Built once with bound parameters, like the outcome writes: building a statement (and its
+# cache key) per call cost more than running it (docs/performance.md).
+# Mark rows as on the wire; only the lease holder's rows that are still claimed.
+_MARK_SENDING = (
+    update(OutboxMessage)
+    .where(col(OutboxMessage.id).in_(bindparam("b_ids", expanding=True)))
+    .where(col(OutboxMessage.lease_owner) == bindparam("b_owner"))
+    .where(col(OutboxMessage.status).in_(sources(OutboxState.SENDING)))
+    .values(status=OutboxState.SENDING)
+    .returning(col(OutboxMessage.id))
+)
+# Where the rows whose outcomes are about to be written stand now.
+_CURRENT = select(
+    col(OutboxMessage.id), col(OutboxMessage.status), col(OutboxMessage.lease_owner)
+).where(col(OutboxMessage.id).in_(bindparam("b_ids", expanding=True)))
 # What each outcome other than "sent" makes of the row.
 _STATUS_AFTER = {
     "released": OutboxState.PENDING,
@@ -739,12 +755,7 @@ class Sender:
         async with self.services.db.session() as session:
             connection = await session.connection()  # Core: nothing in the session to sync
             taken = await connection.execute(
-                update(OutboxMessage)
-                .where(col(OutboxMessage.id).in_(ids))
-                .where(col(OutboxMessage.lease_owner) == self.claim_id)
-                .where(col(OutboxMessage.status).in_((OutboxState.CLAIMED, OutboxState.RESENDING)))
-                .values(status=OutboxState.SENDING)
-                .returning(col(OutboxMessage.id))
+                _MARK_SENDING, {"b_ids": ids, "b_owner": self.claim_id}
             )
             ours = {row_id for (row_id,) in taken.all()}
         return [row_id in ours for row_id in ids]
@@ -762,11 +773,7 @@ class Sender:
             current = {
                 row_id: (status, owner)
                 for row_id, status, owner in await connection.execute(
-                    select(
-                        col(OutboxMessage.id),
-                        col(OutboxMessage.status),
-                        col(OutboxMessage.lease_owner),
-                    ).where(col(OutboxMessage.id).in_([result.row_id for result in done]))
+                    _CURRENT, {"b_ids": [result.row_id for result in done]}
                 )
             }
             sent: list[dict[str, Any]] = []
@@ -803,6 +810,7 @@ class Sender:
                             "b_error": result.error,
                             "b_not_before": result.not_before,
                             "b_attempts": 1 if result.count_attempt else 0,
+                            "b_owner": self.claim_id,
                         }
                     )
                     if result.outcome == "unreachable":
@@ -814,9 +822,7 @@ class Sender:
             if sent:
                 await connection.execute(_MARK_SENT, sent)
             if others:
-                await connection.execute(
-                    _MARK_OTHER.where(col(OutboxMessage.lease_owner) == self.claim_id), others
-                )
+                await connection.execute(_MARK_OTHER, others)
         log.debug("outbox: %d outcomes written (%d sent)", len(done), len(sent))
         return [None] * len(done)
 
