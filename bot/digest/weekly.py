@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, assert_never
@@ -25,7 +25,7 @@ from sqlmodel.sql.expression import Select
 
 from bot import callbacks
 from bot.core.chart import render_trend_chart
-from bot.core.conversation_loop import summary_month
+from bot.core.conversation_loop import SuggestionRecord, summary_month
 from bot.core.digest import (
     COMMENTS_PER_CLIENT,
     Digest,
@@ -438,6 +438,37 @@ async def period_alerts(
     return risks, alerted
 
 
+async def _judged(
+    services: Services, therapist: Therapist, now: datetime, *, client_ids: list[int] | None
+) -> tuple[Digest, Mapping[int, Sequence[SuggestionRecord]]]:
+    """The therapist's clients (or just ``client_ids``) read and judged at ``now``, with
+    their conversation-loop records and the period's alerts; no comment decrypted."""
+    therapist_id = therapist.id or 0
+    async with services.db.session() as session:
+        histories = await load_histories(
+            session,
+            services.cipher,
+            therapist_id,
+            comments_since=None,
+            client_ids=client_ids,
+            depth=HISTORY_DEPTH,
+        )
+        loops = await loop_records.load_loops(session, [h.client_id for h in histories])
+        risks, alerted = await period_alerts(
+            session, therapist_id, now - DIGEST_PERIOD, now, client_ids=client_ids
+        )
+    digest = compose_digest(
+        histories,
+        services.instrument,
+        now,
+        services.strain,
+        loops=loops,
+        risks=risks,
+        alerted=alerted,
+    )
+    return digest, loops
+
+
 async def compose_for(services: Services, therapist: Therapist, now: datetime) -> Digest:
     """Judge every client of a therapist at ``now``, most concerning first.
 
@@ -448,21 +479,7 @@ async def compose_for(services: Services, therapist: Therapist, now: datetime) -
     newly need a relationship conversation, marked shown, and closed once over
     (bot.digest.loop); once a month the digest carries the loop's summary.
     """
-    async with services.db.session() as session:
-        histories = await load_histories(
-            session, services.cipher, therapist.id or 0, comments_since=None, depth=HISTORY_DEPTH
-        )
-        loops = await loop_records.load_loops(session, [h.client_id for h in histories])
-        risks, alerted = await period_alerts(session, therapist.id or 0, now - DIGEST_PERIOD, now)
-    digest = compose_digest(
-        histories,
-        services.instrument,
-        now,
-        services.strain,
-        loops=loops,
-        risks=risks,
-        alerted=alerted,
-    )
+    digest, loops = await _judged(services, therapist, now, client_ids=None)
     digest = await loop_records.settle(services, therapist.id or 0, digest, loops, now)
     month = summary_month(now - DIGEST_PERIOD, now, ZoneInfo(therapist.timezone))
     if month is not None:
@@ -565,30 +582,9 @@ async def client_detail(
     """One client's detail now, for their own therapist; None for anyone else's client or
     one no longer there. Reads and renders only: nothing about the loop is changed."""
     start = now - DIGEST_PERIOD
-    async with services.db.session() as session:
-        histories = await load_histories(
-            session,
-            services.cipher,
-            therapist.id or 0,
-            comments_since=None,
-            client_ids=[client_id],
-            depth=HISTORY_DEPTH,
-        )
-        if not histories:
-            return None
-        loops = await loop_records.load_loops(session, [client_id])
-        risks, alerted = await period_alerts(
-            session, therapist.id or 0, start, now, client_ids=[client_id]
-        )
-    digest = compose_digest(
-        histories,
-        services.instrument,
-        now,
-        services.strain,
-        loops=loops,
-        risks=risks,
-        alerted=alerted,
-    )
+    digest, _loops = await _judged(services, therapist, now, client_ids=[client_id])
+    if not digest.entries:
+        return None
     # Only the comments the detail quotes are decrypted.
     digest = await _with_quoted_comments(services, digest, start, now)
     entry = digest.entries[0]
