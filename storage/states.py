@@ -14,11 +14,13 @@ from these in bot.digest.histories, and a test keeps the two in step.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
+from sqlalchemy import ColumnElement, or_
 from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Mapped
 from sqlalchemy.types import String, TypeDecorator
 
 
@@ -169,6 +171,20 @@ _SOURCES: Mapping[tuple[type[StrEnum], StrEnum], tuple[Any, ...]] = {
     for kind, table in _MOVES.items()
     for target in table
 }
+
+
+def is_one_of(
+    column: ColumnElement[Any] | Mapped[Any], states: Iterable[StrEnum]
+) -> ColumnElement[bool]:
+    """``column IN (states)`` written as ``column = a OR column = b …``.
+
+    For statements run with many parameter sets at once (``executemany``): SQLAlchemy
+    renders ``in_()`` with an "expanding" parameter, which it refuses to run that way, and
+    a batched write that raises falls back to one statement per row, silently many times
+    slower (the sender's outcome writes did, bench/dispatch.py). Single statements keep
+    ``in_()``.
+    """
+    return or_(*(column == state for state in states))
 
 
 class _HasStatus(Protocol[S]):

@@ -28,7 +28,7 @@ from storage.models import (
     OutboxMessage,
     Therapist,
 )
-from storage.states import OPEN_CHECKIN, CheckinState, sources
+from storage.states import OPEN_CHECKIN, CheckinState, is_one_of, sources
 from storage.types import UTCDateTime
 
 # The writes of on_sent, built once with bound parameters (one set per row, executemany):
@@ -37,7 +37,7 @@ _NOW = bindparam("b_now", type_=UTCDateTime())
 _FIRST_SENT = (
     update(CheckIn)
     .where(col(CheckIn.id) == bindparam("b_id"))
-    .where(col(CheckIn.status).in_(sources(CheckinState.SENT)))
+    .where(is_one_of(col(CheckIn.status), sources(CheckinState.SENT)))
     .values(
         status=CheckinState.SENT,
         message_id=bindparam("b_message"),
@@ -61,7 +61,7 @@ _SENT_ANYWAY = (
 _REMINDED = (
     update(CheckIn)
     .where(col(CheckIn.id) == bindparam("b_id"))
-    .where(col(CheckIn.status).in_(OPEN_CHECKIN))
+    .where(is_one_of(col(CheckIn.status), OPEN_CHECKIN))
     .values(message_id=bindparam("b_message"), chat_id=bindparam("b_chat"))
 )
 

@@ -35,7 +35,7 @@ from bot.services import Services
 from storage.crypto import Cipher, DecryptionError, outbox_payload_context
 from storage.db import Database
 from storage.models import OutboxMessage
-from storage.states import IN_HAND, WAITING, OutboxState, sources
+from storage.states import IN_HAND, WAITING, OutboxState, is_one_of, sources
 from storage.types import UTCDateTime
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ _MARK_SENT = (
 _MARK_OTHER = (
     update(OutboxMessage)
     .where(col(OutboxMessage.id) == bindparam("b_id"))
-    .where(col(OutboxMessage.status).in_(IN_HAND))
+    .where(is_one_of(col(OutboxMessage.status), IN_HAND))
     .values(
         status=bindparam("b_status"),
         lease_until=None,
@@ -217,7 +217,15 @@ class _Batcher(Generic[T, R]):
             batch, self._queue = self._queue[:CLAIM_BATCH], self._queue[CLAIM_BATCH:]
             try:
                 results = await self._write([item for item, _ in batch])
-            except Exception:  # noqa: BLE001 - retried item by item below
+            except Exception as failed:  # noqa: BLE001 - retried item by item below
+                if len(batch) > 1:
+                    # Correct but many times slower: a batch should never fail as a whole
+                    # (only the class is named: the message may hold SQL parameters).
+                    log.warning(
+                        "outbox: a batch of %d writes failed (%s); writing them one by one",
+                        len(batch),
+                        type(failed).__name__,
+                    )
                 if len(batch) == 1:
                     _item, future = batch[0]
                     try:
