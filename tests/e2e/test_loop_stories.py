@@ -15,10 +15,10 @@ import json
 from datetime import UTC, datetime
 
 from checks import db_snapshot, drain, rows
-from story import Person, answer_checkin, enrolled_client, enrolled_therapist
+from story import Person, answer_checkin, enrolled_client, enrolled_therapist, story_testbed
 
 from bot.offline.standin.models import ChatMessage
-from bot.offline.testbed import Testbed, running_testbed
+from bot.offline.testbed import Testbed
 from storage.models import Answer, Client, ConversationAnswer, ConversationSuggestion
 
 STEADY = ("5", "5", "5", "5", "No", "Skip")
@@ -297,7 +297,7 @@ async def test_the_clients_question_also_comes_now_and_then_without_a_suggestion
     """CONVERSATION_ITEM_ONE_IN asks the loop's question in some check-ins of every client
     (here every one, with 1), so being asked says nothing about being flagged; the answer
     is stored like any other and changes no verdict."""
-    async with running_testbed(database_url, at(2), conversation_item_one_in=1) as bed:
+    async with story_testbed(database_url, at(2), conversation_item_one_in=1) as bed:
         therapist = await enrolled_therapist(bed)
         alex = await enrolled_client(bed, therapist, "alex")
         await therapist.command("session", "alex")
