@@ -5,8 +5,9 @@ strain). The therapist answers it with one tap ("We talked about it", "Not yet",
 "Not needed"); the client's next check-in asks whether the two of them talked about
 how things are going between them. ``judge_loop`` reads both with the client's later
 check-ins and says where the loop stands: still open, held and waiting, held and
-improving (repaired), held and not improving after two check-ins (decision support),
-or quieted as not needed. ``summarise`` counts a month of suggestions for the
+improving on the domain it was about (repaired), held and not improving after two
+check-ins or with the client falling silent since (decision support), or quieted as
+not needed (until the strain deepens or the client falls silent). ``summarise`` counts a month of suggestions for the
 therapist's monthly summary. Pure: no Telegram, no database, no clock.
 
 Why and for how long: docs/clinical.md, "Closing the loop".
@@ -113,6 +114,8 @@ class ConversationLoop:
     answer: LoopAnswer | None = None
     answered_at: datetime | None = None
     improved_at: datetime | None = None
+    # Check-ins left unanswered in a row since the talk (withdrawal after it), else 0.
+    unanswered_since: int = 0
 
 
 def current_record(records: Sequence[SuggestionRecord]) -> SuggestionRecord | None:
@@ -149,6 +152,41 @@ def client_answers(
     return said
 
 
+def talk_session(record: SuggestionRecord, history: ClientHistory) -> datetime | None:
+    """When the therapist's "We talked about it" places the talk, or None without one.
+
+    The latest session that ended between the suggestion and the tap: the talk was in
+    it or before it, so its check-in is the first one certainly after the talk (a tap
+    made after the session, or on the prompt after /session, still counts that
+    session's own check-in). With no session in between, the tap itself.
+    """
+    if record.answer != "held" or record.answered_at is None:
+        return None
+    tapped = record.answered_at
+    ended = [
+        c.session_end for c in history.checkins if record.created_at <= c.session_end <= tapped
+    ]
+    return max(ended, default=tapped)
+
+
+def withdrawn_since(assessment: StrainAssessment, since: datetime, at_least: Severity) -> int:
+    """Check-ins left unanswered in a row, in a run that began at or after ``since`` and
+    that the strain rules rate at least ``at_least`` (0: no such withdrawal).
+
+    Pausing or leaving is not counted here: such a client is listed as away.
+    """
+    for reason in assessment.reasons:
+        if (
+            reason.rule == "withdrawal"
+            and reason.status == "unanswered"
+            and reason.severity >= at_least
+            and reason.since is not None
+            and reason.since >= since
+        ):
+            return reason.count or 0
+    return 0
+
+
 def _deepened(
     record: SuggestionRecord,
     history: ClientHistory,
@@ -161,9 +199,13 @@ def _deepened(
 
     Deeper means a conversation-level check-in since the answer that is severe (an
     immediate alert), or that dipped on a domain the suggestion did not name, or went
-    lower on its domain than when it was suggested.
+    lower on its domain than when it was suggested; or the client falling silent since
+    the answer, unanswered check-ins the strain rules call for a conversation about
+    (withdrawal after a strain is itself a rupture marker).
     """
     since = record.answered_at or record.created_at
+    if withdrawn_since(assessment, since, Severity.CONVERSATION):
+        return True
     later = [
         c
         for c in history.checkins
@@ -200,12 +242,14 @@ def judge_loop(
     said = client_answers(history, record.created_at, now)
     client_said = said[-1][1] if said else None
 
-    # When it was held: the therapist's answer, or the session whose check-in the client
-    # confirmed it in (yes or partly), whichever is earlier. The check-ins that judge what
-    # followed begin with that session's own (it rates the session of the conversation).
+    # When it was held: the session the therapist's answer places the talk in (see
+    # talk_session), or the session whose check-in the client confirmed it in (yes or
+    # partly), whichever is earlier. The check-ins that judge what followed begin with
+    # that session's own (it rates the session of the conversation).
     held_dates = [at for at, word in said if word in ("yes", "partly")][:1]
-    if record.answer == "held" and record.answered_at is not None:
-        held_dates.append(record.answered_at)
+    tapped = talk_session(record, history)
+    if tapped is not None:
+        held_dates.append(tapped)
     held_on = min(held_dates) if held_dates else None
     after_held = (
         [
@@ -216,13 +260,23 @@ def judge_loop(
         if held_on is not None
         else []
     )
-    after = scores.get(after_held[-1].checkin_id) if after_held else None
+    # The domain's latest score since: a repair needs an answer on the domain the
+    # suggestion was about (a steady bond says nothing about goals left blank).
+    on_domain = [c for c in after_held if c.checkin_id in scores]
+    after = scores[on_domain[-1].checkin_id] if on_domain else None
+    evidence = out_of is None or after is not None
     improved_at: datetime | None = None
     for c in after_held:
-        if severities[c.checkin_id] == Severity.STEADY:
+        # The first steady check-in since that also answered the domain (when it has one).
+        if severities[c.checkin_id] == Severity.STEADY and (
+            out_of is None or c.checkin_id in scores
+        ):
             improved_at = c.session_end
             break
     latest_steady = bool(after_held) and severities[after_held[-1].checkin_id] == Severity.STEADY
+    settled = latest_steady and assessment.severity < Severity.CONVERSATION
+    # Silence after the talk, from check-ins the strain rules count as withdrawal.
+    silent = withdrawn_since(assessment, held_on, Severity.WATCH) if held_on is not None else 0
 
     shown = record.first_shown_at is not None and record.first_shown_at < now
     quiet_until = (
@@ -232,8 +286,12 @@ def judge_loop(
     )
     state: LoopState
     if held_on is not None:
-        if latest_steady and assessment.severity < Severity.CONVERSATION:
+        if silent:
+            state = "held_not_improving"
+        elif settled and evidence:
             state = "repaired"
+        elif settled:
+            state = "held"  # steady, but nothing yet on the domain it was about
         elif len(after_held) >= loop_settings.not_improving_after:
             state = "held_not_improving"
         else:
@@ -267,6 +325,7 @@ def judge_loop(
         answer=record.answer,
         answered_at=record.answered_at,
         improved_at=improved_at if state == "repaired" else None,
+        unanswered_since=silent if state == "held_not_improving" else 0,
     )
 
 
@@ -424,11 +483,15 @@ def loop_line(texts: Texts, locale: str, alias: str, loop: ConversationLoop, tz:
         "after": _number(texts, locale, loop.after),
         "checkins": loop.checkins_since_held,
         "not_yet": loop.answer == "not_yet",
+        "unanswered": loop.unanswered_since,
     }
     if loop.state == "not_needed":
         common["reason"] = texts.plain(locale, "loop.reason", reason=loop.reason or "")
         common["answered_on"] = _date(texts, locale, loop.answered_at, tz)
         common["until"] = _date(texts, locale, loop.quiet_until, tz)
+    if loop.state == "held_not_improving" and loop.unanswered_since:
+        support = texts.render(locale, "loop.support_withdrawn")
+        return texts.render(locale, "loop.not_improving_withdrawn", **common) + "\n💡 " + support
     if loop.state == "held_not_improving":
         support = texts.render(locale, "loop.support")
         return texts.render(locale, "loop.not_improving", **common) + "\n💡 " + support

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from scenarios import FIRST_SESSION, WEEK, Visit, build_history, c, steady
+from scenarios import FIRST_SESSION, MISSED, WEEK, Visit, build_history, c, steady
 
 from bot import callbacks
 from bot.core.conversation_loop import (
@@ -122,6 +122,98 @@ def test_held_and_not_improving_after_two_checkins_gets_decision_support() -> No
     text = loop_line(TEXTS, "en", "alex", loop, UTC_ZONE)
     assert "2 check-ins since have not eased" in text
     assert "supervision" in text.split("\n")[1]
+
+
+def test_a_tap_after_the_session_counts_that_sessions_checkin() -> None:
+    """Tasks-like story: the therapist taps "We talked about it" an hour after session 4
+    (or on the prompt after /session); the client says no and two check-ins stay low.
+    The talk was in session 4, so its check-in is the first after the talk: decision
+    support comes with the second, not a week later."""
+    tapped = session(4) + timedelta(hours=1)
+    record = suggestion(MONDAY, answer="held", answered_at=tapped)
+    one = [*steady(3), DIP, said(c(2, 4, 4, 4), 0)]
+    loop = judge(one, record, session(4) + timedelta(days=3))
+    assert (loop.state, loop.held_on, loop.checkins_since_held) == ("held", session(4), 1)
+    two = [*one, c(2, 4, 4, 4)]
+    loop = judge(two, record, session(5) + timedelta(days=3))
+    assert (loop.state, loop.checkins_since_held) == ("held_not_improving", 2)
+    assert loop.client_said == "no"
+
+    # A tap on the digest, before any session since the suggestion: the talk is dated
+    # by the tap (it happened before, by phone or in an earlier session).
+    on_digest = suggestion(MONDAY, answer="held", answered_at=MONDAY + timedelta(hours=2))
+    assert judge(two, on_digest, session(5) + timedelta(days=3)).held_on == (
+        MONDAY + timedelta(hours=2)
+    )
+    # A tap two weeks late: the talk was in the latest session before it at the latest,
+    # and only the check-ins certainly after the talk count.
+    late = suggestion(MONDAY, answer="held", answered_at=session(5) + timedelta(days=2))
+    loop = judge(two, late, session(5) + timedelta(days=3))
+    assert (loop.state, loop.held_on, loop.checkins_since_held) == ("held", session(5), 1)
+
+
+def test_repaired_needs_an_answer_on_the_domain_the_suggestion_was_about() -> None:
+    """Goals fell 5 → 2; after the talk the client answers only the bond item (5), twice.
+    Nothing says goals recovered: held and waiting, neither a repair nor "not improving".
+    The first check-in that answers goals again (5) is the repair, with its numbers."""
+    goals_dip = c(5, 2, 4, 4)
+    record = suggestion(
+        MONDAY,
+        domains=("goals",),
+        answer="held",
+        answered_at=MONDAY + timedelta(days=1),
+    )
+    bond_only = c(5, None, None, None, status="partial")
+    visits = [*steady(3), goals_dip, bond_only]
+    loop = judge(visits, record, session(4) + timedelta(days=3))
+    assert (loop.state, loop.after) == ("held", None)
+    visits = [*visits, bond_only]
+    loop = judge(visits, record, session(5) + timedelta(days=3))
+    assert (loop.state, loop.after, loop.checkins_since_held) == ("held", None, 2)
+    assert "Waiting for the next check-ins" in loop_line(TEXTS, "en", "alex", loop, UTC_ZONE)
+    visits = [*visits, c(5, 5, 5, 5)]
+    loop = judge(visits, record, session(6) + timedelta(days=3))
+    assert (loop.state, loop.before, loop.after) == ("repaired", 2.0, 5.0)
+    assert loop.improved_at == session(6)
+
+
+def test_silence_after_the_talk_is_not_improvement() -> None:
+    """A client who always answered stops answering after the talk. One missed check-in
+    is ordinary; two in a row (the withdrawal rule) is not improvement: the digest says
+    they went unanswered and gives the decision support for a pause."""
+    record = suggestion(MONDAY, answer="held", answered_at=session(4) + timedelta(hours=1))
+    one = [*steady(3), DIP, MISSED]
+    assert judge(one, record, session(4) + timedelta(days=3)).state == "held"
+    loop = judge([*one, MISSED], record, session(5) + timedelta(days=3))
+    assert (loop.state, loop.unanswered_since, loop.checkins_since_held) == (
+        "held_not_improving",
+        2,
+        0,
+    )
+    assert loop.answerable
+    first, support = loop_line(TEXTS, "en", "alex", loop, UTC_ZONE).split("\n")
+    date = TEXTS.date("en", session(4))
+    assert first == (
+        f"<b>alex</b> — talked on {date}, and since then 2 check-ins in a row have gone unanswered."
+    )
+    assert support.startswith("💡 Falling silent after a conversation about the relationship")
+    assert "supervision" in support
+
+
+def test_silence_after_not_needed_ends_the_quiet() -> None:
+    """ "Not needed" for a bond dip, then the client stops answering. One missed check-in
+    keeps the quiet; two in a row right after the strain is withdrawal the strain rules
+    call for a conversation about, a deepening in a new form: suggested afresh."""
+    record = suggestion(MONDAY, answer="not_needed", answered_at=MONDAY, reason="usual")
+    one = [*steady(3), DIP, MISSED]
+    now = session(4) + timedelta(days=3)
+    assert judge(one, record, now).state == "not_needed"
+    two = [*one, MISSED]
+    later = session(5) + timedelta(days=3)
+    loop = judge(two, record, later)
+    assessment = assess_strain(build_history(two), INSTRUMENT, later)
+    assert "withdrawal" in assessment.dipped
+    assert loop.state == "still_open" and needs_suggestion(assessment, loop)
 
 
 def test_not_needed_quiets_the_strain_until_its_time_is_over_or_it_deepens() -> None:
