@@ -7,8 +7,9 @@ how things are going between them. ``judge_loop`` reads both with the client's l
 check-ins and says where the loop stands: still open, held and waiting, held and
 improving on the domain it was about (repaired), held and not improving after two
 check-ins or with the client falling silent since (decision support), or quieted as
-not needed (until the strain deepens or the client falls silent). ``summarise`` counts a month of suggestions for the
-therapist's monthly summary. Pure: no Telegram, no database, no clock.
+not needed (until the strain deepens or the client falls silent). ``summarise`` counts
+a month of suggestions for the therapist's monthly summary.
+Pure: no Telegram, no database, no clock.
 
 Why and for how long: docs/clinical.md, "Closing the loop".
 """

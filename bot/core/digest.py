@@ -441,11 +441,15 @@ class _Writer:
         return said[:BRIEF_FINDINGS]
 
     def openers(
-        self, assessment: StrainAssessment, note: bool = False, check_back: bool = False
+        self,
+        assessment: StrainAssessment,
+        note: bool = False,
+        check_back: bool = False,
+        talked_on: datetime | None = None,
     ) -> tuple[list[str], str, OpenerChoice]:
         """Two opening lines fitted to what moved (one naming the check-in, one tentative)
         and how to hold the conversation."""
-        choice = choose_opener(assessment, note=note, check_back=check_back)
+        choice = choose_opener(assessment, note=note, check_back=check_back, talked_on=talked_on)
         topic = choice.topic
         lines = [
             self.plain(f"conversation.{topic}_checkin", note=note),
@@ -583,7 +587,8 @@ def render_detail(
     loop = entry.loop
     held = loop is not None and loop.state in ("held", "held_not_improving")
     note = _noted(entry, period_start, period_end)
-    lines, hint, _choice = w.openers(a, note=note, check_back=held)
+    talked_on = loop.held_on if loop is not None and held else None
+    lines, hint, _choice = w.openers(a, note=note, check_back=held, talked_on=talked_on)
     eased = [r for r in a.repaired_reasons if r.rule != "talked_through"]
     text = texts.render(
         locale,
