@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 from typing import Literal
 
@@ -34,7 +34,10 @@ from bot.core.strain import (
 )
 from bot.texts import Texts
 
-LoopState = Literal["open", "still_open", "held", "not_needed", "held_not_improving", "repaired"]
+# "eased" is only the view of the digest that closes a suggestion as eased (eased_view).
+LoopState = Literal[
+    "open", "still_open", "held", "not_needed", "held_not_improving", "repaired", "eased"
+]
 LoopAnswer = Literal["held", "not_yet", "not_needed"]
 Outcome = Literal["repaired", "eased", "renewed"]
 
@@ -360,6 +363,42 @@ def closing(
     ):
         return "eased", None
     return None
+
+
+def eased_view(loop: ConversationLoop) -> ConversationLoop:
+    """The loop as the digest that closes it as eased shows it.
+
+    With no conversation on record (unanswered or "Not yet") the digest says the strain
+    eased and still takes a "We talked about it" (see takes_late_held): the talk may have
+    happened without a tap. After "Not needed" there is nothing to ask.
+    """
+    if loop.answer not in (None, "not_yet"):
+        return loop
+    return replace(loop, state="eased", answerable=True)
+
+
+def takes_late_held(record: SuggestionRecord, records: Sequence[SuggestionRecord]) -> bool:
+    """Whether a closed suggestion still takes a late "We talked about it": it closed as
+    eased with no conversation on record, and no suggestion was made for the client since.
+    """
+    if record.outcome != "eased" or record.answer not in (None, "not_yet") or not records:
+        return False
+    latest = max(records, key=lambda r: (r.created_at, r.suggestion_id))
+    return latest.suggestion_id == record.suggestion_id
+
+
+def reopened_held(record: SuggestionRecord, at: datetime) -> SuggestionRecord:
+    """An eased suggestion answered "We talked about it" late: open again, held, to be
+    judged as any held one (and closed as repaired when the check-ins since say so)."""
+    return replace(
+        record,
+        answer="held",
+        answered_at=at,
+        reason=None,
+        closed_at=None,
+        outcome=None,
+        improved_at=None,
+    )
 
 
 def first_checkin_after(

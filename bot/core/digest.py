@@ -109,12 +109,13 @@ def _group(
     """The heading a client is listed under.
 
     A risk-language alert in the period comes before everything. The conversation loop
-    moves a client: a held conversation followed by improvement is good news, and a
-    strain the therapist answered "Not needed" is only watched.
+    moves a client: a held conversation followed by improvement is good news, so is a
+    strain that eased (in the digest that closes it), and a strain the therapist
+    answered "Not needed" is only watched.
     """
     if risk:
         return "risk"
-    if loop is not None and loop.state == "repaired":
+    if loop is not None and loop.state in ("repaired", "eased"):
         return "repaired"
     if (
         loop is not None
@@ -494,8 +495,9 @@ def _triage_line(w: _Writer, entry: DigestEntry) -> str:
             date=w.short_date(entry.risk_at),
         )
     loop = entry.loop
-    if loop is not None and loop.state == "repaired":
-        # Good news the therapist's conversation led to: said in full.
+    if loop is not None and loop.state in ("repaired", "eased"):
+        # Good news the therapist's conversation led to, or a strain that eased with none
+        # on record (a late "talked" is still taken): said in full.
         line = loop_line(w.texts, w.locale, entry.history.alias, loop, w.tz)
         return w.texts.render(w.locale, "digest.triage_talked", line=Markup(line))  # noqa: S704
     state = loop.state if loop is not None else ""
@@ -547,8 +549,10 @@ def render_digest(
         if entries:
             lines.append(texts.render(locale, f"digest.group_{name}", count=len(entries)))
             lines.extend(_triage_line(w, entry) for entry in entries)
-    # Good news from a held conversation gets its line; the rest are names.
-    talked = [e for e in digest.group("repaired") if e.loop and e.loop.state == "repaired"]
+    # Good news from a held conversation, or an eased one, gets its line; the rest are names.
+    talked = [
+        e for e in digest.group("repaired") if e.loop and e.loop.state in ("repaired", "eased")
+    ]
     lines.extend(_triage_line(w, entry) for entry in talked)
     for name in NAME_GROUPS:
         named = [e for e in digest.group(name) if e not in talked]

@@ -3,6 +3,7 @@ check-ins in, where the suggested conversation stands out; and the monthly count
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -16,12 +17,15 @@ from bot.core.conversation_loop import (
     SuggestionRecord,
     asked_rarely,
     closing,
+    eased_view,
     judge_loop,
     loop_line,
     needs_suggestion,
+    reopened_held,
     summarise,
     summary_month,
     summary_text,
+    takes_late_held,
 )
 from bot.core.digest import compose_digest, render_digest
 from bot.core.instrument import get_instrument
@@ -245,6 +249,34 @@ def test_a_strain_that_eased_without_a_conversation_closes_as_eased() -> None:
     loop = judge(visits, suggestion(MONDAY), now)
     assert loop.state == "still_open"
     assert closing(assess_strain(build_history(visits), INSTRUMENT, now), loop) == ("eased", None)
+
+
+def test_an_eased_suggestion_still_takes_a_late_talked_and_then_it_is_a_repair() -> None:
+    """No tap, and the next check-in is back at 5: the digest closes it as eased and says
+    so, offering only "talked". A late "We talked about it" reopens it as held and the
+    check-in since makes it a repair. "Not needed", or a newer suggestion, closes that door."""
+    visits = [*steady(3), DIP, c(5, 5, 5, 5)]
+    now = session(4) + timedelta(days=3)
+    loop = judge(visits, suggestion(MONDAY), now)
+    view = eased_view(loop)
+    assert (view.state, view.answerable) == ("eased", True)
+    assert loop_line(TEXTS, "en", "alex", view, UTC_ZONE) == (
+        f"<b>alex</b> — better again since the relationship conversation suggested on "
+        f"{TEXTS.date('en', MONDAY)}, with no conversation on record. "
+        "If you did talk about it, say so below."
+    )
+    assert [data for _, data in loop_buttons(TEXTS, "en", view)[0]] == ["k:7:h"]
+    eased = suggestion(MONDAY, closed_at=now, outcome="eased")
+    assert takes_late_held(eased, [eased])
+    late = reopened_held(eased, now + timedelta(hours=2))
+    loop = judge(visits, late, now + timedelta(hours=2))
+    assert (loop.state, loop.held_on, loop.after) == ("repaired", session(4), 5.0)
+
+    waved = suggestion(MONDAY, answer="not_needed", answered_at=MONDAY)
+    assert eased_view(judge(visits, waved, now)).state == "not_needed"
+    assert not takes_late_held(replace(waved, closed_at=now, outcome="eased"), [waved])
+    newer = suggestion(now, suggestion_id=8)
+    assert not takes_late_held(eased, [eased, newer])
 
 
 def test_no_record_no_loop_and_a_closed_one_is_history() -> None:
