@@ -27,6 +27,7 @@ from bot.core.scoring import score_checkin
 from bot.core.strain import (
     DEFAULT_SETTINGS,
     ClientHistory,
+    Reason,
     Severity,
     StrainAssessment,
     StrainSettings,
@@ -173,22 +174,50 @@ def talk_session(record: SuggestionRecord, history: ClientHistory) -> datetime |
     return max(ended, default=tapped)
 
 
-def withdrawn_since(assessment: StrainAssessment, since: datetime, at_least: Severity) -> int:
-    """Check-ins left unanswered in a row, in a run that began at or after ``since`` and
-    that the strain rules rate at least ``at_least`` (0: no such withdrawal).
+def _unanswered_run(assessment: StrainAssessment) -> Reason | None:
+    """The strain rules' finding of check-ins left unanswered in a row, if any.
 
-    Pausing or leaving is not counted here: such a client is listed as away.
+    Pausing or leaving is not looked at here: such a client is listed as away.
     """
-    for reason in assessment.reasons:
-        if (
-            reason.rule == "withdrawal"
-            and reason.status == "unanswered"
-            and reason.severity >= at_least
-            and reason.since is not None
-            and reason.since >= since
-        ):
-            return reason.count or 0
-    return 0
+    return next(
+        (r for r in assessment.reasons if r.rule == "withdrawal" and r.status == "unanswered"),
+        None,
+    )
+
+
+def silent_since(
+    assessment: StrainAssessment,
+    history: ClientHistory,
+    since: datetime,
+    settings: StrainSettings = DEFAULT_SETTINGS,
+) -> int:
+    """Check-ins left unanswered since ``since``, in the run the withdrawal rule found,
+    when there are as many as that rule counts (two by default); else 0. A run that began
+    before (the talk was about the silence) counts only its part since."""
+    run = _unanswered_run(assessment)
+    if run is None:
+        return 0
+    first = next((c for c in history.checkins if c.checkin_id == run.checkin_id), None)
+    if first is None:
+        return 0
+    count = sum(
+        1
+        for c in history.checkins
+        if c.non_response and c.sequence >= first.sequence and c.session_end >= since
+    )
+    return count if count >= settings.withdrawal_watch_unanswered else 0
+
+
+def fell_silent_after(assessment: StrainAssessment, since: datetime) -> bool:
+    """Whether a run of unanswered check-ins that began after ``since`` calls for a
+    conversation by the strain rules (three in a row, or two right after a strain)."""
+    run = _unanswered_run(assessment)
+    return (
+        run is not None
+        and run.severity >= Severity.CONVERSATION
+        and run.since is not None
+        and run.since > since
+    )
 
 
 def _deepened(
@@ -208,7 +237,7 @@ def _deepened(
     (withdrawal after a strain is itself a rupture marker).
     """
     since = record.answered_at or record.created_at
-    if withdrawn_since(assessment, since, Severity.CONVERSATION):
+    if fell_silent_after(assessment, since):
         return True
     later = [
         c
@@ -280,7 +309,7 @@ def judge_loop(
     latest_steady = bool(after_held) and severities[after_held[-1].checkin_id] == Severity.STEADY
     settled = latest_steady and assessment.severity < Severity.CONVERSATION
     # Silence after the talk, from check-ins the strain rules count as withdrawal.
-    silent = withdrawn_since(assessment, held_on, Severity.WATCH) if held_on is not None else 0
+    silent = silent_since(assessment, history, held_on, settings) if held_on is not None else 0
 
     shown = record.first_shown_at is not None and record.first_shown_at < now
     quiet_until = (

@@ -203,6 +203,21 @@ def test_silence_after_the_talk_is_not_improvement() -> None:
     assert support.startswith("💡 Falling silent after a conversation about the relationship")
     assert "supervision" in support
 
+    # The suggestion was about the silence itself, and the talk did not end it: the
+    # check-ins unanswered since the talk count, not the ones before it.
+    quiet = [*steady(4), MISSED, MISSED]
+    asked = session(5) + timedelta(days=3)
+    talked = suggestion(
+        asked,
+        domains=("withdrawal",),
+        before=None,
+        answer="held",
+        answered_at=session(6) + timedelta(hours=1),
+    )
+    assert judge([*quiet, MISSED], talked, session(6) + timedelta(days=3)).state == "held"
+    loop = judge([*quiet, MISSED, MISSED], talked, session(7) + timedelta(days=3))
+    assert (loop.state, loop.unanswered_since) == ("held_not_improving", 2)
+
 
 def test_silence_after_not_needed_ends_the_quiet() -> None:
     """ "Not needed" for a bond dip, then the client stops answering. One missed check-in
