@@ -511,6 +511,7 @@ def _triage_line(w: _Writer, entry: DigestEntry) -> str:
         loop=state,
         suggested=w.short_date(loop.suggested_at) if loop else "",
         held_on=w.short_date(loop.held_on) if loop else "",
+        silent=loop.unanswered_since if loop else 0,
         until=w.short_date(loop.quiet_until) if loop else "",
     )
 

@@ -202,6 +202,12 @@ def test_silence_after_the_talk_is_not_improvement() -> None:
     )
     assert support.startswith("💡 Falling silent after a conversation about the relationship")
     assert "supervision" in support
+    # The digest's triage line says it in a few words too.
+    history = build_history([*one, MISSED], alias="alex")
+    later = session(5) + timedelta(days=3)
+    digest = compose_digest([history], INSTRUMENT, later, loops={1: [record]})
+    text = "\n".join(render_digest(TEXTS, "en", digest, "Dr. Ada", later - WEEK, later, UTC_ZONE))
+    assert f"<b>alex</b> · talked {TEXTS.short_date('en', session(4))}, no answers since" in text
 
     # The suggestion was about the silence itself, and the talk did not end it: the
     # check-ins unanswered since the talk count, not the ones before it.
