@@ -408,3 +408,41 @@ async def test_a_late_talked_on_the_digest_that_finds_it_eased_is_a_repair(bed: 
     await therapist.command("client", "alex")
     view = "\n".join(m.text or "" for m in therapist.messages()[count:])
     assert "talked on Jul 6, 2026; client: no; better after (Jul 6, 2026)" in view
+
+
+async def test_a_late_talked_with_nothing_yet_on_the_domain_opens_it_again_as_held(
+    bed: Testbed,
+) -> None:
+    """Goals fell; the next check-in was left after its first answer (bond 5), so the
+    digest closes the suggestion as eased. A late "We talked about it" cannot be a repair
+    yet (nothing on goals since): the suggestion is open again, held, and waits."""
+    therapist = await enrolled_therapist(bed)
+    alex = await enrolled_client(bed, therapist, "alex")
+    for day in (2, 9, 16):
+        bed.clock.set(at(day))
+        await checkin(bed, therapist, alex, "alex", *STEADY)
+    bed.clock.set(at(23))
+    await checkin(bed, therapist, alex, "alex", "5", "2", "5", "5", "No", "4", "Skip")
+    bed.clock.set(at(29, hour=8))
+    assert (await bed.tick()).digests == 1
+    await drain(bed)
+
+    bed.clock.set(at(30))
+    await checkin(bed, therapist, alex, "alex", "5")
+    await bed.advance(hours=72)  # the check-in closes with bond answered, goals not
+    count = len(therapist.messages())
+    bed.clock.set(at(6, month=7, hour=8))
+    assert (await bed.tick()).digests == 1
+    await drain(bed)
+    parts = digest_parts(therapist, count)
+    assert "with no conversation on record" in "\n".join(m.text or "" for m in parts)
+    assert parts[-1].button_texts == ["alex: talked"]
+
+    bed.clock.set(at(6, month=7, hour=9))
+    assert await therapist.press("alex: talked", parts[-1]) == "Saved"
+    assert therapist.last_text() == (
+        "Noted: you talked with alex about your work together on Jul 6, 2026. "
+        "Their next check-ins will show what followed."
+    )
+    [suggestion] = await rows(bed, ConversationSuggestion)
+    assert (suggestion.answer, suggestion.closed_at, suggestion.outcome) == ("held", None, None)
