@@ -1,6 +1,6 @@
 """Held-out agreement: the conversation loop and the opener choice against a clinician's verdicts.
 
-Run:  .venv/bin/python bench/loop_heldout.py [--cases] [--named-domains]
+Run:  .venv/bin/python bench/loop_heldout.py [--block a|b] [--cases] [--named-domains]
 
 The cases are in tests/data/loop_heldout/ (README there): conversation-loop histories
 (what the digest says next after a suggested relationship conversation) and strain
@@ -8,6 +8,10 @@ patterns (which topic the two openers are about), written as a clinician's stori
 before the rules were read or run on them and never edited to make them pass. The
 digests are replayed as tests/core/loop_heldout_cases.py describes. Prints agreement per
 verdict and overall, and lists every disagreement; ``--cases`` lists every case.
+
+``--block``: "b" (the default) is the block written blind after block "a" had been used
+to fix the loop; block "a" is a tuning set since then (its first run is the figure it
+gave as a held-out set, in docs/clinical.md).
 """
 
 from __future__ import annotations
@@ -22,9 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "core")]
 
 from loop_heldout_cases import (  # noqa: E402
-    LOOP_FILE,
+    BLOCKS,
     LOOP_VERDICTS,
-    OPENERS_FILE,
     judge_opener,
     load,
     replay_loop,
@@ -53,7 +56,9 @@ def main() -> None:
         action="store_true",
         help="store the domains each case names, not what the rules found (the first run)",
     )
+    parser.add_argument("--block", choices=sorted(BLOCKS), default="b")
     args = parser.parse_args()
+    LOOP_FILE, OPENERS_FILE = BLOCKS[args.block]
 
     want: Counter[str] = Counter()
     hit: Counter[str] = Counter()

@@ -53,6 +53,12 @@ from bot.core.strain import ClientHistory, Severity, StrainAssessment, assess_st
 DATA = Path(__file__).resolve().parents[1] / "data" / "loop_heldout"
 LOOP_FILE = DATA / "2026-12-03-loop.toml"
 OPENERS_FILE = DATA / "2026-12-03-openers.toml"
+# Each block's loop histories and opener cases; "b" was written blind after "a" was used
+# to fix the loop (tests/data/loop_heldout/README.md).
+BLOCKS: dict[str, tuple[Path, Path]] = {
+    "a": (LOOP_FILE, OPENERS_FILE),
+    "b": (DATA / "2026-12-03-b-loop.toml", DATA / "2026-12-03-b-openers.toml"),
+}
 
 LOOP_VERDICTS = (
     "repaired",
