@@ -20,12 +20,11 @@ from bot.checkins.conversation import (
     close_checkins,
 )
 from bot.notices import tell_therapist
-from bot.sending.sender import Delivered, Sender
+from bot.sending.sender import Delivered, OutboxRow, Sender
 from bot.services import Services
 from storage.models import (
     CheckIn,
     Client,
-    OutboxMessage,
     Therapist,
 )
 from storage.states import OPEN_CHECKIN, CheckinState, is_one_of, sources
@@ -97,7 +96,7 @@ async def on_sent(session: AsyncSession, delivered: Sequence[Delivered], now: da
 
 
 async def on_unreachable(
-    session: AsyncSession, row: OutboxMessage, now: datetime, services: Services | None = None
+    session: AsyncSession, row: OutboxRow, now: datetime, services: Services | None = None
 ) -> None:
     """A 403: the person blocked the bot; stop trying and tell the therapist."""
     if row.client_id is not None:
