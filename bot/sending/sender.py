@@ -807,8 +807,10 @@ class Sender:
 
     async def _write_sending(self, ids: list[int]) -> list[bool]:
         """Note that these rows are about to be sent (taking one over later may duplicate it)."""
-        async with self.services.db.session() as session:
-            connection = await session.connection()  # Core: nothing in the session to sync
+        # A Core transaction, not an ORM session: the marks come in small batches (at most
+        # SEND_IN_DOUBT_MAX rows), so a session's own bookkeeping would cost more than the
+        # statement.
+        async with self.services.db.engine.begin() as connection:
             taken = await connection.execute(
                 _MARK_SENDING, {"b_ids": ids, "b_owner": self.claim_id}
             )
