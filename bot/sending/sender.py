@@ -709,10 +709,6 @@ class Sender:
             # outcome is recorded, a kill -9 could make this message arrive twice.
             await self._doubt.acquire(0 if row.kind == ALERT else 1)
             holding = True
-            if self.limiter is not None:
-                # The overall slot is taken with the place, not before it: slots reserved
-                # while waiting for a place would be used up in a burst once it frees.
-                await self.limiter.acquire_overall()
         except asyncio.CancelledError:
             if not self._stopping:
                 raise
@@ -721,9 +717,28 @@ class Sender:
         try:
             if self._stopping:
                 return await self._record(row, _Result(row.id, "released", count_attempt=False))
+            # Marked as soon as it has its place, before its slot in the overall budget:
+            # the rows whose places free together (one outcome batch) share one mark
+            # instead of one each as their slots come up, a millisecond apart at 1000/s.
+            # A row marked and still waiting for its slot counts as in doubt (it holds its
+            # place), so a crash there may log a duplicate that never was, never the reverse.
             if not await self._sending.submit(row.id):
                 log.warning("outbox %s: lease lost before sending; left to its new owner", row.id)
                 return "lost"
+            if self.limiter is not None:
+                # The overall slot is taken with the place, not before it: slots reserved
+                # while waiting for a place would be used up in a burst once it frees.
+                self._pacing.add(task)
+                try:
+                    await self.limiter.acquire_overall()
+                except asyncio.CancelledError:
+                    if not self._stopping:
+                        raise
+                finally:
+                    self._pacing.discard(task)
+                if self._stopping:
+                    # Marked but not sent: back to the queue (not in doubt after all).
+                    return await self._record(row, _Result(row.id, "released", count_attempt=False))
             result = await self._attempt(row, message)
             return await self._record(row, result)
         finally:
