@@ -15,7 +15,7 @@ import secrets
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
@@ -803,7 +803,8 @@ class Sender:
 
     async def _record(self, row: OutboxRow, result: _Result) -> str:
         try:
-            await self._results.submit(replace(result, row=row))
+            result.row = row  # each result is made for this one call
+            await self._results.submit(result)
         except Exception as exc:  # noqa: BLE001 - the lease brings the row back later
             log.error(
                 "outbox %s: could not record the outcome (%s); it comes back after its lease",
