@@ -2,8 +2,8 @@
 
 Run: .venv/bin/python bench/dispatch.py [--backend sqlite|postgres|both] [--count 10000]
                                         [--limited-count 1800] [--skip-limited]
-                                        [--skip-floor] [--floor-on httpx|aiohttp|both]
-                                        [--py-spy FOLDER]
+                                        [--skip-floor] [--py-spy FOLDER]
+                                        [--floor-on httpx|aiohttp|aiohttp+json|both|all]
 
 Ceiling: COUNT clients whose check-ins are all due at once; the stand-in's flood limits
 are off and SEND_RATE_GLOBAL is at its maximum (1000/s, the paid-broadcast rate), so
@@ -21,7 +21,9 @@ The send floor (ceiling only, unless --skip-floor): right after the bot has sent
 very same messages (texts, keyboards, chats) are sent again through the same stand-in by a
 bare python-telegram-bot script (bench/floor_send.py) with the bot's SEND_CONCURRENCY, in
 its own process, twice: on python-telegram-bot's own HTTP transport (httpx, its default)
-and on the aiohttp BaseRequest the bot uses (bot/transport.py). Its rate and CPU per
+and on the aiohttp BaseRequest the bot uses (bot/transport.py); with --floor-on
+aiohttp+json (or all) also on aiohttp with the keyboards sent as the bot sends them (the
+Bot API's JSON, not InlineKeyboardMarkup objects): the stricter floor. Its rate and CPU per
 message are printed beside the bot's, with the ratios (bot CPU per message / floor CPU
 per message; floor rate / bot send rate). The floor has no database, encryption, outbox
 or pacing: against the same transport, the ratio is what the bot adds.
@@ -116,9 +118,10 @@ async def _waiting_messages(services: Services) -> list[Outgoing]:
     ]
 
 
-FLOOR_TRANSPORTS = ("httpx", "aiohttp")
+# "+json": the keyboards sent as the bot sends them (bench/floor_send.py).
+FLOOR_TRANSPORTS = ("httpx", "aiohttp", "aiohttp+json")
 # The floors to run (--floor-on): both unless told otherwise.
-FLOOR_ON: list[str] = list(FLOOR_TRANSPORTS)
+FLOOR_ON: list[str] = ["httpx", "aiohttp"]
 
 
 def run_floor(
@@ -317,9 +320,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--floor-on",
-        choices=[*FLOOR_TRANSPORTS, "both"],
+        choices=[*FLOOR_TRANSPORTS, "both", "all"],
         default="both",
-        help="the floor's transport (aiohttp is the bot's; httpx takes minutes at 10,000)",
+        help="the floor's transport (aiohttp is the bot's; httpx takes minutes at 10,000); "
+        "aiohttp+json sends the keyboards as the bot does; both: httpx and aiohttp",
     )
     parser.add_argument(
         "--in-doubt", type=int, default=1, help="SEND_IN_DOUBT_MAX at the real limit"
@@ -327,7 +331,9 @@ def main() -> None:
     parser.add_argument("--py-spy", type=Path, help="write py-spy profiles here")
     args = parser.parse_args()
     IN_DOUBT[0] = args.in_doubt
-    if args.floor_on != "both":
+    if args.floor_on == "all":
+        FLOOR_ON[:] = list(FLOOR_TRANSPORTS)
+    elif args.floor_on != "both":
         FLOOR_ON[:] = [args.floor_on]
     if args.py_spy:
         PROFILES.append(args.py_spy)
@@ -362,13 +368,13 @@ def main() -> None:
             "send floor: the same messages sent by bare python-telegram-bot (bench/floor_send.py)"
         )
         print(
-            f"{'backend':9} {'floor on':9} {'messages':>8} {'bot send/s':>10} {'floor/s':>8} "
+            f"{'backend':9} {'floor on':12} {'messages':>8} {'bot send/s':>10} {'floor/s':>8} "
             f"{'floor÷bot':>9} {'bot cpu ms':>10} {'floor cpu ms':>12} {'bot÷floor cpu':>13}"
         )
         for row in floored:
             for transport, floor in row["floors"].items():
                 print(
-                    f"{row['backend']:9} {transport:9} {row['delivered']:>8} "
+                    f"{row['backend']:9} {transport:12} {row['delivered']:>8} "
                     f"{row['send_rate']:>10.0f} {floor['rate']:>8.0f} "
                     f"{floor['rate_ratio']:>8.2f}x {row['send_cpu_ms']:>10.2f} "
                     f"{floor['cpu_ms']:>12.2f} {floor['cpu_ratio']:>12.2f}x"
