@@ -9,9 +9,11 @@ replays the weekly digests the way ``bot.digest.loop.settle`` does:
   rules found dipped (the case's own domains where the rules do not call for a
   conversation that week), with "before" the first domain's score in the latest
   check-in, shown in full;
-- each therapist tap is stored on the suggestion standing when it is made (a tap with
-  none standing is refused, as ``take_answer`` refuses a closed one); a later tap
-  replaces the answer and its time;
+- each therapist tap is stored on the suggestion standing when it is made; a later tap
+  replaces the answer and its time. With none standing, a "We talked about it" on the
+  latest suggestion closed as eased with no conversation on record is taken late and
+  judged at once (closed as repaired when the check-ins say so, else open again, held),
+  as ``take_answer`` does; any other tap with none standing is refused as stale;
 - every later digest judges the loop; a conversation-level strain with no suggestion
   standing for it makes a new one (the old one closed as "renewed"); a repaired or
   eased loop is closed.
@@ -40,6 +42,8 @@ from bot.core.conversation_loop import (
     current_record,
     judge_loop,
     needs_suggestion,
+    reopened_held,
+    takes_late_held,
 )
 from bot.core.instrument import Instrument, get_instrument
 from bot.core.openers import choose_opener
@@ -207,7 +211,28 @@ def replay_loop(
         while taps and taps[0][0] <= at:
             tapped_at, tap = taps.pop(0)
             standing = current_record(records)
-            if standing is not None:
+            latest = max(records, key=lambda r: (r.created_at, r.suggestion_id), default=None)
+            if (
+                standing is None
+                and latest is not None
+                and tap["answer"] == "held"
+                and takes_late_held(latest, records)
+            ):
+                late = reopened_held(latest, tapped_at)
+                records[:] = [late if r.suggestion_id == late.suggestion_id else r for r in records]
+                then = history_at(case, tapped_at)
+                judged = judge_loop(
+                    then, assess_strain(then, instrument, tapped_at), records, instrument, tapped_at
+                )
+                repaired = judged is not None and judged.state == "repaired"
+                trail.append("late-tap>" + ("repaired" if repaired else "held"))
+                if judged is not None and repaired:
+                    close(late.suggestion_id, tapped_at, "repaired", judged.improved_at)
+                    if late.suggestion_id == 1:
+                        closed = ("repaired", week)
+                elif late.suggestion_id == 1:
+                    closed = None
+            elif standing is not None:
                 answered = replace(
                     standing,
                     answer=cast(LoopAnswer, tap["answer"]),

@@ -1,11 +1,12 @@
-"""The held-out conversation-loop and opener cases: agreement must not fall below the docs.
+"""The conversation-loop and opener cases of block a: agreement must not fall below the docs.
 
-The cases (tests/data/loop_heldout/) were written before the rules were read or run on
-them and are never edited to make the code pass; the floors below are the figures
-quoted in docs/clinical.md ("Held-out cases for the loop and the openers"). A change
-that loses agreement fails here; one that gains it raises the floor in the same commit
-(and, if the change was made while reading these cases, a fresh file of cases is
-written first and quoted instead).
+The cases (tests/data/loop_heldout/2026-12-03-*.toml) were written before the rules were
+read or run on them and are never edited to make the code pass. Their first run (26/36,
+18/23) is the held-out figure; their disagreements were then read and seven fixed, so
+block a is a tuning set now and the floors below are its figures after the fixes, quoted
+in docs/clinical.md ("Held-out cases for the loop and the openers"): a regression test.
+A change that loses agreement fails here; one that gains it raises the floor in the
+same commit, and a change made while reading the cases is judged on a fresh block.
 """
 
 from __future__ import annotations
@@ -25,19 +26,19 @@ from bot.core.conversation_loop import REASONS
 from bot.core.openers import TOPICS
 
 LOOP_CASES = 36
-LOOP_FLOOR = 26
+LOOP_FLOOR = 32
 # Per verdict, so a gain on one cannot hide a loss on another.
 LOOP_FLOOR_BY_VERDICT = {
-    "repaired": 9,
-    "held_waiting": 1,
-    "held_not_improving": 3,
+    "repaired": 10,
+    "held_waiting": 2,
+    "held_not_improving": 6,
     "reminder": 3,
     "quiet": 2,
-    "new_suggestion": 5,
+    "new_suggestion": 6,
     "eased": 3,
 }
 OPENER_CASES = 23
-OPENER_FLOOR = 18
+OPENER_FLOOR = 20
 
 
 def test_the_cases_are_well_formed() -> None:
@@ -60,7 +61,7 @@ def test_the_cases_are_well_formed() -> None:
 
 
 def test_the_loop_agrees_with_the_clinician_at_least_as_often_as_the_docs_say() -> None:
-    """Replaying each story's digests gives the clinician's verdict in 26 of 36 or more."""
+    """Replaying each story's digests gives the clinician's verdict in 32 of 36 or more."""
     want: Counter[str] = Counter()
     hit: Counter[str] = Counter()
     for case in load(LOOP_FILE):
@@ -73,6 +74,6 @@ def test_the_loop_agrees_with_the_clinician_at_least_as_often_as_the_docs_say() 
 
 
 def test_the_opener_topic_agrees_with_the_clinician_at_least_as_often_as_the_docs_say() -> None:
-    """The opener topic is the clinician's in 18 of 23 cases or more."""
+    """The opener topic is the clinician's in 20 of 23 cases or more."""
     agreed = sum(judge_opener(case).topic == case["expect"] for case in load(OPENERS_FILE))
     assert agreed >= OPENER_FLOOR, f"{agreed}/{OPENER_CASES} < {OPENER_FLOOR}"
