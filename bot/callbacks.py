@@ -212,10 +212,37 @@ def conversation(suggestion_id: int, answer: ConversationAnswer, reason: str | N
     return f"{data}:{reason}" if reason is not None else data
 
 
+# The largest row id the tables can hold (INTEGER keys: 32 bits on PostgreSQL). A forged
+# button naming a larger one is malformed: passed on, PostgreSQL refuses the statement
+# ("integer out of range") and the press would go unanswered.
+MAX_ROW_ID = 2**31 - 1
+
+
 def parse(data: str | None) -> Press | None:
     """The meaning of callback data, or None when it is malformed."""
     if not data or len(data) > 64:
         return None
+    press = _parse(data)
+    if press is None or any(row_id > MAX_ROW_ID for row_id in _row_ids(press)):
+        return None
+    return press
+
+
+def _row_ids(press: Press) -> tuple[int, ...]:
+    """The table row ids a press names (an issued minute or a value is not one)."""
+    match press:
+        case AnswerPress() | BackPress():
+            return (press.checkin_id,)
+        case StopPress() | ErasePress() | EndPress() | DetailPress():
+            return (press.client_id,)
+        case RatingPress():
+            return (press.session_id,)
+        case ConversationPress():
+            return (press.suggestion_id,)
+    return ()
+
+
+def _parse(data: str) -> Press | None:
     if match := _ANSWER.fullmatch(data):
         raw = match.group(3)
         return AnswerPress(int(match.group(1)), match.group(2), None if raw == "skip" else int(raw))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -21,7 +23,7 @@ ITEM_IDS = st.from_regex(r"[a-z0-9_]{1,24}", fullmatch=True)
 
 
 @given(
-    checkin_id=st.integers(min_value=1, max_value=999_999_999_999),
+    checkin_id=st.integers(min_value=1, max_value=callbacks.MAX_ROW_ID),
     item_id=ITEM_IDS,
     value=st.one_of(st.none(), st.integers(min_value=-99, max_value=999)),
 )
@@ -47,7 +49,7 @@ def test_the_small_buttons_round_trip() -> None:
     assert callbacks.parse(callbacks.stop(False, 12, 29_000_000)) == StopPress(
         False, 12, 29_000_000
     )
-    assert len(callbacks.stop(True, 10**12 - 1, 10**12 - 1)) <= 64
+    assert len(callbacks.stop(True, 10**12 - 1, 10**12 - 1)) <= 64  # the regex's limit
     assert callbacks.parse(callbacks.language("es")) == LanguagePress("es")
     assert callbacks.parse(callbacks.rating(12, 4)) == RatingPress(12, 4)
     assert callbacks.parse(callbacks.detail(37)) == DetailPress(37)
@@ -105,3 +107,24 @@ def test_parsing_never_raises(data: str) -> None:
     assert result is None or isinstance(
         result, AnswerPress | ConsentPress | StopPress | LanguagePress | RatingPress
     )
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda n: callbacks.answer(n, "bond", 4),
+        lambda n: callbacks.back(n, "bond"),
+        lambda n: callbacks.stop(True, n, 29_000_000),
+        lambda n: callbacks.rating(n, 4),
+        lambda n: callbacks.erase(False, n, 29_000_000),
+        lambda n: callbacks.end(True, n),
+        lambda n: callbacks.detail(n),
+        lambda n: callbacks.conversation(n, "held"),
+    ],
+)
+def test_a_row_id_no_table_can_hold_is_malformed(make: Callable[[int], str]) -> None:
+    """The largest INTEGER key parses; one more is forged data (PostgreSQL would refuse
+    the look-up, and the press would go unanswered)."""
+    assert callbacks.parse(make(callbacks.MAX_ROW_ID)) is not None
+    assert callbacks.parse(make(callbacks.MAX_ROW_ID + 1)) is None
+    assert callbacks.parse(make(10**12 - 1)) is None
