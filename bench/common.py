@@ -168,9 +168,11 @@ async def seed_practice(
     due_checkins: bool,
     instrument_id: str = "alliance-default",
     items: str = "bond,goals,tasks,openness,tension,talked_through,comment",
+    clients: int | None = None,
 ) -> Seeded:
     """Therapists and active clients (consented, chats known to the stand-in); optionally
-    one session per client that has just ended, with its check-in due now."""
+    one session per client that has just ended, with its check-in due now. ``clients``,
+    when given, caps the clients in all (the last therapist gets what is left)."""
     long_ago = now - timedelta(days=400)
     await insert_rows(
         db,
@@ -195,6 +197,8 @@ async def seed_practice(
     chat = FIRST_CHAT
     for therapist_id in therapist_ids:
         for c in range(clients_per_therapist):
+            if clients is not None and len(client_rows) >= clients:
+                break
             client_rows.append(
                 {
                     "therapist_id": therapist_id,
