@@ -134,6 +134,9 @@ def add_handlers(application: AppType) -> None:
     application.add_handler(TypeHandler(Update, common.only_private_chats), group=-2)
     # Who is writing, looked up once and put on the context (bot.handlers.common).
     application.add_handler(TypeHandler(Update, common.resolve_person), group=-1)
+    # The buttons first: a tap, the busiest update, then meets no command's check on its
+    # way to its route (a command never matches a button press, nor a route a message).
+    add_button_routes(application)
     commands = {
         "start": people.start,
         "invite": people.invite,
@@ -164,7 +167,6 @@ def add_handlers(application: AppType) -> None:
         application.add_handler(
             CommandHandler(name, callback, filters=private & filters.UpdateType.MESSAGE)
         )
-    add_button_routes(application)
     application.add_handler(
         MessageHandler(
             private & filters.UpdateType.MESSAGE & filters.COMMAND, people.unknown_command
