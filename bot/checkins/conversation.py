@@ -107,7 +107,7 @@ def _scale_buttons(services: Services, checkin: Shown, item: Item, locale: str) 
     rows: Buttons = []
     for option in reversed(item.options):
         label = services.instrument.localised(option.label, locale)
-        text = services.texts.plain(
+        text = services.texts.label(
             locale, "checkin.scale_button", number=option.value, label=label
         )
         rows.append([(text, answer_data(checkin.id or 0, item.id, option.value))])
@@ -176,7 +176,7 @@ def question_screen(
         buttons = [
             [
                 (
-                    services.texts.plain(locale, "buttons.skip"),
+                    services.texts.label(locale, "buttons.skip"),
                     answer_data(checkin.id or 0, item.id, None),
                 )
             ]
@@ -188,7 +188,7 @@ def question_screen(
         buttons.append(
             [
                 (
-                    services.texts.plain(locale, "buttons.back"),
+                    services.texts.label(locale, "buttons.back"),
                     back_data(checkin.id or 0, previous.id),
                 )
             ]
