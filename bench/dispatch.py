@@ -3,6 +3,7 @@
 Run: .venv/bin/python bench/dispatch.py [--backend sqlite|postgres|both] [--count 10000]
                                         [--limited-count 1800] [--skip-limited]
                                         [--skip-floor] [--py-spy FOLDER]
+                                        [--floor-on httpx,aiohttp,aiohttp+json|both|all]
 
 Ceiling: COUNT clients whose check-ins are all due at once; the stand-in's flood limits
 are off and SEND_RATE_GLOBAL is at its maximum (1000/s, the paid-broadcast rate), so
@@ -20,7 +21,9 @@ The send floor (ceiling only, unless --skip-floor): right after the bot has sent
 very same messages (texts, keyboards, chats) are sent again through the same stand-in by a
 bare python-telegram-bot script (bench/floor_send.py) with the bot's SEND_CONCURRENCY, in
 its own process, twice: on python-telegram-bot's own HTTP transport (httpx, its default)
-and on the aiohttp BaseRequest the bot uses (bot/transport.py). Its rate and CPU per
+and on the aiohttp BaseRequest the bot uses (bot/transport.py); with --floor-on
+aiohttp+json (or all) also on aiohttp with the keyboards sent as the bot sends them (the
+Bot API's JSON, not InlineKeyboardMarkup objects): the stricter floor. Its rate and CPU per
 message are printed beside the bot's, with the ratios (bot CPU per message / floor CPU
 per message; floor rate / bot send rate). The floor has no database, encryption, outbox
 or pacing: against the same transport, the ratio is what the bot adds.
@@ -38,12 +41,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,13 +65,14 @@ from common import (
 from spy import py_spy
 from sqlalchemy import func
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.app import build_application
 from bot.checkins.lifecycle import on_sent, on_unreachable
 from bot.clock import SystemClock
 from bot.due_work import DispatchReport, queue_due_checkins
 from bot.sending.outbox import Outgoing
-from bot.sending.sender import Sender
+from bot.sending.sender import Delivered, Sender
 from bot.services import Services
 from bot.settings import load_settings
 from storage.crypto import Cipher, generate_key, outbox_payload_context
@@ -75,8 +82,7 @@ from storage.states import WAITING
 
 
 async def _waiting(db: Database) -> bool:
-    """Whether any message is still waiting to go out (an indexed look, not a count: it runs
-    every 50 ms in the bot's own process while the sender works)."""
+    """Whether any message is still waiting to go out (an indexed look, not a count)."""
     async with db.session() as session:
         result = await session.exec(
             select(OutboxMessage.id).where(col(OutboxMessage.status).in_(WAITING)).limit(1)
@@ -96,7 +102,11 @@ async def _waiting_messages(services: Services) -> list[Outgoing]:
     """Every queued message, decrypted: what the floor will send again afterwards."""
     async with services.db.session() as session:
         rows = (
-            await session.exec(select(OutboxMessage).where(col(OutboxMessage.status).in_(WAITING)))
+            await session.exec(
+                select(OutboxMessage)
+                .where(col(OutboxMessage.status).in_(WAITING))
+                .order_by(col(OutboxMessage.id))  # the order the sender claims them in
+            )
         ).all()
     return [
         Outgoing.from_json(
@@ -108,7 +118,10 @@ async def _waiting_messages(services: Services) -> list[Outgoing]:
     ]
 
 
-FLOOR_TRANSPORTS = ("httpx", "aiohttp")
+# "+json": the keyboards sent as the bot sends them (bench/floor_send.py).
+FLOOR_TRANSPORTS = ("httpx", "aiohttp", "aiohttp+json")
+# The floors to run (--floor-on): both unless told otherwise.
+FLOOR_ON: list[str] = ["httpx", "aiohttp"]
 
 
 def run_floor(
@@ -199,8 +212,23 @@ async def run_case(backend: str, count: int, limited: bool, floor: bool = True) 
                 updater=False,
             )
             await application.initialize()
+            # The benchmark learns that the last message went out from the sender's own hook
+            # (one addition per batch), and then confirms it in the database: polling the
+            # outbox every 50 ms cost the bot's process about 0.04 ms of CPU per message,
+            # charged to the bot (docs/performance.md).
+            recorded = [0]
+            all_recorded = asyncio.Event()
+
+            async def counting_on_sent(
+                session: AsyncSession, delivered: Sequence[Delivered], now: datetime
+            ) -> None:
+                await on_sent(session, delivered, now)
+                recorded[0] += len(delivered)
+                if recorded[0] >= report.queued:
+                    all_recorded.set()
+
             sender = Sender(
-                services, application.bot, on_sent=on_sent, on_unreachable=on_unreachable
+                services, application.bot, on_sent=counting_on_sent, on_unreachable=on_unreachable
             )
             try:
                 profiled = not limited
@@ -220,8 +248,14 @@ async def run_case(backend: str, count: int, limited: bool, floor: bool = True) 
                     sending = Stopwatch()
                     cpu_sending = time.process_time()
                     running = asyncio.create_task(sender.run())
-                    while await _waiting(db):  # noqa: ASYNC110 - the sender task does the work
-                        await asyncio.sleep(0.05)
+                    while True:
+                        # Once a second at most, unless the hook says all were recorded.
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(all_recorded.wait(), 1.0)
+                        if not await _waiting(db):
+                            break
+                        if all_recorded.is_set():
+                            await asyncio.sleep(0.01)  # the last batch is committing
                     total = queued_after + sending.seconds()
                     cpu_end = time.process_time()
                 await sender.stop()
@@ -239,7 +273,7 @@ async def run_case(backend: str, count: int, limited: bool, floor: bool = True) 
                     transport,
                     _profile(f"{backend}-floor-{transport}"),
                 )
-                for transport in (FLOOR_TRANSPORTS if messages else ())
+                for transport in (FLOOR_ON if messages else ())
             }
     sent = stats["by_method"].get("sendMessage", 0)
     if unsent:
@@ -285,11 +319,24 @@ def main() -> None:
         "--skip-floor", action="store_true", help="do not run the bare python-telegram-bot floor"
     )
     parser.add_argument(
+        "--floor-on",
+        default="both",
+        help="the floors to run, comma-separated: httpx, aiohttp (the bot's transport), "
+        "aiohttp+json (keyboards sent as the bot does); both: httpx,aiohttp; all: the three "
+        "(httpx takes minutes at 10,000)",
+    )
+    parser.add_argument(
         "--in-doubt", type=int, default=1, help="SEND_IN_DOUBT_MAX at the real limit"
     )
     parser.add_argument("--py-spy", type=Path, help="write py-spy profiles here")
     args = parser.parse_args()
     IN_DOUBT[0] = args.in_doubt
+    if args.floor_on == "all":
+        FLOOR_ON[:] = list(FLOOR_TRANSPORTS)
+    elif args.floor_on != "both":
+        FLOOR_ON[:] = args.floor_on.split(",")
+        if unknown := set(FLOOR_ON) - set(FLOOR_TRANSPORTS):
+            parser.error(f"unknown floor: {', '.join(sorted(unknown))}")
     if args.py_spy:
         PROFILES.append(args.py_spy)
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
@@ -323,13 +370,13 @@ def main() -> None:
             "send floor: the same messages sent by bare python-telegram-bot (bench/floor_send.py)"
         )
         print(
-            f"{'backend':9} {'floor on':9} {'messages':>8} {'bot send/s':>10} {'floor/s':>8} "
+            f"{'backend':9} {'floor on':12} {'messages':>8} {'bot send/s':>10} {'floor/s':>8} "
             f"{'floor÷bot':>9} {'bot cpu ms':>10} {'floor cpu ms':>12} {'bot÷floor cpu':>13}"
         )
         for row in floored:
             for transport, floor in row["floors"].items():
                 print(
-                    f"{row['backend']:9} {transport:9} {row['delivered']:>8} "
+                    f"{row['backend']:9} {transport:12} {row['delivered']:>8} "
                     f"{row['send_rate']:>10.0f} {floor['rate']:>8.0f} "
                     f"{floor['rate_ratio']:>8.2f}x {row['send_cpu_ms']:>10.2f} "
                     f"{floor['cpu_ms']:>12.2f} {floor['cpu_ratio']:>12.2f}x"

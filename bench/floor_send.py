@@ -1,13 +1,18 @@
 """The framework's send floor: a bare python-telegram-bot script sends a list of messages.
 
 Run by bench/dispatch.py as
-``python bench/floor_send.py BASE_URL TOKEN MESSAGES CONCURRENCY [httpx|aiohttp [PROFILE]]``,
+``python bench/floor_send.py BASE_URL TOKEN MESSAGES CONCURRENCY [TRANSPORT[+json] [PROFILE]]``,
 where MESSAGES is a JSON file of ``{"chat_id", "text", "buttons"}`` objects: the very
 messages the bot just sent in the same invocation (same texts, keyboards and chats). It
 sends them all, at most CONCURRENCY at once (the bot's SEND_CONCURRENCY), with HTML parse
 mode and an InlineKeyboardMarkup per message, as a first bot would: no database, no
 encryption, no outbox, no pacing. It prints one JSON line: messages sent, wall seconds and
 the process's CPU seconds spent sending (start-up excluded).
+
+Keyboards: built as InlineKeyboardMarkup objects, as a first bot would; with ``+json``
+after the transport (``aiohttp+json``), sent as the Bot API's JSON through ``api_kwargs``,
+the very request the bot's sender makes (bot/sending/sender.py), which skips building and
+serialising an object per button: the stricter floor.
 
 Transport: ``httpx`` is python-telegram-bot's own (HTTPXRequest, its default); ``aiohttp``
 is the bot's BaseRequest on aiohttp (bot/transport.py), so that the ratio against the bot
@@ -40,6 +45,17 @@ def _markup(buttons: list[list[list[str]]]) -> InlineKeyboardMarkup | None:
     )
 
 
+def keyboard_json(buttons: list[list[list[str]]]) -> str:
+    """The keyboard as the Bot API's ``reply_markup`` JSON, as bot.sending.outbox sends it."""
+    return json.dumps(
+        {
+            "inline_keyboard": [
+                [{"text": text, "callback_data": data} for text, data in row] for row in buttons
+            ]
+        }
+    )
+
+
 def _request(transport: str, concurrency: int) -> BaseRequest:
     """The HTTP layer, with a pool large enough for the concurrency asked (the default
     pool of one connection would make the floor artificially slow)."""
@@ -51,7 +67,13 @@ def _request(transport: str, concurrency: int) -> BaseRequest:
 
 
 async def main(
-    base_url: str, token: str, path: str, concurrency: int, transport: str, profile: Path | None
+    base_url: str,
+    token: str,
+    path: str,
+    concurrency: int,
+    transport: str,
+    profile: Path | None,
+    keyboard: str = "objects",
 ) -> None:
     """Send every message in the file, CONCURRENCY at a time; print the figures."""
     messages = json.loads(Path(path).read_text())  # noqa: ASYNC240 - before any timing
@@ -61,6 +83,15 @@ async def main(
 
     async def send(message: dict[str, object]) -> None:
         async with slots:
+            if keyboard == "json" and message["buttons"]:
+                # The request the bot makes: the same reply_markup, as the Bot API's JSON.
+                await bot.send_message(
+                    int(message["chat_id"]),  # type: ignore[call-overload]
+                    str(message["text"]),
+                    parse_mode=ParseMode.HTML,
+                    api_kwargs={"reply_markup": keyboard_json(message["buttons"])},  # type: ignore[arg-type]
+                )
+                return
             await bot.send_message(
                 int(message["chat_id"]),  # type: ignore[call-overload]
                 str(message["text"]),
@@ -79,6 +110,16 @@ async def main(
 
 
 if __name__ == "__main__":
-    transport = sys.argv[5] if len(sys.argv) > 5 else "httpx"
+    transport, _, keyboard = (sys.argv[5] if len(sys.argv) > 5 else "httpx").partition("+")
     profile = Path(sys.argv[6]) if len(sys.argv) > 6 else None
-    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), transport, profile))
+    asyncio.run(
+        main(
+            sys.argv[1],
+            sys.argv[2],
+            sys.argv[3],
+            int(sys.argv[4]),
+            transport,
+            profile,
+            keyboard or "objects",
+        )
+    )

@@ -9,6 +9,7 @@ so CI can never pass without them.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import shutil
 import uuid
@@ -95,6 +96,14 @@ async def database_url(
         yield _pg_url(name)
     finally:
         await _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Leave what is loaded by now (the bot, its libraries, the collected tests) out of the
+    garbage collector's full passes: they live to the end anyway. Full passes took about a
+    tenth of the end-to-end tests' CPU time, a third of it walking these objects again."""
+    gc.collect()
+    gc.freeze()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

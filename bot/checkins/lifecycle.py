@@ -12,7 +12,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import bindparam, func, update
+from sqlalchemy import BindParameter, bindparam, case, func, or_, update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,12 +20,11 @@ from bot.checkins.conversation import (
     close_checkins,
 )
 from bot.notices import tell_therapist
-from bot.sending.sender import Delivered, Sender
+from bot.sending.sender import Delivered, OutboxRow, Sender
 from bot.services import Services
 from storage.models import (
     CheckIn,
     Client,
-    OutboxMessage,
     Therapist,
 )
 from storage.states import OPEN_CHECKIN, CheckinState, is_one_of, sources
@@ -34,26 +33,24 @@ from storage.types import UTCDateTime
 # The writes of on_sent, built once with bound parameters (one set per row, executemany):
 # building a statement and its cache key per batch cost more than running it.
 _NOW = bindparam("b_now", type_=UTCDateTime())
+_MAY_BECOME_SENT = is_one_of(col(CheckIn.status), sources(CheckinState.SENT))
+_MESSAGE: BindParameter[Any] = bindparam("b_message")
+_CHAT: BindParameter[Any] = bindparam("b_chat")
+# A first send: the check-in becomes "sent", as this message, now. One answered (or
+# closed) before that keeps its status, but it was sent, and as this message (a press on
+# it already recorded the same id): the digest counts sent_at. One statement for both
+# (every SET sees the row as it was), guarded so a check-in already marked sent by an
+# earlier delivery is left alone.
 _FIRST_SENT = (
     update(CheckIn)
     .where(col(CheckIn.id) == bindparam("b_id"))
-    .where(is_one_of(col(CheckIn.status), sources(CheckinState.SENT)))
+    .where(or_(_MAY_BECOME_SENT, col(CheckIn.sent_at).is_(None)))
     .values(
-        status=CheckinState.SENT,
-        message_id=bindparam("b_message"),
-        chat_id=bindparam("b_chat"),
-        sent_at=_NOW,
-    )
-)
-# Answered (or closed) before that: its status stays, but it was sent, and as this
-# message (a press on it already recorded the same id). The digest counts sent_at.
-_SENT_ANYWAY = (
-    update(CheckIn)
-    .where(col(CheckIn.id) == bindparam("b_id"))
-    .where(col(CheckIn.sent_at).is_(None))
-    .values(
-        message_id=func.coalesce(col(CheckIn.message_id), bindparam("b_message")),
-        chat_id=func.coalesce(col(CheckIn.chat_id), bindparam("b_chat")),
+        status=case((_MAY_BECOME_SENT, CheckinState.SENT), else_=col(CheckIn.status)),
+        message_id=case(
+            (_MAY_BECOME_SENT, _MESSAGE), else_=func.coalesce(col(CheckIn.message_id), _MESSAGE)
+        ),
+        chat_id=case((_MAY_BECOME_SENT, _CHAT), else_=func.coalesce(col(CheckIn.chat_id), _CHAT)),
         sent_at=_NOW,
     )
 )
@@ -91,13 +88,12 @@ async def on_sent(session: AsyncSession, delivered: Sequence[Delivered], now: da
     connection = await session.connection()
     if first:
         await connection.execute(_FIRST_SENT, first)
-        await connection.execute(_SENT_ANYWAY, first)
     if again:
         await connection.execute(_REMINDED, again)
 
 
 async def on_unreachable(
-    session: AsyncSession, row: OutboxMessage, now: datetime, services: Services | None = None
+    session: AsyncSession, row: OutboxRow, now: datetime, services: Services | None = None
 ) -> None:
     """A 403: the person blocked the bot; stop trying and tell the therapist."""
     if row.client_id is not None:

@@ -8,8 +8,11 @@ top, above the scale, so it cannot be read as a score of 1. The caption (templat
 
 Drawn with matplotlib's object API on an Agg canvas: no pyplot and no global state
 is touched, so it is safe in a worker thread (the caller runs it with
-``asyncio.to_thread``). All words on the chart come in through ``locale_labels``
-(see ``bot.core.digest.chart_labels``); its "locale" says how Babel writes the dates.
+``asyncio.to_thread``). matplotlib is imported when the first chart is drawn, not with
+this module: its import costs most of a second of CPU, which every command-line run
+and every bot start would otherwise pay without drawing anything. All words on the chart
+come in through ``locale_labels`` (see ``bot.core.digest.chart_labels``); its "locale"
+says how Babel writes the dates.
 """
 
 from __future__ import annotations
@@ -18,16 +21,15 @@ import io
 import math
 from collections.abc import Mapping
 from datetime import tzinfo
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
+from typing import TYPE_CHECKING
 
 from bot.core.instrument import Instrument
 from bot.core.scoring import score_checkin
 from bot.core.strain import ClientHistory, StrainAssessment
 from bot.texts import Formats
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MAX_CHECKINS = 12
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
@@ -71,6 +73,11 @@ def trend_figure(
     tz: tzinfo,
 ) -> Figure:
     """The chart as a matplotlib figure (what ``render_trend_chart`` saves)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
     checkins = [
         c
         for c in sorted(history.checkins, key=lambda c: c.sequence)

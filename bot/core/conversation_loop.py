@@ -5,9 +5,11 @@ strain). The therapist answers it with one tap ("We talked about it", "Not yet",
 "Not needed"); the client's next check-in asks whether the two of them talked about
 how things are going between them. ``judge_loop`` reads both with the client's later
 check-ins and says where the loop stands: still open, held and waiting, held and
-improving (repaired), held and not improving after two check-ins (decision support),
-or quieted as not needed. ``summarise`` counts a month of suggestions for the
-therapist's monthly summary. Pure: no Telegram, no database, no clock.
+improving on the domain it was about (repaired), held and not improving after two
+check-ins or with the client falling silent since (decision support), or quieted as
+not needed (until the strain deepens or the client falls silent). ``summarise`` counts
+a month of suggestions for the therapist's monthly summary.
+Pure: no Telegram, no database, no clock.
 
 Why and for how long: docs/clinical.md, "Closing the loop".
 """
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 from typing import Literal
 
@@ -25,6 +27,7 @@ from bot.core.scoring import score_checkin
 from bot.core.strain import (
     DEFAULT_SETTINGS,
     ClientHistory,
+    Reason,
     Severity,
     StrainAssessment,
     StrainSettings,
@@ -32,7 +35,10 @@ from bot.core.strain import (
 )
 from bot.texts import Texts
 
-LoopState = Literal["open", "still_open", "held", "not_needed", "held_not_improving", "repaired"]
+# "eased" is only the view of the digest that closes a suggestion as eased (eased_view).
+LoopState = Literal[
+    "open", "still_open", "held", "not_needed", "held_not_improving", "repaired", "eased"
+]
 LoopAnswer = Literal["held", "not_yet", "not_needed"]
 Outcome = Literal["repaired", "eased", "renewed"]
 
@@ -113,6 +119,8 @@ class ConversationLoop:
     answer: LoopAnswer | None = None
     answered_at: datetime | None = None
     improved_at: datetime | None = None
+    # Check-ins left unanswered in a row since the talk (withdrawal after it), else 0.
+    unanswered_since: int = 0
 
 
 def current_record(records: Sequence[SuggestionRecord]) -> SuggestionRecord | None:
@@ -149,6 +157,69 @@ def client_answers(
     return said
 
 
+def talk_session(record: SuggestionRecord, history: ClientHistory) -> datetime | None:
+    """When the therapist's "We talked about it" places the talk, or None without one.
+
+    The latest session that ended between the suggestion and the tap: the talk was in
+    it or before it, so its check-in is the first one certainly after the talk (a tap
+    made after the session, or on the prompt after /session, still counts that
+    session's own check-in). With no session in between, the tap itself.
+    """
+    if record.answer != "held" or record.answered_at is None:
+        return None
+    tapped = record.answered_at
+    ended = [
+        c.session_end for c in history.checkins if record.created_at <= c.session_end <= tapped
+    ]
+    return max(ended, default=tapped)
+
+
+def _unanswered_run(assessment: StrainAssessment) -> Reason | None:
+    """The strain rules' finding of check-ins left unanswered in a row, if any.
+
+    Pausing or leaving is not looked at here: such a client is listed as away.
+    """
+    return next(
+        (r for r in assessment.reasons if r.rule == "withdrawal" and r.status == "unanswered"),
+        None,
+    )
+
+
+def silent_since(
+    assessment: StrainAssessment,
+    history: ClientHistory,
+    since: datetime,
+    settings: StrainSettings = DEFAULT_SETTINGS,
+) -> int:
+    """Check-ins left unanswered since ``since``, in the run the withdrawal rule found,
+    when there are as many as that rule counts (two by default); else 0. A run that began
+    before (the talk was about the silence) counts only its part since."""
+    run = _unanswered_run(assessment)
+    if run is None:
+        return 0
+    first = next((c for c in history.checkins if c.checkin_id == run.checkin_id), None)
+    if first is None:
+        return 0
+    count = sum(
+        1
+        for c in history.checkins
+        if c.non_response and c.sequence >= first.sequence and c.session_end >= since
+    )
+    return count if count >= settings.withdrawal_watch_unanswered else 0
+
+
+def fell_silent_after(assessment: StrainAssessment, since: datetime) -> bool:
+    """Whether a run of unanswered check-ins that began after ``since`` calls for a
+    conversation by the strain rules (three in a row, or two right after a strain)."""
+    run = _unanswered_run(assessment)
+    return (
+        run is not None
+        and run.severity >= Severity.CONVERSATION
+        and run.since is not None
+        and run.since > since
+    )
+
+
 def _deepened(
     record: SuggestionRecord,
     history: ClientHistory,
@@ -161,9 +232,13 @@ def _deepened(
 
     Deeper means a conversation-level check-in since the answer that is severe (an
     immediate alert), or that dipped on a domain the suggestion did not name, or went
-    lower on its domain than when it was suggested.
+    lower on its domain than when it was suggested; or the client falling silent since
+    the answer, unanswered check-ins the strain rules call for a conversation about
+    (withdrawal after a strain is itself a rupture marker).
     """
     since = record.answered_at or record.created_at
+    if fell_silent_after(assessment, since):
+        return True
     later = [
         c
         for c in history.checkins
@@ -200,12 +275,14 @@ def judge_loop(
     said = client_answers(history, record.created_at, now)
     client_said = said[-1][1] if said else None
 
-    # When it was held: the therapist's answer, or the session whose check-in the client
-    # confirmed it in (yes or partly), whichever is earlier. The check-ins that judge what
-    # followed begin with that session's own (it rates the session of the conversation).
+    # When it was held: the session the therapist's answer places the talk in (see
+    # talk_session), or the session whose check-in the client confirmed it in (yes or
+    # partly), whichever is earlier. The check-ins that judge what followed begin with
+    # that session's own (it rates the session of the conversation).
     held_dates = [at for at, word in said if word in ("yes", "partly")][:1]
-    if record.answer == "held" and record.answered_at is not None:
-        held_dates.append(record.answered_at)
+    tapped = talk_session(record, history)
+    if tapped is not None:
+        held_dates.append(tapped)
     held_on = min(held_dates) if held_dates else None
     after_held = (
         [
@@ -216,13 +293,23 @@ def judge_loop(
         if held_on is not None
         else []
     )
-    after = scores.get(after_held[-1].checkin_id) if after_held else None
+    # The domain's latest score since: a repair needs an answer on the domain the
+    # suggestion was about (a steady bond says nothing about goals left blank).
+    on_domain = [c for c in after_held if c.checkin_id in scores]
+    after = scores[on_domain[-1].checkin_id] if on_domain else None
+    evidence = out_of is None or after is not None
     improved_at: datetime | None = None
     for c in after_held:
-        if severities[c.checkin_id] == Severity.STEADY:
+        # The first steady check-in since that also answered the domain (when it has one).
+        if severities[c.checkin_id] == Severity.STEADY and (
+            out_of is None or c.checkin_id in scores
+        ):
             improved_at = c.session_end
             break
     latest_steady = bool(after_held) and severities[after_held[-1].checkin_id] == Severity.STEADY
+    settled = latest_steady and assessment.severity < Severity.CONVERSATION
+    # Silence after the talk, from check-ins the strain rules count as withdrawal.
+    silent = silent_since(assessment, history, held_on, settings) if held_on is not None else 0
 
     shown = record.first_shown_at is not None and record.first_shown_at < now
     quiet_until = (
@@ -232,8 +319,12 @@ def judge_loop(
     )
     state: LoopState
     if held_on is not None:
-        if latest_steady and assessment.severity < Severity.CONVERSATION:
+        if silent:
+            state = "held_not_improving"
+        elif settled and evidence:
             state = "repaired"
+        elif settled:
+            state = "held"  # steady, but nothing yet on the domain it was about
         elif len(after_held) >= loop_settings.not_improving_after:
             state = "held_not_improving"
         else:
@@ -267,6 +358,7 @@ def judge_loop(
         answer=record.answer,
         answered_at=record.answered_at,
         improved_at=improved_at if state == "repaired" else None,
+        unanswered_since=silent if state == "held_not_improving" else 0,
     )
 
 
@@ -300,6 +392,42 @@ def closing(
     ):
         return "eased", None
     return None
+
+
+def eased_view(loop: ConversationLoop) -> ConversationLoop:
+    """The loop as the digest that closes it as eased shows it.
+
+    With no conversation on record (unanswered or "Not yet") the digest says the strain
+    eased and still takes a "We talked about it" (see takes_late_held): the talk may have
+    happened without a tap. After "Not needed" there is nothing to ask.
+    """
+    if loop.answer not in (None, "not_yet"):
+        return loop
+    return replace(loop, state="eased", answerable=True)
+
+
+def takes_late_held(record: SuggestionRecord, records: Sequence[SuggestionRecord]) -> bool:
+    """Whether a closed suggestion still takes a late "We talked about it": it closed as
+    eased with no conversation on record, and no suggestion was made for the client since.
+    """
+    if record.outcome != "eased" or record.answer not in (None, "not_yet") or not records:
+        return False
+    latest = max(records, key=lambda r: (r.created_at, r.suggestion_id))
+    return latest.suggestion_id == record.suggestion_id
+
+
+def reopened_held(record: SuggestionRecord, at: datetime) -> SuggestionRecord:
+    """An eased suggestion answered "We talked about it" late: open again, held, to be
+    judged as any held one (and closed as repaired when the check-ins since say so)."""
+    return replace(
+        record,
+        answer="held",
+        answered_at=at,
+        reason=None,
+        closed_at=None,
+        outcome=None,
+        improved_at=None,
+    )
 
 
 def first_checkin_after(
@@ -424,11 +552,15 @@ def loop_line(texts: Texts, locale: str, alias: str, loop: ConversationLoop, tz:
         "after": _number(texts, locale, loop.after),
         "checkins": loop.checkins_since_held,
         "not_yet": loop.answer == "not_yet",
+        "unanswered": loop.unanswered_since,
     }
     if loop.state == "not_needed":
         common["reason"] = texts.plain(locale, "loop.reason", reason=loop.reason or "")
         common["answered_on"] = _date(texts, locale, loop.answered_at, tz)
         common["until"] = _date(texts, locale, loop.quiet_until, tz)
+    if loop.state == "held_not_improving" and loop.unanswered_since:
+        support = texts.render(locale, "loop.support_withdrawn")
+        return texts.render(locale, "loop.not_improving_withdrawn", **common) + "\n💡 " + support
     if loop.state == "held_not_improving":
         support = texts.render(locale, "loop.support")
         return texts.render(locale, "loop.not_improving", **common) + "\n💡 " + support

@@ -109,12 +109,13 @@ def _group(
     """The heading a client is listed under.
 
     A risk-language alert in the period comes before everything. The conversation loop
-    moves a client: a held conversation followed by improvement is good news, and a
-    strain the therapist answered "Not needed" is only watched.
+    moves a client: a held conversation followed by improvement is good news, so is a
+    strain that eased (in the digest that closes it), and a strain the therapist
+    answered "Not needed" is only watched.
     """
     if risk:
         return "risk"
-    if loop is not None and loop.state == "repaired":
+    if loop is not None and loop.state in ("repaired", "eased"):
         return "repaired"
     if (
         loop is not None
@@ -441,11 +442,15 @@ class _Writer:
         return said[:BRIEF_FINDINGS]
 
     def openers(
-        self, assessment: StrainAssessment, note: bool = False, check_back: bool = False
+        self,
+        assessment: StrainAssessment,
+        note: bool = False,
+        check_back: bool = False,
+        talked_on: datetime | None = None,
     ) -> tuple[list[str], str, OpenerChoice]:
         """Two opening lines fitted to what moved (one naming the check-in, one tentative)
         and how to hold the conversation."""
-        choice = choose_opener(assessment, note=note, check_back=check_back)
+        choice = choose_opener(assessment, note=note, check_back=check_back, talked_on=talked_on)
         topic = choice.topic
         lines = [
             self.plain(f"conversation.{topic}_checkin", note=note),
@@ -490,8 +495,9 @@ def _triage_line(w: _Writer, entry: DigestEntry) -> str:
             date=w.short_date(entry.risk_at),
         )
     loop = entry.loop
-    if loop is not None and loop.state == "repaired":
-        # Good news the therapist's conversation led to: said in full.
+    if loop is not None and loop.state in ("repaired", "eased"):
+        # Good news the therapist's conversation led to, or a strain that eased with none
+        # on record (a late "talked" is still taken): said in full.
         line = loop_line(w.texts, w.locale, entry.history.alias, loop, w.tz)
         return w.texts.render(w.locale, "digest.triage_talked", line=Markup(line))  # noqa: S704
     state = loop.state if loop is not None else ""
@@ -505,6 +511,7 @@ def _triage_line(w: _Writer, entry: DigestEntry) -> str:
         loop=state,
         suggested=w.short_date(loop.suggested_at) if loop else "",
         held_on=w.short_date(loop.held_on) if loop else "",
+        silent=loop.unanswered_since if loop else 0,
         until=w.short_date(loop.quiet_until) if loop else "",
     )
 
@@ -543,8 +550,10 @@ def render_digest(
         if entries:
             lines.append(texts.render(locale, f"digest.group_{name}", count=len(entries)))
             lines.extend(_triage_line(w, entry) for entry in entries)
-    # Good news from a held conversation gets its line; the rest are names.
-    talked = [e for e in digest.group("repaired") if e.loop and e.loop.state == "repaired"]
+    # Good news from a held conversation, or an eased one, gets its line; the rest are names.
+    talked = [
+        e for e in digest.group("repaired") if e.loop and e.loop.state in ("repaired", "eased")
+    ]
     lines.extend(_triage_line(w, entry) for entry in talked)
     for name in NAME_GROUPS:
         named = [e for e in digest.group(name) if e not in talked]
@@ -583,7 +592,8 @@ def render_detail(
     loop = entry.loop
     held = loop is not None and loop.state in ("held", "held_not_improving")
     note = _noted(entry, period_start, period_end)
-    lines, hint, _choice = w.openers(a, note=note, check_back=held)
+    talked_on = loop.held_on if loop is not None and held else None
+    lines, hint, _choice = w.openers(a, note=note, check_back=held, talked_on=talked_on)
     eased = [r for r in a.repaired_reasons if r.rule != "talked_through"]
     text = texts.render(
         locale,

@@ -7,8 +7,9 @@ and the largest one wins. Three or more core domains moving together (each by at
 least half the deepest dip) is one shift in the relationship, not three problems: it
 gets the general opener. Patterns with
 their own conversation (a disagreement of views, a chronically low alliance, a
-tension that keeps coming back, a low alliance early on, a check-back after a
-conversation) get their own topic. A note the client left changes the wording, not
+tension that keeps coming back, a low alliance early on — lukewarm from the first
+check-ins is early, not chronic —, a check-back after a conversation, unless a new
+unresolved tension came since) get their own topic. A note the client left changes the wording, not
 the topic: the transparent opener thanks them for it.
 
 The lines themselves are templates (``conversation.<topic>_checkin``,
@@ -20,8 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from bot.core.strain import DOMAIN_ORDER, Reason, StrainAssessment
+from bot.core.strain import DOMAIN_ORDER, Reason, Severity, StrainAssessment
 
 # Domains of the core items: three of them moving at once is a general shift.
 CORE_DOMAINS = ("bond", "goals", "tasks", "openness")
@@ -68,9 +70,30 @@ def _dip(reason: Reason) -> float:
     return middle - value + 1.0  # at the middle: 1; one below: 2
 
 
+def _early_run(reasons: Sequence[Reason]) -> bool:
+    """Whether a chronically low run lies wholly in the first check-ins: it ends in a
+    check-in the early rule flagged. Lukewarm from the start is the early pattern (early
+    ruptures that are resolved keep clients, Muran et al. 2009), not a lasting one that
+    calls for another approach."""
+    early = {r.checkin_id for r in reasons if r.rule == "early_low" and r.checkin_id is not None}
+    return any(r.rule == "chronic_low" and r.checkin_id in early for r in reasons)
+
+
+def _new_tension(reasons: Sequence[Reason], talked_on: datetime | None) -> bool:
+    """Whether an unresolved tension that calls for a conversation was reported at or
+    after the talk (any, when the talk's date is not known): a new concrete moment."""
+    return any(
+        r.rule == "unresolved_tension"
+        and r.severity >= Severity.CONVERSATION
+        and (talked_on is None or (r.since is not None and r.since >= talked_on))
+        for r in reasons
+    )
+
+
 def _proposals(reasons: Sequence[Reason]) -> dict[str, float]:
     """Each topic the findings suggest, with the size of the largest finding behind it."""
     sizes: dict[str, float] = {}
+    early_run = _early_run(reasons)
 
     def propose(topic: str, size: float) -> None:
         sizes[topic] = max(sizes.get(topic, 0.0), size)
@@ -86,7 +109,7 @@ def _proposals(reasons: Sequence[Reason]) -> dict[str, float]:
             propose("tension", 2.5 if reason.tension == "a_lot" else 1.5)
         elif rule == "recurring_tension":
             propose("recurring", 2.0 + 0.5 * (reason.count or 2))
-        elif rule == "chronic_low":
+        elif rule == "chronic_low" and not early_run:
             propose("chronic", 2.5)
         elif rule == "withdrawal":
             propose("withdrawal", 1.0 + (reason.count or 1) * 0.5)
@@ -123,19 +146,25 @@ def _tie(topic: str) -> int:
 
 
 def choose_opener(
-    assessment: StrainAssessment, *, note: bool = False, check_back: bool = False
+    assessment: StrainAssessment,
+    *,
+    note: bool = False,
+    check_back: bool = False,
+    talked_on: datetime | None = None,
 ) -> OpenerChoice:
     """The topic that fits: the largest finding, general when three domains moved together.
 
-    ``check_back``: a conversation about the relationship was held and the next
-    check-ins are awaited; the opener asks how things have been since.
+    ``check_back``: a conversation about the relationship was held (on ``talked_on``)
+    and the next check-ins are awaited; the opener asks how things have been since,
+    unless an unresolved tension was reported since the talk: a new moment comes first.
     """
     moved = _moved(assessment.reasons)
-    if check_back:
+    if check_back and not _new_tension(assessment.reasons, talked_on):
         return OpenerChoice("check_back", note, moved)
     rules = {r.rule for r in assessment.reasons}
     # A client chronically at the middle of the scale has every domain "low" every
-    # week: that is the chronic pattern, not a sudden shift of several domains.
+    # week: that is the chronic pattern (or, from the first check-ins on, the early
+    # one), not a sudden shift of several domains.
     together = len(moved) >= GENERAL_FROM or "convergence" in rules
     if together and "chronic_low" not in rules:
         return OpenerChoice("general", note, moved)

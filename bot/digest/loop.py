@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import cast
 from zoneinfo import ZoneInfo
 
+from markupsafe import Markup
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -36,9 +37,13 @@ from bot.core.conversation_loop import (
     SuggestionRecord,
     closing,
     current_record,
+    eased_view,
     judge_loop,
+    loop_line,
     needs_suggestion,
+    reopened_held,
     summarise,
+    takes_late_held,
 )
 from bot.core.digest import Digest, DigestEntry, with_loop
 from bot.core.strain import assess_strain
@@ -156,16 +161,24 @@ async def settle(
             if ended is not None:
                 row.closed_at, row.outcome = now, ended[0]
                 row.improved_at = ended[1]
+                if ended[0] == "eased":
+                    # Said as eased, not "still open"; a late "talked" is still taken.
+                    entries[index] = with_loop(entry, eased_view(loop))
     return replace(digest, entries=tuple(entries))
 
 
 # --- the buttons -----------------------------------------------------------------------
 
 
+def _answers(loop: ConversationLoop) -> tuple[LoopAnswer, ...]:
+    """The answers a suggestion takes now: all three, or only "talked" once it eased."""
+    return ("held",) if loop.state == "eased" else ANSWERS
+
+
 def loop_buttons(
     texts: Texts, locale: str, loop: ConversationLoop | None
 ) -> list[list[tuple[str, str]]]:
-    """The three one-tap answers for a suggestion, as one row of (label, callback data)."""
+    """The one-tap answers for a suggestion, as one row of (label, callback data)."""
     if loop is None or not loop.answerable:
         return []
     return [
@@ -174,7 +187,7 @@ def loop_buttons(
                 texts.plain(locale, f"loop.button_{answer}"),
                 callbacks.conversation(loop.suggestion_id, answer),
             )
-            for answer in ANSWERS
+            for answer in _answers(loop)
         ]
     ]
 
@@ -191,7 +204,7 @@ def loop_buttons_for(
                 texts.plain(locale, f"loop.button_{answer}_for", alias=alias),
                 callbacks.conversation(loop.suggestion_id, answer),
             )
-            for answer in ANSWERS
+            for answer in _answers(loop)
         ]
     ]
 
@@ -240,7 +253,9 @@ async def take_answer(
 
     Refused: a presser who is not the suggestion's therapist, a suggestion that does
     not exist (forged, or erased with its client), one that is closed (stale), or a
-    client who is no longer theirs.
+    client who is no longer theirs. A suggestion closed as eased with no conversation on
+    record still takes a late "We talked about it" (takes_late_held): it is judged again
+    at once, and a repair is told with its numbers and closed as repaired.
     """
     texts = services.texts
     now = services.clock.now()
@@ -257,8 +272,15 @@ async def take_answer(
             or client.therapist_id != therapist.id
         ):
             return AnswerResult(texts.plain(locale, "common.button_invalid"))
+        late = False
         if row.closed_at is not None:
-            return AnswerResult(texts.plain(locale, "loop.stale"))
+            found = await repo.suggestions_of(session, [row.client_id])
+            records = [to_record(r) for r in found.get(row.client_id, [])]
+            if answer != "held" or reason is not None:
+                return AnswerResult(texts.plain(locale, "loop.stale"))
+            if not takes_late_held(to_record(row), records):
+                return AnswerResult(texts.plain(locale, "loop.stale"))
+            late = True
         tz = ZoneInfo(therapist.timezone)
         if reason is not None and (row.answer != "not_needed" or answer != "not_needed"):
             # A reason belongs to a "Not needed" already given; anything else is stale.
@@ -286,6 +308,13 @@ async def take_answer(
             "until": texts.date(locale, until.astimezone(tz)),
         }
         notice = texts.plain(locale, "loop.saved_notice")
+        if late:
+            repaired = await _late_held(services, session, therapist, row, now)
+            if repaired is not None:
+                line = loop_line(texts, locale, alias, repaired, tz)
+                text = texts.render(locale, "loop.saved_late", alias=alias)
+                text += "\n\n" + texts.render(locale, "digest.triage_talked", line=Markup(line))  # noqa: S704
+                return AnswerResult(notice, text)
         if answer == "not_needed" and reason is None:
             buttons = [
                 [
@@ -303,6 +332,38 @@ async def take_answer(
         return AnswerResult(
             notice, texts.render(locale, f"loop.{key[answer]}", **context), edit=reason is not None
         )
+
+
+async def _late_held(
+    services: Services,
+    session: AsyncSession,
+    therapist: Therapist,
+    row: ConversationSuggestion,
+    now: datetime,
+) -> ConversationLoop | None:
+    """An eased suggestion answered "We talked about it" late, judged again at once: the
+    loop when the check-ins since say it was a repair (the row closed as repaired), else
+    None (the row open again, held, waiting for the check-ins to tell)."""
+    from bot.digest.weekly import load_histories  # imports this module: read when needed
+
+    record = reopened_held(to_record(row), row.answered_at or now)
+    row.closed_at, row.outcome, row.improved_at = None, None, None
+    histories = await load_histories(
+        session,
+        services.cipher,
+        therapist.id or 0,
+        comments_since=None,
+        client_ids=[row.client_id],
+    )
+    if not histories:
+        return None
+    history = histories[0]
+    assessment = assess_strain(history, services.instrument, now, services.strain)
+    loop = judge_loop(history, assessment, [record], services.instrument, now, services.strain)
+    if loop is None or loop.state != "repaired":
+        return None
+    row.closed_at, row.outcome, row.improved_at = now, "repaired", loop.improved_at
+    return loop
 
 
 # --- after /session ------------------------------------------------------------------

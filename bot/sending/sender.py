@@ -15,9 +15,9 @@ import secrets
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from sqlalchemy import LargeBinary, and_, bindparam, case, exists, func, or_, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -41,11 +41,60 @@ from storage.types import UTCDateTime
 log = logging.getLogger(__name__)
 
 
+class OutboxRow(Protocol):
+    """What sending and the delivery hooks read of an outbox row: a claimed row
+    (``Claimed``) or a loaded ``OutboxMessage`` alike."""
+
+    @property
+    def id(self) -> int | None: ...  # noqa: D102
+    @property
+    def kind(self) -> str: ...  # noqa: D102
+    @property
+    def chat_id(self) -> int: ...  # noqa: D102
+    @property
+    def dedupe_key(self) -> str: ...  # noqa: D102
+    @property
+    def payload_ciphertext(self) -> bytes: ...  # noqa: D102
+    @property
+    def status(self) -> OutboxState: ...  # noqa: D102
+    @property
+    def attempts(self) -> int: ...  # noqa: D102
+    @property
+    def checkin_id(self) -> int | None: ...  # noqa: D102
+    @property
+    def client_id(self) -> int | None: ...  # noqa: D102
+    @property
+    def therapist_id(self) -> int | None: ...  # noqa: D102
+
+
+class Claimed(NamedTuple):
+    """A row as the claim took it: plain values from the claim's own UPDATE … RETURNING.
+
+    Not an ORM object: nothing here is written back through it (every write is a guarded
+    statement), and loading hundreds of mapped objects per claim cost more than sending.
+    """
+
+    id: int
+    kind: str
+    chat_id: int
+    dedupe_key: str
+    payload_ciphertext: bytes
+    status: OutboxState
+    attempts: int
+    checkin_id: int | None
+    client_id: int | None
+    therapist_id: int | None
+
+
+# The columns of ``Claimed``, in its order.
+_CLAIMED_COLUMNS = tuple(getattr(OutboxMessage, name) for name in Claimed._fields)
+
+
 @dataclass(frozen=True)
 class Delivered:
     """A row Telegram accepted, and the message it became."""
 
-    row: OutboxMessage
+    row: OutboxRow
     message_id: int
     chat_id: int
 
@@ -53,7 +102,7 @@ class Delivered:
 # Called once per batch of outcomes with every row in it that was sent, in the batch's
 # transaction; FailHook once per row Telegram refused for good (403).
 SentHook = Callable[[AsyncSession, Sequence[Delivered], datetime], Awaitable[None]]
-FailHook = Callable[[AsyncSession, OutboxMessage, datetime], Awaitable[None]]
+FailHook = Callable[[AsyncSession, OutboxRow, datetime], Awaitable[None]]
 
 # Rows that hold their chat's place in line: nothing later to that chat goes out first,
 # so a digest's parts arrive in order even when several workers share the queue.
@@ -179,7 +228,7 @@ class _Result:
     error: str | None = None
     not_before: datetime | None = None
     count_attempt: bool = True
-    row: OutboxMessage | None = None  # the claimed row, for the hooks (set when recorded)
+    row: OutboxRow | None = None  # the claimed row, for the hooks (set when recorded)
 
 
 T = TypeVar("T")
@@ -408,10 +457,15 @@ class Sender:
     # ------------------------------------------------------------------ claiming
 
     async def claim(self, limit: int, *, keys: Sequence[str] | None = None) -> list[OutboxMessage]:
+        """Take rows as ``take`` does, as (detached) ``OutboxMessage`` objects."""
+        return [OutboxMessage(**row._asdict()) for row in await self.take(limit, keys=keys)]
+
+    async def take(self, limit: int, *, keys: Sequence[str] | None = None) -> list[Claimed]:
         """Atomically take due rows at the head of their chat (and ones whose lease expired).
 
         ``keys`` takes only the rows with those dedupe keys (a crisis alert and its note to
-        the client are sent at once, without the rest of the queue).
+        the client are sent at once, without the rest of the queue). The rows come back as
+        plain values (``Claimed``), in id order.
 
         PostgreSQL: SELECT … FOR UPDATE SKIP LOCKED, then UPDATE in the same transaction,
         so concurrent workers never wait for or take each other's rows. SQLite has no row
@@ -454,17 +508,10 @@ class Sender:
                     lease_owner=self.claim_id,
                     lease_until=now + self.lease,
                 )
-                .returning(col(OutboxMessage.id))
+                .returning(*_CLAIMED_COLUMNS)
             )
-            claimed_ids = [row_id for (row_id,) in taken.all()]
-            if not claimed_ids:
-                return []
-            rows = await session.exec(
-                select(OutboxMessage)
-                .where(col(OutboxMessage.id).in_(claimed_ids))
-                .order_by(col(OutboxMessage.id))
-            )
-            return list(rows.all())
+            # RETURNING gives no order: the rows go out in id order, as queued.
+            return sorted(map(Claimed._make, taken.all()))
 
     # ------------------------------------------------------------------ stopped workers
 
@@ -597,16 +644,16 @@ class Sender:
     ) -> tuple[int, int]:
         """Claim once and send everything claimed; returns (claimed, sent).
 
-        ``keys``: only the rows with those dedupe keys (see :meth:`claim`).
+        ``keys``: only the rows with those dedupe keys (see :meth:`take`).
         """
-        rows = await self.claim(min(limit or self.batch, self.batch), keys=keys)
+        rows = await self.take(min(limit or self.batch, self.batch), keys=keys)
         if not rows:
             return 0, 0
         tasks = [asyncio.create_task(self._deliver_one(row)) for row in rows]
         outcomes = await asyncio.gather(*tasks)
         return len(rows), sum(1 for outcome in outcomes if outcome == "sent")
 
-    async def _deliver_one(self, row: OutboxMessage) -> str:
+    async def _deliver_one(self, row: OutboxRow) -> str:
         assert row.id is not None
         if row.status == OutboxState.RESENDING:
             # The worker that had it died (or stalled past its lease) after the request may
@@ -662,10 +709,6 @@ class Sender:
             # outcome is recorded, a kill -9 could make this message arrive twice.
             await self._doubt.acquire(0 if row.kind == ALERT else 1)
             holding = True
-            if self.limiter is not None:
-                # The overall slot is taken with the place, not before it: slots reserved
-                # while waiting for a place would be used up in a burst once it frees.
-                await self.limiter.acquire_overall()
         except asyncio.CancelledError:
             if not self._stopping:
                 raise
@@ -674,16 +717,35 @@ class Sender:
         try:
             if self._stopping:
                 return await self._record(row, _Result(row.id, "released", count_attempt=False))
+            # Marked as soon as it has its place, before its slot in the overall budget:
+            # the rows whose places free together (one outcome batch) share one mark
+            # instead of one each as their slots come up, a millisecond apart at 1000/s.
+            # A row marked and still waiting for its slot counts as in doubt (it holds its
+            # place), so a crash there may log a duplicate that never was, never the reverse.
             if not await self._sending.submit(row.id):
                 log.warning("outbox %s: lease lost before sending; left to its new owner", row.id)
                 return "lost"
+            if self.limiter is not None:
+                # The overall slot is taken with the place, not before it: slots reserved
+                # while waiting for a place would be used up in a burst once it frees.
+                self._pacing.add(task)
+                try:
+                    await self.limiter.acquire_overall()
+                except asyncio.CancelledError:
+                    if not self._stopping:
+                        raise
+                finally:
+                    self._pacing.discard(task)
+                if self._stopping:
+                    # Marked but not sent: back to the queue (not in doubt after all).
+                    return await self._record(row, _Result(row.id, "released", count_attempt=False))
             result = await self._attempt(row, message)
             return await self._record(row, result)
         finally:
             if holding:
                 self._doubt.release()
 
-    async def _attempt(self, row: OutboxMessage, message: Outgoing) -> _Result:
+    async def _attempt(self, row: OutboxRow, message: Outgoing) -> _Result:
         """One request to Telegram, and what its outcome means for the row."""
         assert row.id is not None
         now = self.services.clock.now()
@@ -739,9 +801,10 @@ class Sender:
             return _Result(row.id, "retry", error="network error", not_before=now + wait)
         return _Result(row.id, "sent", message_id=sent.message_id, chat_id=sent.chat_id)
 
-    async def _record(self, row: OutboxMessage, result: _Result) -> str:
+    async def _record(self, row: OutboxRow, result: _Result) -> str:
         try:
-            await self._results.submit(replace(result, row=row))
+            result.row = row  # each result is made for this one call
+            await self._results.submit(result)
         except Exception as exc:  # noqa: BLE001 - the lease brings the row back later
             log.error(
                 "outbox %s: could not record the outcome (%s); it comes back after its lease",
@@ -760,8 +823,10 @@ class Sender:
 
     async def _write_sending(self, ids: list[int]) -> list[bool]:
         """Note that these rows are about to be sent (taking one over later may duplicate it)."""
-        async with self.services.db.session() as session:
-            connection = await session.connection()  # Core: nothing in the session to sync
+        # A Core transaction, not an ORM session: the marks come in small batches (at most
+        # SEND_IN_DOUBT_MAX rows), so a session's own bookkeeping would cost more than the
+        # statement.
+        async with self.services.db.engine.begin() as connection:
             taken = await connection.execute(
                 _MARK_SENDING, {"b_ids": ids, "b_owner": self.claim_id}
             )
@@ -787,7 +852,7 @@ class Sender:
             sent: list[dict[str, Any]] = []
             others: list[dict[str, Any]] = []
             delivered: list[Delivered] = []
-            unreachable: list[OutboxMessage] = []
+            unreachable: list[OutboxRow] = []
             for result in done:
                 row = result.row
                 if row is None or result.row_id not in current:
@@ -874,7 +939,7 @@ class Sender:
         while not self._stopping:
             # Cleared before claiming: a send finishing during the claim must wake the wait.
             self._wake.clear()
-            rows: list[OutboxMessage] = []
+            rows: list[Claimed] = []
             claimed = len(in_hand) < self.batch
             try:
                 if loop.time() >= next_reap:
@@ -890,7 +955,7 @@ class Sender:
                     await self.check_keys()
                     next_key_check = loop.time() + KEY_CHECK_SECONDS
                 if claimed:
-                    rows = await self.claim(self.batch - len(in_hand))
+                    rows = await self.take(self.batch - len(in_hand))
                 failures = 0
             except Exception as exc:  # noqa: BLE001 - the loop must outlive a database hiccup
                 failures += 1

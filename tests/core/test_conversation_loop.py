@@ -3,11 +3,12 @@ check-ins in, where the suggested conversation stands out; and the monthly count
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from scenarios import FIRST_SESSION, WEEK, Visit, build_history, c, steady
+from scenarios import FIRST_SESSION, MISSED, WEEK, Visit, build_history, c, steady
 
 from bot import callbacks
 from bot.core.conversation_loop import (
@@ -16,12 +17,15 @@ from bot.core.conversation_loop import (
     SuggestionRecord,
     asked_rarely,
     closing,
+    eased_view,
     judge_loop,
     loop_line,
     needs_suggestion,
+    reopened_held,
     summarise,
     summary_month,
     summary_text,
+    takes_late_held,
 )
 from bot.core.digest import compose_digest, render_digest
 from bot.core.instrument import get_instrument
@@ -124,6 +128,119 @@ def test_held_and_not_improving_after_two_checkins_gets_decision_support() -> No
     assert "supervision" in text.split("\n")[1]
 
 
+def test_a_tap_after_the_session_counts_that_sessions_checkin() -> None:
+    """Tasks-like story: the therapist taps "We talked about it" an hour after session 4
+    (or on the prompt after /session); the client says no and two check-ins stay low.
+    The talk was in session 4, so its check-in is the first after the talk: decision
+    support comes with the second, not a week later."""
+    tapped = session(4) + timedelta(hours=1)
+    record = suggestion(MONDAY, answer="held", answered_at=tapped)
+    one = [*steady(3), DIP, said(c(2, 4, 4, 4), 0)]
+    loop = judge(one, record, session(4) + timedelta(days=3))
+    assert (loop.state, loop.held_on, loop.checkins_since_held) == ("held", session(4), 1)
+    two = [*one, c(2, 4, 4, 4)]
+    loop = judge(two, record, session(5) + timedelta(days=3))
+    assert (loop.state, loop.checkins_since_held) == ("held_not_improving", 2)
+    assert loop.client_said == "no"
+
+    # A tap on the digest, before any session since the suggestion: the talk is dated
+    # by the tap (it happened before, by phone or in an earlier session).
+    on_digest = suggestion(MONDAY, answer="held", answered_at=MONDAY + timedelta(hours=2))
+    assert judge(two, on_digest, session(5) + timedelta(days=3)).held_on == (
+        MONDAY + timedelta(hours=2)
+    )
+    # A tap two weeks late: the talk was in the latest session before it at the latest,
+    # and only the check-ins certainly after the talk count.
+    late = suggestion(MONDAY, answer="held", answered_at=session(5) + timedelta(days=2))
+    loop = judge(two, late, session(5) + timedelta(days=3))
+    assert (loop.state, loop.held_on, loop.checkins_since_held) == ("held", session(5), 1)
+
+
+def test_repaired_needs_an_answer_on_the_domain_the_suggestion_was_about() -> None:
+    """Goals fell 5 → 2; after the talk the client answers only the bond item (5), twice.
+    Nothing says goals recovered: held and waiting, neither a repair nor "not improving".
+    The first check-in that answers goals again (5) is the repair, with its numbers."""
+    goals_dip = c(5, 2, 4, 4)
+    record = suggestion(
+        MONDAY,
+        domains=("goals",),
+        answer="held",
+        answered_at=MONDAY + timedelta(days=1),
+    )
+    bond_only = c(5, None, None, None, status="partial")
+    visits = [*steady(3), goals_dip, bond_only]
+    loop = judge(visits, record, session(4) + timedelta(days=3))
+    assert (loop.state, loop.after) == ("held", None)
+    visits = [*visits, bond_only]
+    loop = judge(visits, record, session(5) + timedelta(days=3))
+    assert (loop.state, loop.after, loop.checkins_since_held) == ("held", None, 2)
+    assert "Waiting for the next check-ins" in loop_line(TEXTS, "en", "alex", loop, UTC_ZONE)
+    visits = [*visits, c(5, 5, 5, 5)]
+    loop = judge(visits, record, session(6) + timedelta(days=3))
+    assert (loop.state, loop.before, loop.after) == ("repaired", 2.0, 5.0)
+    assert loop.improved_at == session(6)
+
+
+def test_silence_after_the_talk_is_not_improvement() -> None:
+    """A client who always answered stops answering after the talk. One missed check-in
+    is ordinary; two in a row (the withdrawal rule) is not improvement: the digest says
+    they went unanswered and gives the decision support for a pause."""
+    record = suggestion(MONDAY, answer="held", answered_at=session(4) + timedelta(hours=1))
+    one = [*steady(3), DIP, MISSED]
+    assert judge(one, record, session(4) + timedelta(days=3)).state == "held"
+    loop = judge([*one, MISSED], record, session(5) + timedelta(days=3))
+    assert (loop.state, loop.unanswered_since, loop.checkins_since_held) == (
+        "held_not_improving",
+        2,
+        0,
+    )
+    assert loop.answerable
+    first, support = loop_line(TEXTS, "en", "alex", loop, UTC_ZONE).split("\n")
+    date = TEXTS.date("en", session(4))
+    assert first == (
+        f"<b>alex</b> — talked on {date}, and since then 2 check-ins in a row have gone unanswered."
+    )
+    assert support.startswith("💡 Falling silent after a conversation about the relationship")
+    assert "supervision" in support
+    # The digest's triage line says it in a few words too.
+    history = build_history([*one, MISSED], alias="alex")
+    later = session(5) + timedelta(days=3)
+    digest = compose_digest([history], INSTRUMENT, later, loops={1: [record]})
+    text = "\n".join(render_digest(TEXTS, "en", digest, "Dr. Ada", later - WEEK, later, UTC_ZONE))
+    assert f"<b>alex</b> · talked {TEXTS.short_date('en', session(4))}, no answers since" in text
+
+    # The suggestion was about the silence itself, and the talk did not end it: the
+    # check-ins unanswered since the talk count, not the ones before it.
+    quiet = [*steady(4), MISSED, MISSED]
+    asked = session(5) + timedelta(days=3)
+    talked = suggestion(
+        asked,
+        domains=("withdrawal",),
+        before=None,
+        answer="held",
+        answered_at=session(6) + timedelta(hours=1),
+    )
+    assert judge([*quiet, MISSED], talked, session(6) + timedelta(days=3)).state == "held"
+    loop = judge([*quiet, MISSED, MISSED], talked, session(7) + timedelta(days=3))
+    assert (loop.state, loop.unanswered_since) == ("held_not_improving", 2)
+
+
+def test_silence_after_not_needed_ends_the_quiet() -> None:
+    """ "Not needed" for a bond dip, then the client stops answering. One missed check-in
+    keeps the quiet; two in a row right after the strain is withdrawal the strain rules
+    call for a conversation about, a deepening in a new form: suggested afresh."""
+    record = suggestion(MONDAY, answer="not_needed", answered_at=MONDAY, reason="usual")
+    one = [*steady(3), DIP, MISSED]
+    now = session(4) + timedelta(days=3)
+    assert judge(one, record, now).state == "not_needed"
+    two = [*one, MISSED]
+    later = session(5) + timedelta(days=3)
+    loop = judge(two, record, later)
+    assessment = assess_strain(build_history(two), INSTRUMENT, later)
+    assert "withdrawal" in assessment.dipped
+    assert loop.state == "still_open" and needs_suggestion(assessment, loop)
+
+
 def test_not_needed_quiets_the_strain_until_its_time_is_over_or_it_deepens() -> None:
     record = suggestion(MONDAY, answer="not_needed", answered_at=MONDAY, reason="usual")
     same = [*steady(3), DIP, c(2, 4, 4, 4)]
@@ -153,6 +270,34 @@ def test_a_strain_that_eased_without_a_conversation_closes_as_eased() -> None:
     loop = judge(visits, suggestion(MONDAY), now)
     assert loop.state == "still_open"
     assert closing(assess_strain(build_history(visits), INSTRUMENT, now), loop) == ("eased", None)
+
+
+def test_an_eased_suggestion_still_takes_a_late_talked_and_then_it_is_a_repair() -> None:
+    """No tap, and the next check-in is back at 5: the digest closes it as eased and says
+    so, offering only "talked". A late "We talked about it" reopens it as held and the
+    check-in since makes it a repair. "Not needed", or a newer suggestion, closes that door."""
+    visits = [*steady(3), DIP, c(5, 5, 5, 5)]
+    now = session(4) + timedelta(days=3)
+    loop = judge(visits, suggestion(MONDAY), now)
+    view = eased_view(loop)
+    assert (view.state, view.answerable) == ("eased", True)
+    assert loop_line(TEXTS, "en", "alex", view, UTC_ZONE) == (
+        f"<b>alex</b> — better again since the relationship conversation suggested on "
+        f"{TEXTS.date('en', MONDAY)}, with no conversation on record. "
+        "If you did talk about it, say so below."
+    )
+    assert [data for _, data in loop_buttons(TEXTS, "en", view)[0]] == ["k:7:h"]
+    eased = suggestion(MONDAY, closed_at=now, outcome="eased")
+    assert takes_late_held(eased, [eased])
+    late = reopened_held(eased, now + timedelta(hours=2))
+    loop = judge(visits, late, now + timedelta(hours=2))
+    assert (loop.state, loop.held_on, loop.after) == ("repaired", session(4), 5.0)
+
+    waved = suggestion(MONDAY, answer="not_needed", answered_at=MONDAY)
+    assert eased_view(judge(visits, waved, now)).state == "not_needed"
+    assert not takes_late_held(replace(waved, closed_at=now, outcome="eased"), [waved])
+    newer = suggestion(now, suggestion_id=8)
+    assert not takes_late_held(eased, [eased, newer])
 
 
 def test_no_record_no_loop_and_a_closed_one_is_history() -> None:

@@ -197,6 +197,41 @@ def test_a_chronically_low_client_is_not_a_sudden_general_shift() -> None:
     assert choose_opener(assessment(chronic, *lows)).topic == "chronic"
 
 
+def test_lukewarm_from_the_first_checkins_is_early_not_chronic() -> None:
+    """A new client at 3s in each of the first three check-ins: the chronic run ends in a
+    check-in the early rule flagged, so the whole run is early. The early opener (early
+    ruptures that are resolved keep clients), not the chronic one (supervision, another
+    approach). The same run reaching past the first check-ins stays chronic."""
+    early = [
+        Reason("early_low", Severity.CONVERSATION, domain=d, value=3, scale_max=5, checkin_id=3)
+        for d in ("bond", "goals", "tasks", "openness")
+    ]
+    run = Reason("chronic_low", Severity.CONVERSATION, value=3, scale_max=5, count=3, checkin_id=3)
+    assert choose_opener(assessment(run, *early)).topic == "early"
+    lasting = Reason(
+        "chronic_low", Severity.CONVERSATION, value=3, scale_max=5, count=9, checkin_id=9
+    )
+    assert choose_opener(assessment(lasting, *early)).topic == "chronic"
+
+
+def test_a_new_unresolved_tension_comes_before_checking_back() -> None:
+    """After a talk about goals (held on the 10th), a lot of tension not talked through,
+    reported on the 24th: the new moment is the topic. The same tension reported before
+    the talk, or a mild one the rules only watch, leaves the check-back."""
+    talked = datetime(2026, 6, 10, 17, tzinfo=UTC)
+    goals = below("goals", 4, 5)
+
+    def tension(on: datetime, severity: Severity = Severity.CONVERSATION) -> Reason:
+        return Reason("unresolved_tension", severity, domain="tension", tension="a_lot", since=on)
+
+    new = assessment(goals, tension(talked + timedelta(days=14)))
+    assert choose_opener(new, check_back=True, talked_on=talked).topic == "tension"
+    old = assessment(goals, tension(talked - timedelta(days=7)))
+    assert choose_opener(old, check_back=True, talked_on=talked).topic == "check_back"
+    mild = assessment(goals, tension(talked + timedelta(days=14), Severity.WATCH))
+    assert choose_opener(mild, check_back=True, talked_on=talked).topic == "check_back"
+
+
 def test_a_held_conversation_is_checked_back_on_and_a_note_is_thanked_for() -> None:
     choice = choose_opener(assessment(below("bond", 2, 5)), note=True, check_back=True)
     assert (choice.topic, choice.note) == ("check_back", True)

@@ -15,10 +15,10 @@ import json
 from datetime import UTC, datetime
 
 from checks import db_snapshot, drain, rows
-from story import Person, answer_checkin, enrolled_client, enrolled_therapist
+from story import Person, answer_checkin, enrolled_client, enrolled_therapist, story_testbed
 
 from bot.offline.standin.models import ChatMessage
-from bot.offline.testbed import Testbed, running_testbed
+from bot.offline.testbed import Testbed
 from storage.models import Answer, Client, ConversationAnswer, ConversationSuggestion
 
 STEADY = ("5", "5", "5", "5", "No", "Skip")
@@ -297,7 +297,7 @@ async def test_the_clients_question_also_comes_now_and_then_without_a_suggestion
     """CONVERSATION_ITEM_ONE_IN asks the loop's question in some check-ins of every client
     (here every one, with 1), so being asked says nothing about being flagged; the answer
     is stored like any other and changes no verdict."""
-    async with running_testbed(database_url, at(2), conversation_item_one_in=1) as bed:
+    async with story_testbed(database_url, at(2), conversation_item_one_in=1) as bed:
         therapist = await enrolled_therapist(bed)
         alex = await enrolled_client(bed, therapist, "alex")
         await therapist.command("session", "alex")
@@ -309,3 +309,140 @@ async def test_the_clients_question_also_comes_now_and_then_without_a_suggestion
         assert await rows(bed, ConversationSuggestion) == []
         answers = {a.item_id: a.value for a in await rows(bed, Answer)}
         assert answers["talked_relationship"] == 0
+
+
+async def test_a_tap_after_the_session_counts_that_sessions_checkin(bed: Testbed) -> None:
+    """The therapist answers the prompt after /session a few minutes after the session
+    ("We talked about it"); the client says they did not, and stays low twice. The talk
+    was in that session, so its check-in is the first after the talk: the second low one
+    brings the decision support, not a week later."""
+    therapist = await enrolled_therapist(bed)
+    alex = await enrolled_client(bed, therapist, "alex")
+    await strained_alex(bed, therapist, alex)
+    bed.clock.set(at(29, hour=8))
+    assert (await bed.tick()).digests == 1
+    await drain(bed)
+
+    # Tuesday 30 June: the session ends, the prompt comes, the tap five minutes later.
+    bed.clock.set(at(30))
+    count = len(therapist.messages())
+    await therapist.command("session", "alex")
+    offer = therapist.messages()[count:][-1]
+    await bed.advance(minutes=5)
+    assert await therapist.press("✅ We talked about it", offer) == "Saved"
+    await bed.advance(minutes=55)
+    await answer_checkin(alex, "2", "4", "4", "4", "No", "No", "Skip")
+
+    count = len(therapist.messages())
+    bed.clock.set(at(6, month=7, hour=8))
+    assert (await bed.tick()).digests == 1
+    await drain(bed)
+    text = "\n".join(m.text or "" for m in digest_parts(therapist, count))
+    assert "alex · " in text and "talked Jun 30" in text
+
+    bed.clock.set(at(7, month=7))
+    await checkin(bed, therapist, alex, "alex", *DIP)
+    count = len(therapist.messages())
+    bed.clock.set(at(13, month=7, hour=8))
+    assert (await bed.tick()).digests == 1
+    await drain(bed)
+    parts = digest_parts(therapist, count)
+    count = len(therapist.messages())
+    await therapist.press("🗣 alex", parts[-1])
+    detail = "\n".join(m.text or "" for m in therapist.messages()[count:] if m.text)
+    assert (
+        "alex — talked on Jun 30, 2026, and 2 check-ins since have not eased "
+        "(Felt heard and respected 2 → 2).\n💡 Worth considering: look again together" in detail
+    )
+    [suggestion] = await rows(bed, ConversationSuggestion)
+    assert (suggestion.answer, suggestion.closed_at) == ("held", None)
+
+
+async def test_a_late_talked_on_the_digest_that_finds_it_eased_is_a_repair(bed: Testbed) -> None:
+    """The conversation happened, but the therapist never tapped; the next check-in is
+    back at the client's usual. The digest that closes the suggestion as eased says so,
+    and offers only "talked": a late tap is taken, and the therapist is told the repair
+    with its numbers (not "no longer current")."""
+    therapist = await enrolled_therapist(bed)
+    alex = await enrolled_client(bed, therapist, "alex")
+    await strained_alex(bed, therapist, alex)
+    bed.clock.set(at(29, hour=8))
+    assert (await bed.tick()).digests == 1
+    await drain(bed)
+
+    bed.clock.set(at(30))
+    await checkin(bed, therapist, alex, "alex", "5", "5", "5", "5", "No", "No", "Skip")
+    count = len(therapist.messages())
+    bed.clock.set(at(6, month=7, hour=8))
+    assert (await bed.tick()).digests == 1
+    await drain(bed)
+    parts = digest_parts(therapist, count)
+    text = "\n".join(m.text or "" for m in parts)
+    assert "still open" not in text
+    assert (
+        "alex — better again since the relationship conversation suggested on Jun 29, 2026, "
+        "with no conversation on record. If you did talk about it, say so below." in text
+    )
+    assert parts[-1].button_texts == ["alex: talked"]
+    [suggestion] = await rows(bed, ConversationSuggestion)
+    assert suggestion.outcome == "eased"
+
+    bed.clock.set(at(6, month=7, hour=9))
+    assert await therapist.press("alex: talked", parts[-1]) == "Saved"
+    assert therapist.last_text() == (
+        "Noted: you talked with alex about your work together.\n\n"
+        "🌱 alex — talked on Jun 30, 2026; since then Felt heard and respected 2 → 5. "
+        "A repair: the kind that goes with better outcomes."
+    )
+    [suggestion] = await rows(bed, ConversationSuggestion)
+    assert (suggestion.answer, suggestion.outcome) == ("held", "repaired")
+    assert suggestion.improved_at == at(30)
+    # Only "talked" is taken late: the other answers of the older digest are stale.
+    before = await db_snapshot(bed)
+    assert (
+        await therapist.press_data(parts[-1].message_id, f"k:{suggestion.id}:y", strict=False)
+        == STALE
+    )
+    assert await db_snapshot(bed) == before
+    count = len(therapist.messages())
+    await therapist.command("client", "alex")
+    view = "\n".join(m.text or "" for m in therapist.messages()[count:])
+    assert "talked on Jul 6, 2026; client: no; better after (Jul 6, 2026)" in view
+
+
+async def test_a_late_talked_with_nothing_yet_on_the_domain_opens_it_again_as_held(
+    bed: Testbed,
+) -> None:
+    """Goals fell; the next check-in was left after its first answer (bond 5), so the
+    digest closes the suggestion as eased. A late "We talked about it" cannot be a repair
+    yet (nothing on goals since): the suggestion is open again, held, and waits."""
+    therapist = await enrolled_therapist(bed)
+    alex = await enrolled_client(bed, therapist, "alex")
+    for day in (2, 9, 16):
+        bed.clock.set(at(day))
+        await checkin(bed, therapist, alex, "alex", *STEADY)
+    bed.clock.set(at(23))
+    await checkin(bed, therapist, alex, "alex", "5", "2", "5", "5", "No", "4", "Skip")
+    bed.clock.set(at(29, hour=8))
+    assert (await bed.tick()).digests == 1
+    await drain(bed)
+
+    bed.clock.set(at(30))
+    await checkin(bed, therapist, alex, "alex", "5")
+    await bed.advance(hours=72)  # the check-in closes with bond answered, goals not
+    count = len(therapist.messages())
+    bed.clock.set(at(6, month=7, hour=8))
+    assert (await bed.tick()).digests == 1
+    await drain(bed)
+    parts = digest_parts(therapist, count)
+    assert "with no conversation on record" in "\n".join(m.text or "" for m in parts)
+    assert parts[-1].button_texts == ["alex: talked"]
+
+    bed.clock.set(at(6, month=7, hour=9))
+    assert await therapist.press("alex: talked", parts[-1]) == "Saved"
+    assert therapist.last_text() == (
+        "Noted: you talked with alex about your work together on Jul 6, 2026. "
+        "Their next check-ins will show what followed."
+    )
+    [suggestion] = await rows(bed, ConversationSuggestion)
+    assert (suggestion.answer, suggestion.closed_at, suggestion.outcome) == ("held", None, None)

@@ -9,28 +9,31 @@ from typing import Any
 import pytest
 from rig import START
 from sqlmodel import select
-from story import Person, answer_checkin, enrolled_client, enrolled_therapist
+from story import Person, answer_checkin, enrolled_client, enrolled_therapist, story_testbed
 
 from bot.checkins.conversation import close_checkins
 from bot.checkins.lifecycle import new_sender
 from bot.offline.testbed import Testbed
 from bot.practice import sessions as practice
-from bot.sending.sender import Sender
+from bot.sending.sender import Delivered, Sender
 from storage import repo
-from storage.models import Answer, CheckIn, Client
+from storage.models import Answer, CheckIn, Client, OutboxMessage
 from storage.states import CheckinState, ClientState
 
 
 @pytest.fixture
 async def bed(database_url: str) -> AsyncIterator[Testbed]:
-    """A started testbed at Telegram's real pace: at the fast pace (story.FAST_PACE) the
-    check-in answered inside the send hook is not finished (not yet understood)."""
-    testbed = Testbed(database_url, start=START)
-    await testbed.start()
-    try:
+    """A started testbed at the fast pace (story.FAST_PACE): the races here are between
+    the outbox's writes and the client's taps, not Telegram's pace. Each hook waits for
+    the check-in's own delivery: another message sent in the same round (the therapist's
+    notice) may be written down first, whatever the pace."""
+    async with story_testbed(database_url, START) as testbed:
         yield testbed
-    finally:
-        await testbed.stop()
+
+
+def _sent_checkin(outcome: str, row: OutboxMessage | None) -> bool:
+    """Whether a written-down outcome is the check-in's own delivery."""
+    return outcome == "sent" and row is not None and row.kind == "checkin"
 
 
 async def test_a_press_before_the_send_is_recorded_still_counts(
@@ -45,7 +48,7 @@ async def test_a_press_before_the_send_is_recorded_still_counts(
     pressed: list[str] = []
 
     async def press_first(self: Sender, results: list[Any]) -> list[None]:
-        if not pressed and any(r.outcome == "sent" for r in results):
+        if not pressed and any(_sent_checkin(r.outcome, r.row) for r in results):
             async with bed.services.db.session() as session:
                 checkin = (await session.exec(select(CheckIn))).one()
                 assert checkin.message_id is None and checkin.status == "queued"
@@ -82,11 +85,11 @@ async def test_a_checkin_finished_before_its_send_is_recorded_stays_completed(
     original = sender.on_sent
     finished: list[bool] = []
 
-    async def finish_first(*args: Any) -> None:
-        if not finished:
+    async def finish_first(session: Any, delivered: list[Delivered], now: Any) -> None:
+        if not finished and any(_sent_checkin("sent", d.row) for d in delivered):
             finished.append(True)
             await answer_checkin(alex, "4", "5", "4", "3", "No", "Skip")
-        await original(*args)
+        await original(session, delivered, now)
 
     monkeypatch.setattr(sender, "on_sent", finish_first)
     sent_at = bed.clock.now() + timedelta(minutes=60)

@@ -9,6 +9,7 @@ scripts/texts_before.py renders every text with each of them into tests/data/tex
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
 from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -145,6 +146,7 @@ FULL: dict[str, Any] = {
     "severe": True,
     "severity": 2,
     "since": "17 Nov",
+    "silent": 2,
     "source": "comment",
     "start": WHEN,
     "state": "pending",
@@ -173,6 +175,7 @@ EMPTY: dict[str, Any] = {
     "alert": False,
     "details": False,
     "loop": "",
+    "silent": 0,
     "loop_text": "",
     "more": False,
     "names": [],
@@ -308,8 +311,13 @@ OTHER: dict[str, Any] = {
 VARIANTS: dict[str, dict[str, Any]] = {"full": FULL, "empty": EMPTY, "one": ONE, "other": OTHER}
 
 
-def variables(texts: Texts, locale: str, area: str) -> set[str]:
-    """Names an area's template reads from its context (either form)."""
+@cache
+def variables(texts: Texts, locale: str, area: str) -> frozenset[str]:
+    """Names an area's template reads from its context (either form).
+
+    Parsed once per area and locale: every text of an area asks, and parsing the area's
+    template is most of the cost of checking one text.
+    """
     templates = texts.root / "templates" / f"{area}.j2"
     if templates.exists():
         env = texts.i18n_env(locale)
@@ -319,7 +327,7 @@ def variables(texts: Texts, locale: str, area: str) -> set[str]:
         source = (texts.root / locale / f"{area}.j2").read_text(encoding="utf-8")
     names = set(jinja2.meta.find_undeclared_variables(env.parse(source)))
     internal = {"text", "gettext", "ngettext", "pgettext", "npgettext", "_trans"}
-    return names - set(env.globals) - internal
+    return frozenset(names - set(env.globals) - internal)
 
 
 def context(texts: Texts, locale: str, key: str, values: dict[str, Any]) -> dict[str, Any]:
