@@ -165,7 +165,7 @@ async def bench_ours(backend: str, clients: int, profile: Path | None) -> dict[s
             # seeded, until the 300 s timeout).
             therapists=-(-clients // 40),
             clients_per_therapist=min(40, clients),
-            clients=clients,
+            client_count=clients,
             now=SystemClock().now(),
             due_checkins=True,
         )
