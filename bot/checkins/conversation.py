@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, update
+from sqlalchemy import BigInteger, bindparam, func, update
 from sqlalchemy import select as select_columns
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -360,7 +360,9 @@ _TAP = (
     .outerjoin(
         _CHECKIN_TABLE,
         (_CHECKIN_TABLE.c.client_id == _CLIENT_TABLE.c.id)
-        & (_CHECKIN_TABLE.c.id == bindparam("b_checkin")),
+        # BIGINT: the id comes from the button's data (up to 12 digits); one no check-in
+        # can have finds nothing rather than failing the statement on PostgreSQL.
+        & (_CHECKIN_TABLE.c.id == bindparam("b_checkin", type_=BigInteger)),
     )
     .outerjoin(_SESSION_TABLE, _SESSION_TABLE.c.id == _CHECKIN_TABLE.c.session_id)
     .where(_CLIENT_TABLE.c.telegram_user_id == bindparam("b_user"))
