@@ -168,9 +168,11 @@ async def seed_practice(
     due_checkins: bool,
     instrument_id: str = "alliance-default",
     items: str = "bond,goals,tasks,openness,tension,talked_through,comment",
+    client_count: int | None = None,
 ) -> Seeded:
     """Therapists and active clients (consented, chats known to the stand-in); optionally
-    one session per client that has just ended, with its check-in due now."""
+    one session per client that has just ended, with its check-in due now. ``client_count``,
+    when given, caps the clients in all (the last therapist gets what is left)."""
     long_ago = now - timedelta(days=400)
     await insert_rows(
         db,
@@ -191,10 +193,12 @@ async def seed_practice(
     )
     async with db.session() as session:
         therapist_ids = [t.id for t in (await session.exec(__select(Therapist))).all()]
-    client_rows = []
+    client_rows: list[dict[str, Any]] = []
     chat = FIRST_CHAT
     for therapist_id in therapist_ids:
         for c in range(clients_per_therapist):
+            if client_count is not None and len(client_rows) >= client_count:
+                break
             client_rows.append(
                 {
                     "therapist_id": therapist_id,

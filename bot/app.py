@@ -26,7 +26,7 @@ from bot.due_work import run_due_work
 from bot.handlers import admin, buttons, common, menus, myanswers, people, reports, rights
 from bot.sending import flood
 from bot.services import BotContext, Services
-from bot.transport import AiohttpRequest
+from bot.transport import UPDATES_REQUEST_KEY, AiohttpRequest, UpdatesRequest
 from bot.updates import PerPersonUpdateProcessor, drop_duplicates, finish_update
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,7 @@ def build_application(
     application_class: type[Application[Any, Any, Any, Any, Any, Any]] = Application,
 ) -> AppType:
     """The Application, ready for polling or webhooks."""
+    updates_request = UpdatesRequest(connection_pool_size=2)
     builder = (
         Application.builder()
         .token(token)
@@ -79,7 +80,7 @@ def build_application(
         .rate_limiter(flood.from_settings(services.settings))
         # aiohttp instead of httpx: several times the requests per second (bot.transport).
         .request(AiohttpRequest(connection_pool_size=_pool_size(services)))
-        .get_updates_request(AiohttpRequest(connection_pool_size=2))
+        .get_updates_request(updates_request)
         # Several people's updates at once, each person's in order (bot.updates).
         .concurrent_updates(PerPersonUpdateProcessor(services.settings.update_concurrency))
     )
@@ -87,6 +88,8 @@ def build_application(
         builder = builder.updater(None)
     application: AppType = builder.build()
     application.bot_data["services"] = services
+    # The polling inbox stores each update as it arrived from here (bot.inbox).
+    application.bot_data[UPDATES_REQUEST_KEY] = updates_request
     # The process's one outbox sender, reached through the services (bot.checkins.lifecycle).
     new_sender(services, application.bot)
     add_handlers(application)
@@ -131,6 +134,9 @@ def add_handlers(application: AppType) -> None:
     application.add_handler(TypeHandler(Update, common.only_private_chats), group=-2)
     # Who is writing, looked up once and put on the context (bot.handlers.common).
     application.add_handler(TypeHandler(Update, common.resolve_person), group=-1)
+    # The buttons first: a tap, the busiest update, then meets no command's check on its
+    # way to its route (a command never matches a button press, nor a route a message).
+    add_button_routes(application)
     commands = {
         "start": people.start,
         "invite": people.invite,
@@ -161,7 +167,6 @@ def add_handlers(application: AppType) -> None:
         application.add_handler(
             CommandHandler(name, callback, filters=private & filters.UpdateType.MESSAGE)
         )
-    add_button_routes(application)
     application.add_handler(
         MessageHandler(
             private & filters.UpdateType.MESSAGE & filters.COMMAND, people.unknown_command

@@ -47,6 +47,7 @@ from telegram import Update
 from telegram.error import RetryAfter, TelegramError
 
 from bot.services import Services
+from bot.transport import UPDATES_REQUEST_KEY, UpdatesRequest
 from storage.crypto import inbox_payload_context
 from storage.models import InboxUpdate, ProcessedUpdate
 
@@ -191,7 +192,7 @@ class UpdateInbox:
                         "received_at": now,
                         "finished_at": None,
                         "payload_ciphertext": cipher.encrypt(
-                            json.dumps(update.to_dict(), ensure_ascii=False),
+                            self._as_received(update),
                             context=inbox_payload_context(update.update_id),
                         ),
                     }
@@ -217,6 +218,17 @@ class UpdateInbox:
                 len(updates) - len(fresh),
             )
         return fresh
+
+    def _as_received(self, update: Update) -> str:
+        """The update's JSON as Telegram sent it (kept by the getUpdates transport,
+        bot.transport.UpdatesRequest); rebuilt from the parsed update when it is not there.
+
+        Rebuilding (``Update.to_dict``) walks every object of the update in Python; the
+        JSON as received reads back into the same update (``_read``).
+        """
+        request = self.application.bot_data.get(UPDATES_REQUEST_KEY)
+        raw = request.received(update.update_id) if isinstance(request, UpdatesRequest) else None
+        return json.dumps(raw if raw is not None else update.to_dict(), ensure_ascii=False)
 
     # ----------------------------------------------------------------- handling
 

@@ -66,6 +66,8 @@ EXTRACT_OPTIONS = {
     "silent": "false",
 }
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
+# Fixed labels kept by Texts.label (locales × questions × options is far below this).
+_MAX_LABELS = 4096
 # The area answered by Babel rather than by a template (formerly prompts/<locale>/calendar.j2).
 CALENDAR = "calendar"
 
@@ -300,6 +302,7 @@ class Texts:
         self._formats: dict[str, Formats] = {}
         self._template_areas: frozenset[str] | None = None
         self._templates: dict[tuple[str, str], jinja2.Template] = {}
+        self._labels: dict[tuple[str, str, tuple[tuple[str, object], ...]], str] = {}
 
     # -- the two forms ---------------------------------------------------------------
 
@@ -389,6 +392,23 @@ class Texts:
     def plain(self, locale: str, key: str, **context: Any) -> str:
         """Render for places that are not HTML (button labels, chart titles, documents)."""
         return html.unescape(self.render(locale, key, **context))
+
+    def label(self, locale: str, key: str, **context: str | int | None) -> str:
+        """``plain`` for a text made of fixed data only (a button's label, a tap's notice):
+        rendered once per locale and values, then reused.
+
+        Templates do not change while the bot runs, so the same key and values always
+        give the same text; a check-in tap shows several such texts, and rendering them
+        anew for every tap was most of its template work. Never for what a person wrote
+        or is called: those are not kept.
+        """
+        cache_key = (locale, key, tuple(sorted(context.items())))
+        found = self._labels.get(cache_key)
+        if found is None:
+            if len(self._labels) >= _MAX_LABELS:
+                self._labels.clear()
+            found = self._labels[cache_key] = self.plain(locale, key, **context)
+        return found
 
     # -- Babel's formats, for Python callers ----------------------------------------
 

@@ -18,11 +18,14 @@ trip through the stand-in with text, files and a timeout.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+
+# Where the Application keeps its getUpdates transport (bot.app), for the polling inbox.
+UPDATES_REQUEST_KEY: Final = "updates_request"
 
 
 class AiohttpRequest(BaseRequest):
@@ -98,6 +101,41 @@ class AiohttpRequest(BaseRequest):
             raise TimedOut from exc
         except aiohttp.ClientError as exc:
             raise NetworkError(f"aiohttp.{type(exc).__name__}") from exc
+
+
+class UpdatesRequest(AiohttpRequest):
+    """The getUpdates transport, which also keeps the latest batch as Telegram sent it.
+
+    The polling inbox (bot.inbox) stores every update before handling it; turning the
+    parsed ``Update`` back into JSON (``Update.to_dict``) walks every object of it in
+    Python and was the largest single cost of storing a tap. The updates as they arrived
+    are already at hand here: ``parse_json_payload`` is python-telegram-bot's documented
+    hook for reading the answer's JSON, and python-telegram-bot parses copies of these
+    dicts, never the dicts themselves.
+    """
+
+    __slots__ = ("_received",)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._received: dict[int, dict[str, Any]] = {}
+
+    def parse_json_payload(self, payload: bytes) -> dict[str, Any]:  # type: ignore[override]
+        """The answer's JSON (as python-telegram-bot reads it), its updates kept by id."""
+        data = BaseRequest.parse_json_payload(payload)
+        result = data.get("result")
+        if isinstance(result, list):
+            self._received = {
+                item["update_id"]: item
+                for item in result
+                if isinstance(item, dict) and isinstance(item.get("update_id"), int)
+            }
+        return data
+
+    def received(self, update_id: int) -> dict[str, Any] | None:
+        """The update with this id from the latest batch, as Telegram sent it (None if not
+        in it)."""
+        return self._received.get(update_id)
 
 
 def _seconds(given: object, default: float | None) -> float | None:

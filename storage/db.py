@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final, cast
 
 from sqlalchemy import event, insert, update
 from sqlalchemy.engine import ExceptionContext
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.exc import InvalidatePoolError, OperationalError
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -50,6 +56,43 @@ def _recycle_read_only(context: ExceptionContext) -> None:
         context.is_disconnect = True
 
 
+# A pooled PostgreSQL connection unused for this long is pinged before it is handed out.
+PING_AFTER_IDLE_SECONDS: Final = 5.0
+_RETURNED_AT: Final = "alliance_returned_at"
+
+
+def _note_return(_dbapi_connection: Any, record: Any) -> None:
+    """Pool "checkin": remember when the connection came back to the pool."""
+    record.info[_RETURNED_AT] = time.monotonic()
+
+
+def _ping_if_idle(engine: AsyncEngine) -> Any:
+    """A pool "checkout" listener: ping a connection that sat unused in the pool.
+
+    ``pool_pre_ping`` pings every connection handed out; on asyncpg a ping is three round
+    trips (BEGIN, an empty query, ROLLBACK), more than a check-in tap's own statements.
+    Connections go stale while they sit unused (a server restart or failover, an idle
+    timeout on the way); a connection back in use within seconds is not pinged, and if the
+    server went away meanwhile the first statement fails as a disconnect, after which
+    SQLAlchemy renews every pooled connection, as a failed ping does. A ping that fails
+    renews the pool here too.
+    """
+    dialect = engine.sync_engine.dialect
+
+    def ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get(_RETURNED_AT)
+        if returned is None or time.monotonic() - returned < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            if dialect.is_disconnect(cast(Any, error), dbapi_connection, None):
+                raise InvalidatePoolError("the pooled connection did not answer") from error
+            raise
+
+    return ping
+
+
 def is_sqlite(url: str) -> bool:
     """Whether a database URL points at SQLite."""
     return url.startswith("sqlite")
@@ -65,8 +108,11 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     else:
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 10)
-        kwargs.setdefault("pool_pre_ping", True)
         engine = create_async_engine(url, **kwargs)
+        if not kwargs.get("pool_pre_ping"):
+            # Idle connections are pinged before use, busy ones not (_ping_if_idle).
+            event.listen(engine.sync_engine, "checkin", _note_return)
+            event.listen(engine.sync_engine, "checkout", _ping_if_idle(engine))
     event.listen(engine.sync_engine, "handle_error", _recycle_read_only)
     return engine
 
@@ -96,6 +142,18 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction, without an ORM session: commits on success and
+        rolls back on error, as ``session`` does.
+
+        For the busiest path (a check-in tap), which runs only prebuilt Core statements:
+        a session's set-up, identity map and unit of work cost more there than the
+        statements themselves.
+        """
+        async with self.engine.begin() as connection:
+            yield connection
 
     async def prove_write(self) -> None:
         """Write and commit the health probe's row; raises if the database takes no writes.

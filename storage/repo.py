@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import bindparam, func, insert, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -142,20 +143,28 @@ _ANSWER_VALUES = (
 _ADD_ANSWER = insert(_ANSWER_TABLE)
 
 
-async def answer_values(session: AsyncSession, checkin_id: int) -> dict[str, int | None]:
+async def _connection(db: AsyncSession | AsyncConnection) -> AsyncConnection:
+    """The connection to run a plain statement on: a session's own, or the one given."""
+    return await db.connection() if isinstance(db, AsyncSession) else db
+
+
+async def answer_values(
+    db: AsyncSession | AsyncConnection, checkin_id: int
+) -> dict[str, int | None]:
     """item id → value (None: skipped or typed) of one check-in's answers, in the order given.
 
     What ``answers_of`` gives as Answer objects, read as two plain columns on the
-    session's connection: a tap needs only the values, and building, tracking and
-    identity-mapping ORM objects for them was a good part of its database cost.
+    session's connection (or a bare connection, as the tap uses): a tap needs only the
+    values, and building, tracking and identity-mapping ORM objects for them was a good
+    part of its database cost.
     """
-    connection = await session.connection()
+    connection = await _connection(db)
     rows = await connection.execute(_ANSWER_VALUES, {"checkin": checkin_id})
     return {item_id: value for item_id, value in rows}
 
 
 async def add_answer(
-    session: AsyncSession,
+    db: AsyncSession | AsyncConnection,
     *,
     checkin_id: int,
     item_id: str,
@@ -168,7 +177,7 @@ async def add_answer(
     No Answer object is built or flushed. Raises IntegrityError, there and then, when
     the item has an answer already (two taps racing for the same question).
     """
-    connection = await session.connection()
+    connection = await _connection(db)
     await connection.execute(
         _ADD_ANSWER,
         {

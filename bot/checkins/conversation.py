@@ -11,11 +11,13 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, update
+from sqlalchemy import BigInteger, bindparam, func, update
+from sqlalchemy import select as select_columns
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -42,6 +44,7 @@ from storage.states import (
     PARTICIPATING,
     CheckinState,
     OutboxState,
+    is_one_of,
     move,
     sources,
 )
@@ -58,6 +61,17 @@ MAX_COMMENT_CHARS = 4096
 SAME_SESSION_WINDOW = timedelta(hours=2)
 
 Buttons = list[list[tuple[str, str]]]
+
+
+class Shown(Protocol):
+    """What a screen needs of its check-in: the id (in each button) and the items."""
+
+    @property
+    def id(self) -> int | None:
+        """The check-in's id."""
+
+    def item_ids(self) -> list[str]:
+        """The items in asking order."""
 
 
 @dataclass
@@ -89,18 +103,18 @@ def answer_map(answers: Sequence[Answer]) -> dict[str, int | None]:
     return {a.item_id: a.value for a in answers}
 
 
-def _scale_buttons(services: Services, checkin: CheckIn, item: Item, locale: str) -> Buttons:
+def _scale_buttons(services: Services, checkin: Shown, item: Item, locale: str) -> Buttons:
     rows: Buttons = []
     for option in reversed(item.options):
         label = services.instrument.localised(option.label, locale)
-        text = services.texts.plain(
+        text = services.texts.label(
             locale, "checkin.scale_button", number=option.value, label=label
         )
         rows.append([(text, answer_data(checkin.id or 0, item.id, option.value))])
     return rows
 
 
-def _choice_buttons(services: Services, checkin: CheckIn, item: Item, locale: str) -> Buttons:
+def _choice_buttons(services: Services, checkin: Shown, item: Item, locale: str) -> Buttons:
     row = [
         (
             services.instrument.localised(option.label, locale),
@@ -127,7 +141,7 @@ def last_answered(
 
 def question_screen(
     services: Services,
-    checkin: CheckIn,
+    checkin: Shown,
     locale: str,
     answers: Mapping[str, int | None],
     session_end_local: datetime,
@@ -162,7 +176,7 @@ def question_screen(
         buttons = [
             [
                 (
-                    services.texts.plain(locale, "buttons.skip"),
+                    services.texts.label(locale, "buttons.skip"),
                     answer_data(checkin.id or 0, item.id, None),
                 )
             ]
@@ -174,7 +188,7 @@ def question_screen(
         buttons.append(
             [
                 (
-                    services.texts.plain(locale, "buttons.back"),
+                    services.texts.label(locale, "buttons.back"),
                     back_data(checkin.id or 0, previous.id),
                 )
             ]
@@ -202,9 +216,14 @@ def closing_screen(services: Services, locale: str, answers: Mapping[str, int | 
 
 def local_session_end(therapy_session: TherapySession | None, client: Client) -> datetime:
     """When the session ended, in the client's time zone."""
+    ended = therapy_session.ended_at if therapy_session else None
+    return _local_end(ended, client.created_at, client.timezone)
+
+
+def _local_end(ended: datetime | None, client_created: datetime, timezone: str) -> datetime:
+    """``ended`` in the client's time zone."""
     # A check-in always has its session; the fallback only keeps a damaged row showable.
-    ended = therapy_session.ended_at if therapy_session else client.created_at
-    return ended.astimezone(ZoneInfo(client.timezone))
+    return (ended if ended is not None else client_created).astimezone(ZoneInfo(timezone))
 
 
 class CheckinClosed(Exception):
@@ -301,11 +320,16 @@ _CHECKIN_TABLE = CheckIn.__table__  # type: ignore[attr-defined]
 
 
 def _move_on_to(target: CheckinState) -> Any:
-    """The guarded move of one check-in to ``target``, from the states the machine allows."""
+    """The guarded move of one check-in to ``target``, from the states the machine allows.
+
+    The states as ``status = a OR status = b …`` (``is_one_of``), not ``in_()``: SQLAlchemy
+    runs an ``in_()`` of values as an "expanding" parameter and rewrites the statement's
+    SQL for every execution, which cost more than the rest of the tap's statement.
+    """
     return (
         update(_CHECKIN_TABLE)
         .where(_CHECKIN_TABLE.c.id == bindparam("b_id"))
-        .where(_CHECKIN_TABLE.c.status.in_(sources(target)))
+        .where(is_one_of(_CHECKIN_TABLE.c.status, sources(target)))
     )
 
 
@@ -314,18 +338,59 @@ _COMPLETED = _move_on_to(CheckinState.COMPLETED).values(
     status=CheckinState.COMPLETED,
     closed_at=bindparam("b_now", type_=_CHECKIN_TABLE.c.closed_at.type),
 )
+_CLIENT_TABLE = Client.__table__  # type: ignore[attr-defined]
+_SESSION_TABLE = TherapySession.__table__  # type: ignore[attr-defined]
 # The presser, the pressed check-in (only if it is theirs) and its session, in one round
-# trip; a person may hold several records: the one the check-in belongs to comes first.
+# trip, as plain columns (no ORM objects: a tap reads them once and writes with guarded
+# statements); a person may hold several records: the one the check-in belongs to comes
+# first.
 _TAP = (
-    select(Client, CheckIn, TherapySession)
-    .outerjoin(
-        CheckIn,
-        (col(CheckIn.client_id) == col(Client.id)) & (col(CheckIn.id) == bindparam("b_checkin")),
+    select_columns(
+        _CLIENT_TABLE.c.locale,
+        _CLIENT_TABLE.c.timezone,
+        _CLIENT_TABLE.c.created_at,
+        _CHECKIN_TABLE.c.id,
+        _CHECKIN_TABLE.c.status,
+        _CHECKIN_TABLE.c.message_id,
+        _CHECKIN_TABLE.c.instrument_id,
+        _CHECKIN_TABLE.c["items"],
+        _SESSION_TABLE.c.ended_at,
     )
-    .outerjoin(TherapySession, col(TherapySession.id) == col(CheckIn.session_id))
-    .where(col(Client.telegram_user_id) == bindparam("b_user"))
-    .order_by(col(CheckIn.id).is_(None), col(Client.id).desc())
+    .select_from(_CLIENT_TABLE)
+    .outerjoin(
+        _CHECKIN_TABLE,
+        (_CHECKIN_TABLE.c.client_id == _CLIENT_TABLE.c.id)
+        # BIGINT: the id comes from the button's data (up to 12 digits); one no check-in
+        # can have finds nothing rather than failing the statement on PostgreSQL.
+        & (_CHECKIN_TABLE.c.id == bindparam("b_checkin", type_=BigInteger)),
+    )
+    .outerjoin(_SESSION_TABLE, _SESSION_TABLE.c.id == _CHECKIN_TABLE.c.session_id)
+    .where(_CLIENT_TABLE.c.telegram_user_id == bindparam("b_user"))
+    .order_by(_CHECKIN_TABLE.c.id.is_(None), _CLIENT_TABLE.c.id.desc())
 )
+# The message a check-in shows, learnt from its first tap when its send left it unknown.
+_SHOWN_IN = (
+    update(_CHECKIN_TABLE)
+    .where(_CHECKIN_TABLE.c.id == bindparam("b_id"))
+    .values(message_id=bindparam("b_message"))
+)
+
+
+@dataclass(frozen=True)
+class _Tapped:
+    """The pressed check-in as the tap read it (one row of ``_TAP``)."""
+
+    id: int
+    status: CheckinState
+    message_id: int | None
+    instrument_id: str
+    items: str
+    # When its session ended, in the client's time zone.
+    session_end_local: datetime
+
+    def item_ids(self) -> list[str]:
+        """The items in asking order (as ``CheckIn.item_ids``)."""
+        return [part for part in self.items.split(",") if part]
 
 
 async def _move_on(
@@ -374,7 +439,7 @@ async def _move_on(
 
 
 def _caught_up(
-    screen: Screen, checkin: CheckIn, answers: Mapping[str, int | None], locale: str
+    screen: Screen, checkin: _Tapped, answers: Mapping[str, int | None], locale: str
 ) -> PressResult:
     """A tap on a question answered before: "already answered", and the screen as it is now.
 
@@ -390,29 +455,73 @@ def _caught_up(
     )
 
 
+async def _move_on_tapped(
+    connection: AsyncConnection,
+    services: Services,
+    checkin: _Tapped,
+    locale: str,
+    answers: Mapping[str, int | None],
+    now: datetime,
+    answer: tuple[str, int | None],
+    message_id: int | None,
+) -> tuple[Screen, bool]:
+    """``_move_on`` for a tap, on its bare connection: the next question, or the thanks
+    and a completed check-in; the answer stored right after the guarded move (so that on
+    SQLite the write lock is held from that UPDATE to the commit only)."""
+    screen = question_screen(services, checkin, locale, answers, checkin.session_end_local)
+    # Guarded: a check-in closed since it was read (the client paused, a newer session's
+    # check-in replaced it) stays closed, and the answer is not stored.
+    if screen is not None:
+        moved = await connection.execute(_ANSWERING, {"b_id": checkin.id})
+    else:
+        moved = await connection.execute(_COMPLETED, {"b_id": checkin.id, "b_now": now})
+    if moved.rowcount != 1:
+        raise CheckinClosed
+    item_id, value = answer
+    await repo.add_answer(
+        connection, checkin_id=checkin.id, item_id=item_id, value=value, answered_at=now
+    )
+    if checkin.message_id is None and message_id is not None:
+        await connection.execute(_SHOWN_IN, {"b_id": checkin.id, "b_message": message_id})
+    if screen is None:
+        return closing_screen(services, locale, answers), True
+    return screen, False
+
+
 async def press_answer(
     services: Services, user_id: int, message_id: int | None, press: AnswerPress
 ) -> PressResult:
-    """Validate and store one answer; the next question (or the thanks) comes back."""
+    """Validate and store one answer; the next question (or the thanks) comes back.
+
+    The bot's busiest path: one connection in one transaction, no ORM session — the
+    presser, check-in and session read in one round trip (``_TAP``), the answers so far as
+    two columns, then the guarded move and the answer (``_move_on_tapped``).
+    """
     now = services.clock.now()
     locale: str | None = None
     try:
-        async with services.db.session() as session:
-            # One round trip (_TAP); the session then comes from the identity map in _move_on.
+        async with services.db.transaction() as connection:
             found = (
-                await session.exec(_TAP, params={"b_checkin": press.checkin_id, "b_user": user_id})
+                await connection.execute(_TAP, {"b_checkin": press.checkin_id, "b_user": user_id})
             ).first()
             if found is None:
                 return PressResult("common.button_invalid")
-            client, checkin, _therapy_session = found
-            locale = client.locale
-            if checkin is None:
+            locale, timezone, client_created, checkin_id = found[0], found[1], found[2], found[3]
+            if checkin_id is None:
                 return PressResult("common.button_invalid", locale=locale)
+            checkin = _Tapped(
+                id=checkin_id,
+                status=found[4],
+                message_id=found[5],
+                instrument_id=found[6],
+                items=found[7],
+                session_end_local=_local_end(found[8], client_created, timezone),
+            )
             if checkin.message_id is not None and message_id != checkin.message_id:
                 still_open = checkin.status in OPEN_CHECKIN
                 notice = "checkin.moved" if still_open else "checkin.closed"
                 return PressResult(notice, locale=locale)
-            answers = await repo.answer_values(session, checkin.id or 0)
+            answers = await repo.answer_values(connection, checkin.id)
             if checkin.status not in OPEN_CHECKIN:
                 if checkin.status == CheckinState.COMPLETED and press.item_id in answers:
                     # A tap on the finished check-in's own message that still shows a
@@ -428,8 +537,7 @@ async def press_answer(
                     return PressResult("common.button_invalid", locale=locale)
                 # Answered before (a double tap, or a tap handled again after a restart):
                 # bring the message up to where the check-in is now.
-                therapy_session = await repo.session_of(session, checkin.session_id)
-                ended = local_session_end(therapy_session, client)
+                ended = checkin.session_end_local
                 now_showing = question_screen(services, checkin, locale, answers, ended)
                 if now_showing is None:
                     now_showing = closing_screen(services, locale, answers)
@@ -440,10 +548,15 @@ async def press_answer(
             elif item.option(press.value) is None:
                 return PressResult("common.button_invalid", locale=locale)
             answers[item.id] = press.value
-            if checkin.message_id is None and message_id is not None:
-                checkin.message_id = message_id
-            screen, completed = await _move_on(
-                session, services, checkin, client, answers, now, (item.id, press.value)
+            screen, completed = await _move_on_tapped(
+                connection,
+                services,
+                checkin,
+                locale,
+                answers,
+                now,
+                (item.id, press.value),
+                message_id,
             )
             return PressResult(
                 "checkin.saved",

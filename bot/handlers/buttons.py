@@ -214,7 +214,7 @@ async def answer_pressed(update: Update, context: BotContext, press: callbacks.A
     result = await press_answer(services, query.from_user.id, message_id, press)
     metrics.record_press(result.notice_key, result.completed_checkin_id is not None)
     locale = result.locale or (await person_of(update, context)).locale
-    notice = services.texts.plain(locale, result.notice_key)
+    notice = services.texts.label(locale, result.notice_key)
     if result.screen is None:
         await acknowledge(query, notice)
         return

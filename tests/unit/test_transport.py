@@ -10,12 +10,12 @@ import ast
 from pathlib import Path
 
 import pytest
-from telegram import Bot, InputFile
+from telegram import Bot, InputFile, Update
 from telegram.error import Forbidden, TimedOut
 from telegram.request import BaseRequest
 
 from bot.offline.standin import BotAPIStandIn, FakeUser
-from bot.transport import AiohttpRequest
+from bot.transport import AiohttpRequest, UpdatesRequest
 
 ROOT = Path(__file__).resolve().parents[2]
 ADA = FakeUser(101, "Ada")
@@ -80,3 +80,29 @@ async def test_a_round_trip_through_the_stand_in_with_text_files_and_errors() ->
             # ... and "not given" falls back to the transport's own default.
             assert request.read_timeout == 5
             assert (await bot.send_message(ADA.id, "fine")).text == "fine"
+
+
+async def test_the_updates_transport_keeps_each_update_as_telegram_sent_it() -> None:
+    """The polling inbox stores these: the very JSON of each update in the latest batch,
+    which reads back into the update python-telegram-bot parsed from it."""
+    async with BotAPIStandIn() as standin:
+        standin.register_user(ADA)
+        standin.send_text(ADA, "first")
+        standin.send_text(ADA, "second")
+        request = UpdatesRequest(connection_pool_size=2)
+        async with Bot(
+            standin.token, base_url=standin.base_url, get_updates_request=request
+        ) as bot:
+            updates = await bot.get_updates(timeout=0)
+            assert [u.message.text for u in updates if u.message] == ["first", "second"]
+            for update in updates:
+                raw = request.received(update.update_id)
+                assert raw is not None
+                assert raw["update_id"] == update.update_id
+                # Telegram's own field names ("from"), not python-telegram-bot's ("from_user").
+                assert raw["message"]["from"]["id"] == ADA.id
+                again = Update.de_json(raw, bot)
+                assert again.to_dict() == update.to_dict()
+            # The next batch replaces the last; an id not in it is not found.
+            assert await bot.get_updates(offset=updates[-1].update_id + 1, timeout=0) == ()
+            assert request.received(updates[0].update_id) is None
