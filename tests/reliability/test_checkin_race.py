@@ -15,9 +15,9 @@ from bot.checkins.conversation import close_checkins
 from bot.checkins.lifecycle import new_sender
 from bot.offline.testbed import Testbed
 from bot.practice import sessions as practice
-from bot.sending.sender import Delivered, Sender
+from bot.sending.sender import Delivered, OutboxRow, Sender
 from storage import repo
-from storage.models import Answer, CheckIn, Client, OutboxMessage
+from storage.models import Answer, CheckIn, Client
 from storage.states import CheckinState, ClientState
 
 
@@ -31,7 +31,7 @@ async def bed(database_url: str) -> AsyncIterator[Testbed]:
         yield testbed
 
 
-def _sent_checkin(outcome: str, row: OutboxMessage | None) -> bool:
+def _sent_checkin(outcome: str, row: OutboxRow | None) -> bool:
     """Whether a written-down outcome is the check-in's own delivery."""
     return outcome == "sent" and row is not None and row.kind == "checkin"
 
