@@ -420,13 +420,7 @@ async def _move_on(
     # check-in replaced it) stays closed, and the answer is not stored.
     # A Core statement on the session's connection: the ORM's bulk-update path costs
     # several times more, on the busiest path of the bot.
-    connection = await session.connection()
-    if screen is not None:
-        moved = await connection.execute(_ANSWERING, {"b_id": checkin.id})
-    else:
-        moved = await connection.execute(_COMPLETED, {"b_id": checkin.id, "b_now": now})
-    if moved.rowcount != 1:
-        raise CheckinClosed
+    await _guarded_move(await session.connection(), checkin.id or 0, screen is None, now)
     if answer is not None:
         item_id, value = answer
         await repo.add_answer(
@@ -436,6 +430,19 @@ async def _move_on(
     if screen is None:
         return closing_screen(services, client.locale, answers), True
     return screen, False
+
+
+async def _guarded_move(
+    connection: AsyncConnection, checkin_id: int, finished: bool, now: datetime
+) -> None:
+    """Move an open check-in on to "answering", or to "completed" when ``finished``;
+    :class:`CheckinClosed` if it was closed meanwhile (the move then changes nothing)."""
+    if finished:
+        moved = await connection.execute(_COMPLETED, {"b_id": checkin_id, "b_now": now})
+    else:
+        moved = await connection.execute(_ANSWERING, {"b_id": checkin_id})
+    if moved.rowcount != 1:
+        raise CheckinClosed
 
 
 def _caught_up(
@@ -471,12 +478,7 @@ async def _move_on_tapped(
     screen = question_screen(services, checkin, locale, answers, checkin.session_end_local)
     # Guarded: a check-in closed since it was read (the client paused, a newer session's
     # check-in replaced it) stays closed, and the answer is not stored.
-    if screen is not None:
-        moved = await connection.execute(_ANSWERING, {"b_id": checkin.id})
-    else:
-        moved = await connection.execute(_COMPLETED, {"b_id": checkin.id, "b_now": now})
-    if moved.rowcount != 1:
-        raise CheckinClosed
+    await _guarded_move(connection, checkin.id, screen is None, now)
     item_id, value = answer
     await repo.add_answer(
         connection, checkin_id=checkin.id, item_id=item_id, value=value, answered_at=now
